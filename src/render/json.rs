@@ -1,0 +1,170 @@
+//! `-format json`: one object, schema version 1, exact byte counts, names escaped so that the
+//! output is always valid JSON. The schema is documented in the README.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::Renderer;
+use crate::escape::lossless_utf8;
+use crate::report::{Amounts, Listing, Report};
+
+pub struct JsonRenderer;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    source: Source<'a>,
+    totals: Totals,
+    sections: Vec<Section<'a>>,
+    listing: &'static str,
+    top_regions: Vec<Region<'a>>,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Source<'a> {
+    pid: Option<i32>,
+    path: &'a str,
+    exe: Option<&'a str>,
+    comm: Option<&'a str>,
+    runtime: &'static str,
+    go_version: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Totals {
+    size_bytes: u64,
+    rss_bytes: u64,
+    pss_bytes: u64,
+    private_bytes: u64,
+    shared_bytes: u64,
+    swap_bytes: u64,
+    swap_pss_bytes: u64,
+    hugetlb_bytes: u64,
+    regions: u64,
+}
+
+#[derive(Serialize)]
+struct Section<'a> {
+    name: &'a str,
+    rss_bytes: u64,
+    categories: Vec<Category<'a>>,
+}
+
+#[derive(Serialize)]
+struct Category<'a> {
+    name: &'a str,
+    regions: u64,
+    size_bytes: u64,
+    rss_bytes: u64,
+    pss_bytes: u64,
+    private_bytes: u64,
+    shared_bytes: u64,
+    swap_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct Region<'a> {
+    start: String,
+    end: String,
+    perms: &'a str,
+    name: String,
+    section: &'a str,
+    category: &'a str,
+    size_bytes: u64,
+    rss_bytes: u64,
+    pss_bytes: u64,
+    private_bytes: u64,
+    shared_bytes: u64,
+    swap_bytes: u64,
+}
+
+impl Renderer for JsonRenderer {
+    fn render(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let document = document(report);
+        serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
+        writeln!(out)
+    }
+}
+
+fn document(report: &Report) -> Document<'_> {
+    let source = &report.source;
+    let totals = &report.totals;
+    Document {
+        schema_version: SCHEMA_VERSION,
+        source: Source {
+            pid: source.pid,
+            path: &source.path,
+            exe: source.exe.as_deref(),
+            comm: source.comm.as_deref(),
+            runtime: source.runtime.as_str(),
+            go_version: source.go_version.as_deref(),
+        },
+        totals: Totals {
+            size_bytes: totals.size,
+            rss_bytes: totals.rss,
+            pss_bytes: totals.pss,
+            private_bytes: totals.private,
+            shared_bytes: totals.shared,
+            swap_bytes: totals.swap,
+            swap_pss_bytes: totals.swap_pss,
+            hugetlb_bytes: totals.hugetlb,
+            regions: report.region_count,
+        },
+        sections: report
+            .sections
+            .iter()
+            .map(|section| Section {
+                name: &section.name,
+                rss_bytes: section.subtotal.rss,
+                categories: section
+                    .categories
+                    .iter()
+                    .map(|category| {
+                        category_of(&category.name, category.regions, &category.amounts)
+                    })
+                    .collect(),
+            })
+            .collect(),
+        listing: match report.listing {
+            Listing::Top(_) => "top",
+            Listing::All => "all",
+        },
+        top_regions: report
+            .regions
+            .iter()
+            .map(|region| Region {
+                // Zero-padded to 8 digits, as the kernel prints addresses.
+                start: format!("{:08x}", region.start),
+                end: format!("{:08x}", region.end),
+                perms: region.perms.as_str(),
+                name: lossless_utf8(&region.name),
+                section: &region.section,
+                category: &region.category,
+                size_bytes: region.amounts.size,
+                rss_bytes: region.amounts.rss,
+                pss_bytes: region.amounts.pss,
+                private_bytes: region.amounts.private,
+                shared_bytes: region.amounts.shared,
+                swap_bytes: region.amounts.swap,
+            })
+            .collect(),
+        warnings: &report.warnings,
+    }
+}
+
+fn category_of<'a>(name: &'a str, regions: u64, amounts: &Amounts) -> Category<'a> {
+    Category {
+        name,
+        regions,
+        size_bytes: amounts.size,
+        rss_bytes: amounts.rss,
+        pss_bytes: amounts.pss,
+        private_bytes: amounts.private,
+        shared_bytes: amounts.shared,
+        swap_bytes: amounts.swap,
+    }
+}

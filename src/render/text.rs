@@ -1,0 +1,218 @@
+//! The default text output: a contract for scripts. Labels match the original Go tool, one
+//! record per line, whitespace-separated, numbers in whole MiB written `MB`, no colour unless the
+//! caller asked for it (a terminal without NO_COLOR).
+
+use std::io::{self, Write};
+
+use comfy_table::{CellAlignment, ContentArrangement, Table};
+use owo_colors::OwoColorize;
+
+use super::{Renderer, TextStyle};
+use crate::classify::DELETED_SUFFIX;
+use crate::escape::escape_bytes;
+use crate::report::{Listing, RegionRow, Report};
+
+pub struct TextRenderer {
+    pub style: TextStyle,
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Sections whose category labels end in `:` in the original tool's output; the others list names.
+const COLON_SECTIONS: [&str; 3] = ["Go Runtime", "Native Runtime", "Anonymous Memory"];
+
+/// Whole MiB, rounded down as the original tool did.
+fn mb(bytes: u64) -> u64 {
+    bytes / MIB
+}
+
+impl Renderer for TextRenderer {
+    fn render(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        self.write_source(report, out)?;
+        self.write_breakdown(report, out)?;
+        self.write_totals(report, out)?;
+        self.write_regions(report, out)
+    }
+}
+
+impl TextRenderer {
+    fn heading(&self, text: &str) -> String {
+        if self.style.color {
+            text.bold().cyan().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn write_source(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let source = &report.source;
+        let mut about = Vec::new();
+        if let Some(pid) = source.pid {
+            about.push(format!("PID {pid}"));
+        }
+        if let Some(comm) = &source.comm {
+            about.push(escape_bytes(comm.as_bytes()));
+        }
+        if let Some(exe) = &source.exe {
+            about.push(escape_bytes(exe.as_bytes()));
+        }
+        let runtime = match (&source.go_version, source.runtime) {
+            (Some(version), _) => format!("runtime go ({version})"),
+            (None, runtime) => format!("runtime {}", runtime.as_str()),
+        };
+        about.push(runtime);
+        writeln!(
+            out,
+            "Source: {} ({})",
+            escape_bytes(source.path.as_bytes()),
+            about.join(", ")
+        )?;
+        writeln!(out)
+    }
+
+    fn write_breakdown(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "{}", self.heading("=== Complete Memory Breakdown ==="))?;
+        let label_width = report
+            .sections
+            .iter()
+            .flat_map(|section| {
+                section
+                    .categories
+                    .iter()
+                    .map(|category| category.name.chars().count() + 1)
+            })
+            .chain(["Subtotal:".len()])
+            .max()
+            .unwrap_or(0)
+            .max(18);
+        let number_width = report
+            .sections
+            .iter()
+            .map(|section| mb(section.subtotal.rss).to_string().len())
+            .max()
+            .unwrap_or(1)
+            .max(6);
+        let total_rss = report.totals.rss;
+        for section in &report.sections {
+            writeln!(out)?;
+            writeln!(out, "{}", self.heading(&format!("{}:", section.name)))?;
+            let colon = if COLON_SECTIONS.contains(&section.name.as_str()) {
+                ":"
+            } else {
+                ""
+            };
+            for category in &section.categories {
+                let label = format!("{}{colon}", category.name);
+                let line = format!(
+                    "  {label:<label_width$} {:>number_width$} MB",
+                    mb(category.amounts.rss)
+                );
+                // Colour draws the eye to categories holding a quarter or more of the RSS.
+                let big = total_rss > 0 && category.amounts.rss.saturating_mul(4) >= total_rss;
+                if self.style.color && big {
+                    writeln!(out, "{}", line.bold().yellow())?;
+                } else {
+                    writeln!(out, "{line}")?;
+                }
+            }
+            writeln!(
+                out,
+                "  {:<label_width$} {:>number_width$} MB",
+                "Subtotal:",
+                mb(section.subtotal.rss)
+            )?;
+        }
+        writeln!(out)
+    }
+
+    fn write_totals(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let totals = &report.totals;
+        writeln!(out, "{}", self.heading("=== Totals ==="))?;
+        let lines: [(&str, u64); 8] = [
+            ("Virtual Memory:", totals.size),
+            ("RSS (Resident):", totals.rss),
+            ("PSS (Proportional):", totals.pss),
+            ("USS (Private):", totals.private),
+            ("Shared:", totals.shared),
+            ("Swap:", totals.swap),
+            ("SwapPss:", totals.swap_pss),
+            ("Hugetlb:", totals.hugetlb),
+        ];
+        for (label, bytes) in lines {
+            let line = format!("{label:<19} {:>6} MB", mb(bytes));
+            if self.style.color && label.starts_with("Swap") && bytes > 0 {
+                writeln!(out, "{}", line.red())?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
+        }
+        writeln!(out, "{:<19} {:>6}", "Regions:", report.region_count)?;
+        writeln!(out)
+    }
+
+    fn write_regions(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let title = match report.listing {
+            Listing::Top(0) => return Ok(()),
+            Listing::Top(limit) => format!("=== Top {limit} Memory Regions ==="),
+            Listing::All => format!("=== All Memory Regions ({}) ===", report.regions.len()),
+        };
+        writeln!(out, "{}", self.heading(&title))?;
+        writeln!(out)?;
+        let table = region_table(&report.regions);
+        let mut lines = table.lines();
+        if let Some(header) = lines.next() {
+            writeln!(out, "{}", header.trim_end())?;
+        }
+        if let Some(rule) = lines.next() {
+            writeln!(out, "{}", rule.trim_end())?;
+        }
+        for (line, region) in lines.zip(&report.regions) {
+            let line = line.trim_end();
+            if self.style.color && region.name.ends_with(DELETED_SUFFIX) {
+                // Colouring whole lines keeps the columns exactly as they are without colour.
+                writeln!(out, "{}", line.red())?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The region listing: borderless, a dashed rule under the header, numbers right-aligned.
+fn region_table(regions: &[RegionRow]) -> Table {
+    let mut table = Table::new();
+    // Only the header rule (`-`) is drawn; the preset's positions are comfy-table's documented order.
+    table
+        .load_preset("     --            ")
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(["ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "NAME"]);
+    for region in regions {
+        table.add_row([
+            format!("{:x}", region.start),
+            region.perms.to_string(),
+            format!("{} MB", mb(region.amounts.rss)),
+            format!("{} MB", mb(region.amounts.private)),
+            format!("{} MB", mb(region.amounts.shared)),
+            display_name(&region.name),
+        ]);
+    }
+    for index in 2..=4 {
+        if let Some(column) = table.column_mut(index) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    if let Some(column) = table.column_mut(0) {
+        column.set_padding((0, 1));
+    }
+    table
+}
+
+/// A region's name for a terminal: escaped, and `[anonymous]` for unnamed memory.
+pub fn display_name(name: &[u8]) -> String {
+    if name.is_empty() {
+        "[anonymous]".to_string()
+    } else {
+        escape_bytes(name)
+    }
+}
