@@ -1,15 +1,19 @@
 //! Adds classified regions up into categories and keeps the largest regions, in memory that does
 //! not grow with the number of regions (except with `-all`, which must keep every one).
+//!
+//! Each region is classified once the next one has arrived, because some rules look at both
+//! neighbours (a malloc arena is recognised by the reservation that follows it). The region
+//! waiting for its successor is copied into a buffer that is reused, so this costs no allocation.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::classify::{
     group_key_into, is_shared_library, named_group_source, Category, Classifier, Kind, Neighbour,
-    RuntimeFacts, Section,
+    Neighbours, RuntimeFacts, Section, DELETED_SUFFIX,
 };
-use crate::escape::lossless_utf8;
-use crate::parse::{Fields, Perms, Region};
+use crate::escape::{escape_bytes, lossless_utf8};
+use crate::parse::{Fields, Header, Perms, Region};
 use crate::report::{
     Amounts, CategoryReport, Listing, RegionRow, Report, Runtime, SectionReport, SourceInfo,
 };
@@ -44,15 +48,23 @@ impl Sums {
     }
 
     fn add(&mut self, other: &Sums) {
-        self.regions = self.regions.saturating_add(other.regions);
-        self.size = self.size.saturating_add(other.size);
-        self.rss = self.rss.saturating_add(other.rss);
-        self.pss = self.pss.saturating_add(other.pss);
-        self.private = self.private.saturating_add(other.private);
-        self.shared = self.shared.saturating_add(other.shared);
-        self.swap = self.swap.saturating_add(other.swap);
-        self.swap_pss = self.swap_pss.saturating_add(other.swap_pss);
-        self.hugetlb = self.hugetlb.saturating_add(other.hugetlb);
+        self.combine(other, u64::saturating_add);
+    }
+
+    fn subtract(&mut self, other: &Sums) {
+        self.combine(other, u64::saturating_sub);
+    }
+
+    fn combine(&mut self, other: &Sums, op: fn(u64, u64) -> u64) {
+        self.regions = op(self.regions, other.regions);
+        self.size = op(self.size, other.size);
+        self.rss = op(self.rss, other.rss);
+        self.pss = op(self.pss, other.pss);
+        self.private = op(self.private, other.private);
+        self.shared = op(self.shared, other.shared);
+        self.swap = op(self.swap, other.swap);
+        self.swap_pss = op(self.swap_pss, other.swap_pss);
+        self.hugetlb = op(self.hugetlb, other.hugetlb);
     }
 
     fn bytes(&self) -> Amounts {
@@ -82,12 +94,11 @@ struct NamedGroup {
 
 impl NamedGroup {
     fn label(&self) -> String {
-        let name = if self.uniform {
+        let name = escape_bytes(if self.uniform {
             &self.first_name
         } else {
             &self.key
-        };
-        let name = crate::escape::escape_bytes(name);
+        });
         if self.sums.regions > 1 {
             format!("{name} ({} regions)", self.sums.regions)
         } else {
@@ -96,23 +107,58 @@ impl NamedGroup {
     }
 }
 
-/// A region kept for the listing.
-#[derive(Clone, Debug)]
-struct KeptRegion {
+/// An owned copy of a region: the one awaiting its successor, or one kept for the listing.
+#[derive(Clone, Debug, Default)]
+struct OwnedRegion {
     start: u64,
     end: u64,
     perms: Perms,
     name: Vec<u8>,
-    kind: Kind,
-    /// Index into the named groups, for `Kind::Named`.
-    group: usize,
     sums: Sums,
 }
 
+impl OwnedRegion {
+    /// Overwrites `self` with `region`, reusing the name's allocation.
+    fn copy_from(&mut self, header: &Header<'_>, sums: Sums) {
+        self.start = header.start;
+        self.end = header.end;
+        self.perms = header.perms;
+        self.name.clear();
+        self.name.extend_from_slice(header.name);
+        self.sums = sums;
+    }
+
+    fn header(&self) -> Header<'_> {
+        Header {
+            start: self.start,
+            end: self.end,
+            perms: self.perms,
+            offset: 0,
+            dev_major: 0,
+            dev_minor: 0,
+            inode: 0,
+            name: &self.name,
+        }
+    }
+}
+
+/// A region kept for the listing, with what it was classified as.
+#[derive(Clone, Debug)]
+struct KeptRegion {
+    region: OwnedRegion,
+    kind: Kind,
+    /// Index into the named groups, for `Kind::Named`.
+    group: usize,
+}
+
+/// Larger RSS first, then larger size, then lower address: a total order, so output is stable.
+fn rank(sums: &Sums, start: u64) -> (u64, u64, Reverse<u64>) {
+    (sums.rss, sums.size, Reverse(start))
+}
+
 impl KeptRegion {
-    /// Larger RSS first, then larger size, then lower address: a total order, so output is stable.
     fn rank(&self) -> (u64, u64, Reverse<u64>) {
-        (self.sums.rss, self.sums.size, Reverse(self.start))
+        rank(&self.region.sums, self.region.start)
     }
 }
 
@@ -151,6 +197,14 @@ struct Evidence {
     last_was_vsyscall: bool,
 }
 
+/// For a saved file, where `/proc/<pid>/exe` is unknown: sums per mapped path that could be the
+/// executable, and the first such path mapped executable, which is taken for it.
+#[derive(Default)]
+struct ExecutableGuess {
+    sums_by_path: HashMap<Vec<u8>, (Kind, Sums)>,
+    first_executable_path: Option<Vec<u8>>,
+}
+
 /// What the caller knows about the process beyond its smaps text.
 #[derive(Clone, Debug, Default)]
 pub struct ProcessFacts {
@@ -167,7 +221,12 @@ pub struct ProcessFacts {
 /// Accumulates regions one at a time; [`Aggregator::finish`] turns them into a [`Report`].
 pub struct Aggregator {
     classifier: Classifier,
+    /// The region before `pending`, in address order.
     previous: Option<Neighbour>,
+    /// The last region received, classified when the next one arrives (or at the end).
+    pending: Option<OwnedRegion>,
+    /// A spare buffer swapped with `pending`, so that copies reuse allocations.
+    spare: OwnedRegion,
     totals: Sums,
     by_kind: [Sums; Kind::ALL.len()],
     groups: Vec<NamedGroup>,
@@ -176,6 +235,8 @@ pub struct Aggregator {
     key_scratch: Vec<u8>,
     kept: Kept,
     evidence: Evidence,
+    /// `None` when the executable is known.
+    guess: Option<ExecutableGuess>,
 }
 
 impl Aggregator {
@@ -190,6 +251,8 @@ impl Aggregator {
         Aggregator {
             classifier: Classifier::new(executable),
             previous: None,
+            pending: None,
+            spare: OwnedRegion::default(),
             totals: Sums::default(),
             by_kind: [Sums::default(); Kind::ALL.len()],
             groups: Vec::new(),
@@ -197,28 +260,54 @@ impl Aggregator {
             key_scratch: Vec::new(),
             kept,
             evidence: Evidence::default(),
+            guess: executable.is_none().then(ExecutableGuess::default),
         }
     }
 
+    /// Takes the next region in address order.
     pub fn add(&mut self, region: &Region<'_>) {
         let header = &region.header;
-        let kind = self.classifier.classify(header, self.previous.as_ref());
-        self.previous = Some(Neighbour::of(header));
-        self.note_evidence(kind, region);
-
         let sums = Sums::of(&region.fields);
         self.totals.add(&sums);
-        self.by_kind[kind.index()].add(&sums);
+        self.evidence.last_was_vsyscall = header.name == b"[vsyscall]";
+        if let Some(pending) = self.pending.take() {
+            self.classify_and_add(&pending, Some(Neighbour::of(header)));
+            self.spare = pending;
+        }
+        let mut next = std::mem::take(&mut self.spare);
+        next.copy_from(header, sums);
+        self.pending = Some(next);
+    }
+
+    /// Classifies the last region; call once the input has ended.
+    pub fn flush(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.classify_and_add(&pending, None);
+        }
+    }
+
+    fn classify_and_add(&mut self, region: &OwnedRegion, next: Option<Neighbour>) {
+        let header = region.header();
+        let around = Neighbours {
+            previous: self.previous,
+            next,
+        };
+        let kind = self.classifier.classify(&header, &around);
+        self.previous = Some(Neighbour::of(&header));
+        self.note_evidence(kind, &header);
+        self.by_kind[kind.index()].add(&region.sums);
+        if let Some(guess) = &mut self.guess {
+            guess.consider(kind, &header, &region.sums);
+        }
         let group = if kind == Kind::Named {
-            self.add_to_group(header.name, &sums)
+            self.add_to_group(&region.name, &region.sums)
         } else {
             0
         };
-        self.keep(region, kind, group, sums);
+        self.keep(region, kind, group);
     }
 
-    fn note_evidence(&mut self, kind: Kind, region: &Region<'_>) {
-        let header = &region.header;
+    fn note_evidence(&mut self, kind: Kind, header: &Header<'_>) {
         match kind {
             Kind::RuntimeHeap => self.evidence.go_names = true,
             Kind::RuntimeMetadata
@@ -229,15 +318,14 @@ impl Aggregator {
             }
             // Go's first heap arena starts exactly at a hint address such as 0xc000000000.
             Kind::GoArena if header.start & 0xff_ffff_ffff == 0xc0_0000_0000 => {
-                self.evidence.go_first_arena = true
+                self.evidence.go_first_arena = true;
             }
             Kind::SharedLibrary => self.evidence.shared_libraries = true,
             Kind::DeletedFile if is_shared_library(header.name) => {
-                self.evidence.shared_libraries = true
+                self.evidence.shared_libraries = true;
             }
             _ => {}
         }
-        self.evidence.last_was_vsyscall = header.name == b"[vsyscall]";
     }
 
     fn add_to_group(&mut self, name: &[u8], sums: &Sums) -> usize {
@@ -263,18 +351,12 @@ impl Aggregator {
         index
     }
 
-    fn keep(&mut self, region: &Region<'_>, kind: Kind, group: usize, sums: Sums) {
-        let header = &region.header;
-        let candidate_rank = (sums.rss, sums.size, Reverse(header.start));
+    fn keep(&mut self, region: &OwnedRegion, kind: Kind, group: usize) {
         match &mut self.kept {
             Kept::All(all) => all.push(KeptRegion {
-                start: header.start,
-                end: header.end,
-                perms: header.perms,
-                name: header.name.to_vec(),
+                region: region.clone(),
                 kind,
                 group,
-                sums,
             }),
             Kept::Top { limit, heap } => {
                 if *limit == 0 {
@@ -282,28 +364,19 @@ impl Aggregator {
                 }
                 if heap.len() < *limit {
                     heap.push(Reverse(KeptRegion {
-                        start: header.start,
-                        end: header.end,
-                        perms: header.perms,
-                        name: header.name.to_vec(),
+                        region: region.clone(),
                         kind,
                         group,
-                        sums,
                     }));
                     return;
                 }
                 let mut smallest = heap.peek_mut().expect("the heap holds `limit` > 0 regions");
-                if candidate_rank > smallest.0.rank() {
-                    // Reuse the evicted region's name buffer: no allocation per region.
+                if rank(&region.sums, region.start) > smallest.0.rank() {
+                    // Overwrite the evicted region in place: no allocation per region.
                     let slot = &mut smallest.0;
-                    slot.start = header.start;
-                    slot.end = header.end;
-                    slot.perms = header.perms;
-                    slot.name.clear();
-                    slot.name.extend_from_slice(header.name);
+                    slot.region.copy_from(&region.header(), region.sums);
                     slot.kind = kind;
                     slot.group = group;
-                    slot.sums = sums;
                 }
             }
         }
@@ -319,18 +392,27 @@ impl Aggregator {
         self.totals.regions
     }
 
-    pub fn finish(self, process: ProcessFacts, listing: Listing, warnings: Vec<String>) -> Report {
+    pub fn finish(
+        mut self,
+        process: ProcessFacts,
+        listing: Listing,
+        warnings: Vec<String>,
+    ) -> Report {
+        self.flush();
         let facts = RuntimeFacts {
             is_go: process
                 .exe_is_go
                 .unwrap_or(self.evidence.go_names || self.evidence.go_first_arena),
             maps_shared_libraries: self.evidence.shared_libraries,
         };
-        let exe = process
-            .exe
-            .clone()
-            .or_else(|| self.classifier.executable().map(<[u8]>::to_vec));
+        let exe = match process.exe.clone() {
+            Some(exe) => Some(exe),
+            None => self.adopt_guessed_executable(),
+        };
         let binary_label = format!("{} Binary", binary_name(exe.as_deref()));
+        let is_binary = |kind: Kind, name: &[u8]| {
+            matches!(kind, Kind::OtherFile | Kind::DeletedFile) && exe.as_deref() == Some(name)
+        };
 
         let label_of = |category: Category, group: usize| -> String {
             match category {
@@ -342,24 +424,30 @@ impl Aggregator {
                     .to_string(),
             }
         };
-
         let sections = self.sections(&facts, &label_of);
-        let mut kept: Vec<KeptRegion> = match self.kept {
-            Kept::Top { heap, .. } => heap.into_iter().map(|Reverse(region)| region).collect(),
-            Kept::All(all) => all,
+
+        let mut kept: Vec<&KeptRegion> = match &self.kept {
+            Kept::Top { heap, .. } => heap.iter().map(|Reverse(region)| region).collect(),
+            Kept::All(all) => all.iter().collect(),
         };
         kept.sort_unstable_by(|a, b| b.cmp(a));
         let regions = kept
             .into_iter()
-            .map(|region| {
-                let (section, category) = region.kind.placement(&facts);
+            .map(|kept| {
+                let region = &kept.region;
+                let kind = if is_binary(kept.kind, &region.name) {
+                    Kind::Binary
+                } else {
+                    kept.kind
+                };
+                let (section, category) = kind.placement(&facts);
                 RegionRow {
                     start: region.start,
                     end: region.end,
                     perms: region.perms,
                     section: section.title(&facts).to_string(),
-                    category: label_of(category, region.group),
-                    name: region.name,
+                    category: label_of(category, kept.group),
+                    name: region.name.clone(),
                     amounts: region.sums.bytes(),
                 }
             })
@@ -385,6 +473,17 @@ impl Aggregator {
             regions,
             warnings,
         }
+    }
+
+    /// For a saved file: takes the first path mapped executable (other than a library) for the
+    /// executable, and moves its sums from the file category it was counted in to the binary's.
+    fn adopt_guessed_executable(&mut self) -> Option<Vec<u8>> {
+        let guess = self.guess.take()?;
+        let path = guess.first_executable_path?;
+        let (kind, sums) = guess.sums_by_path.get(&path)?;
+        self.by_kind[kind.index()].subtract(sums);
+        self.by_kind[Kind::Binary.index()].add(sums);
+        Some(path)
     }
 
     fn sections(
@@ -449,16 +548,32 @@ impl Aggregator {
     }
 }
 
+impl ExecutableGuess {
+    fn consider(&mut self, kind: Kind, header: &Header<'_>, sums: &Sums) {
+        if !matches!(kind, Kind::OtherFile | Kind::DeletedFile) || is_shared_library(header.name) {
+            return;
+        }
+        match self.sums_by_path.get_mut(header.name) {
+            Some((_, path_sums)) => path_sums.add(sums),
+            None => {
+                self.sums_by_path
+                    .insert(header.name.to_vec(), (kind, *sums));
+            }
+        }
+        if self.first_executable_path.is_none() && header.perms.executable() {
+            self.first_executable_path = Some(header.name.to_vec());
+        }
+    }
+}
+
 /// The executable's file name, for the `<name> Binary` label.
 fn binary_name(exe: Option<&[u8]>) -> String {
     let Some(path) = exe else {
         return "Executable".to_string();
     };
-    let path = path
-        .strip_suffix(crate::classify::DELETED_SUFFIX)
-        .unwrap_or(path);
+    let path = path.strip_suffix(DELETED_SUFFIX).unwrap_or(path);
     let file = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
-    crate::escape::escape_bytes(file)
+    escape_bytes(file)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub enum Kind {
     GoArena,
     /// The C allocator's heap: `[heap]` (brk), glibc malloc arenas, bionic/scudo, PartitionAlloc.
     MallocHeap,
+    /// An unnamed glibc malloc arena, recognised by its 64 MiB alignment and reservation.
+    MallocArena,
     /// The main thread's stack and named thread stacks.
     Stack,
     /// An unnamed read-write map right above a small no-access guard: a thread stack.
@@ -50,10 +52,11 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 24] = [
+    pub const ALL: [Kind; 25] = [
         Kind::RuntimeHeap,
         Kind::GoArena,
         Kind::MallocHeap,
+        Kind::MallocArena,
         Kind::Stack,
         Kind::GuardedThreadStack,
         Kind::RuntimeMetadata,
@@ -89,8 +92,8 @@ impl Kind {
             Kind::RuntimeHeap => (S::Runtime, C::Heap),
             Kind::GoArena if runtime.is_go => (S::Runtime, C::Heap),
             Kind::GoArena => (S::Anonymous, C::ReadWrite),
-            Kind::MallocHeap if runtime.is_go => (S::Runtime, C::CHeap),
-            Kind::MallocHeap => (S::Runtime, C::Heap),
+            Kind::MallocHeap | Kind::MallocArena if runtime.is_go => (S::Runtime, C::CHeap),
+            Kind::MallocHeap | Kind::MallocArena => (S::Runtime, C::Heap),
             Kind::Stack | Kind::GuardedThreadStack => (S::Runtime, C::Stack),
             Kind::RuntimeMetadata => (S::Runtime, C::Metadata),
             Kind::AnonReadWrite if runtime.is_pure_go() => (S::Runtime, C::Metadata),
@@ -245,6 +248,9 @@ enum NameMatch {
     Path,
     /// No name, in Go's heap arena address range.
     UnnamedInGoArena,
+    /// No name, 64 MiB-aligned, filling a 64 MiB reservation together with a no-access tail:
+    /// a glibc malloc arena of a thread (HEAP_MAX_SIZE on 64-bit).
+    UnnamedMallocArena,
     /// No name, directly above a small no-access mapping.
     UnnamedAboveGuard,
     /// No name.
@@ -327,6 +333,7 @@ const RULES: &[Rule] = &[
     // Unnamed anonymous memory.
     rule(Unnamed,                          PermMatch::NoAccess,        Kind::AnonReserved),
     rule(UnnamedInGoArena,                 PermMatch::PrivateReadWrite, Kind::GoArena),
+    rule(UnnamedMallocArena,               PermMatch::PrivateReadWrite, Kind::MallocArena),
     rule(UnnamedAboveGuard,                PermMatch::PrivateReadWrite, Kind::GuardedThreadStack),
     rule(Unnamed,                          PermMatch::Executable,      Kind::AnonExecutable),
     rule(Unnamed,                          PermMatch::PrivateReadWrite, Kind::AnonReadWrite),
@@ -336,32 +343,44 @@ const RULES: &[Rule] = &[
 
 /// The largest no-access map taken for a thread stack's guard (glibc uses one page, HotSpot 16 KiB).
 const MAX_GUARD_BYTES: u64 = 64 * 1024;
+/// glibc's HEAP_MAX_SIZE on 64-bit: each thread arena reserves this much, aligned to it.
+const MALLOC_ARENA_BYTES: u64 = 64 * 1024 * 1024;
 
-/// The previous region in address order, which some rules look at.
+/// A region's neighbour in address order (the one before or after), which some rules look at.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Neighbour {
+    pub start: u64,
     pub end: u64,
-    pub size: u64,
     pub unnamed_no_access: bool,
 }
 
 impl Neighbour {
     pub fn of(header: &Header<'_>) -> Neighbour {
         Neighbour {
+            start: header.start,
             end: header.end,
-            size: header.end - header.start,
             unnamed_no_access: header.name.is_empty() && header.perms.no_access(),
         }
     }
+
+    fn size(&self) -> u64 {
+        self.end - self.start
+    }
 }
 
-/// Classifies regions; holds what the rules need besides the region itself.
+/// The regions around the one being classified.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Neighbours {
+    pub previous: Option<Neighbour>,
+    pub next: Option<Neighbour>,
+}
+
+/// Classifies regions; holds what the rules need besides the region and its neighbours.
 #[derive(Debug, Default, Clone)]
 pub struct Classifier {
-    /// The executable's path as smaps prints it, when known.
+    /// The executable's path as smaps prints it, when known (a live process). For a saved file
+    /// the aggregator picks the executable once it has seen every region.
     executable: Option<Vec<u8>>,
-    /// Without a known executable (a saved file), the first mapped path is taken for it.
-    guess_executable: bool,
 }
 
 impl Classifier {
@@ -369,39 +388,25 @@ impl Classifier {
     pub fn new(executable: Option<&[u8]>) -> Classifier {
         Classifier {
             executable: executable.map(<[u8]>::to_vec),
-            guess_executable: executable.is_none(),
         }
     }
 
-    /// The executable's path, as given or as guessed from the input so far.
     pub fn executable(&self) -> Option<&[u8]> {
         self.executable.as_deref()
     }
 
-    pub fn classify(&mut self, header: &Header<'_>, previous: Option<&Neighbour>) -> Kind {
-        if self.guess_executable && header.name.starts_with(b"/") && !is_special_path(header.name) {
-            // The executable is mapped first, at the lowest address, in every layout Linux uses.
-            self.guess_executable = false;
-            if !is_shared_library(header.name) {
-                self.executable = Some(header.name.to_vec());
-            }
-        }
+    pub fn classify(&self, header: &Header<'_>, around: &Neighbours) -> Kind {
         RULES
             .iter()
             .find(|rule| {
                 perms_match(rule.perms, header.perms)
-                    && self.name_matches(rule.name, header, previous)
+                    && self.name_matches(rule.name, header, around)
             })
             .map(|rule| rule.kind)
             .expect("the last rule matches every region")
     }
 
-    fn name_matches(
-        &self,
-        pattern: NameMatch,
-        header: &Header<'_>,
-        previous: Option<&Neighbour>,
-    ) -> bool {
+    fn name_matches(&self, pattern: NameMatch, header: &Header<'_>, around: &Neighbours) -> bool {
         let name = header.name;
         match pattern {
             Exact(text) => name == text.as_bytes(),
@@ -416,12 +421,23 @@ impl Classifier {
             SharedLibrary => name.starts_with(b"/") && is_shared_library(name),
             Path => name.starts_with(b"/"),
             UnnamedInGoArena => name.is_empty() && in_go_arena_range(header.start),
+            UnnamedMallocArena => {
+                let size = header.end - header.start;
+                name.is_empty()
+                    && header.start % MALLOC_ARENA_BYTES == 0
+                    && (size == MALLOC_ARENA_BYTES
+                        || around.next.is_some_and(|tail| {
+                            tail.unnamed_no_access
+                                && tail.start == header.end
+                                && tail.end == header.start + MALLOC_ARENA_BYTES
+                        }))
+            }
             UnnamedAboveGuard => {
                 name.is_empty()
-                    && previous.is_some_and(|guard| {
+                    && around.previous.is_some_and(|guard| {
                         guard.unnamed_no_access
                             && guard.end == header.start
-                            && guard.size <= MAX_GUARD_BYTES
+                            && guard.size() <= MAX_GUARD_BYTES
                     })
             }
             Unnamed => name.is_empty(),
@@ -483,20 +499,6 @@ pub fn group_key_into(name: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Paths that name kernel objects rather than files.
-fn is_special_path(name: &[u8]) -> bool {
-    [
-        &b"/memfd:"[..],
-        b"/SYSV",
-        b"/dev/",
-        b"/anon_hugepage",
-        b"/[aio]",
-        b"/secretmem",
-    ]
-    .iter()
-    .any(|prefix| name.starts_with(prefix))
-}
-
 /// `*.so` or `*.so.N…` (e.g. `libc.so.6`, `libssl.so.3.0.2`), with or without ` (deleted)`.
 pub fn is_shared_library(name: &[u8]) -> bool {
     let path = name.strip_suffix(DELETED_SUFFIX).unwrap_or(name);
@@ -523,8 +525,10 @@ mod tests {
     use crate::parse::parse_header;
 
     fn kind_of(line: &str) -> Kind {
-        Classifier::new(Some(b"/usr/bin/app"))
-            .classify(&parse_header(line.as_bytes()).unwrap(), None)
+        Classifier::new(Some(b"/usr/bin/app")).classify(
+            &parse_header(line.as_bytes()).unwrap(),
+            &Neighbours::default(),
+        )
     }
 
     #[test]
@@ -674,37 +678,46 @@ mod tests {
             Kind::GoArena
         );
         assert_eq!(
-            kind_of("7fc000000000-7fc004000000 rw-p 00000000 00:00 0 "),
+            kind_of("7fc000000000-7fc000100000 rw-p 00000000 00:00 0 "),
             Kind::AnonReadWrite
         );
 
-        let mut classifier = Classifier::new(None);
+        let classifier = Classifier::new(None);
+        let after = |header: &Header<'_>| Neighbours {
+            previous: Some(Neighbour::of(header)),
+            next: None,
+        };
+        let before = |header: &Header<'_>| Neighbours {
+            previous: None,
+            next: Some(Neighbour::of(header)),
+        };
         let guard = parse_header(b"7f0000000000-7f0000001000 ---p 00000000 00:00 0 ").unwrap();
         let stack = parse_header(b"7f0000001000-7f0000801000 rw-p 00000000 00:00 0 ").unwrap();
         assert_eq!(
-            classifier.classify(&stack, Some(&Neighbour::of(&guard))),
+            classifier.classify(&stack, &after(&guard)),
             Kind::GuardedThreadStack
         );
         let far = parse_header(b"7f0000002000-7f0000801000 rw-p 00000000 00:00 0 ").unwrap();
         assert_eq!(
-            classifier.classify(&far, Some(&Neighbour::of(&guard))),
+            classifier.classify(&far, &after(&guard)),
             Kind::AnonReadWrite
         );
-    }
 
-    #[test]
-    fn guesses_the_executable_from_the_first_mapped_path() {
-        let mut classifier = Classifier::new(None);
-        let first =
-            parse_header(b"00400000-00401000 r-xp 00000000 08:01 7 /usr/local/bin/teranode")
-                .unwrap();
-        assert_eq!(classifier.classify(&first, None), Kind::Binary);
-        let later =
-            parse_header(b"7f0000000000-7f0000100000 r--p 00000000 08:01 8 /etc/hosts").unwrap();
-        assert_eq!(classifier.classify(&later, None), Kind::OtherFile);
+        let arena = parse_header(b"7fcf74000000-7fcf74021000 rw-p 00000000 00:00 0 ").unwrap();
+        let tail = parse_header(b"7fcf74021000-7fcf78000000 ---p 00000000 00:00 0 ").unwrap();
         assert_eq!(
-            classifier.executable(),
-            Some(&b"/usr/local/bin/teranode"[..])
+            classifier.classify(&arena, &before(&tail)),
+            Kind::MallocArena
+        );
+        let short = parse_header(b"7fcf74021000-7fcf77000000 ---p 00000000 00:00 0 ").unwrap();
+        assert_eq!(
+            classifier.classify(&arena, &before(&short)),
+            Kind::AnonReadWrite
+        );
+        let full = parse_header(b"7fcf74000000-7fcf78000000 rw-p 00000000 00:00 0 ").unwrap();
+        assert_eq!(
+            classifier.classify(&full, &Neighbours::default()),
+            Kind::MallocArena
         );
     }
 

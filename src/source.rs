@@ -81,6 +81,7 @@ fn stream<R: Read>(
                 source,
             },
         })?;
+    aggregator.flush();
     let warnings = summary
         .warnings
         .iter()
