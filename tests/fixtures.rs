@@ -157,7 +157,7 @@ fn go_heap_is_found_with_and_without_names() {
     assert_eq!(category(&named, "Go Runtime", "Metadata").0, 14);
     assert_eq!(category(&named, "Named Memory Regions (mmap)", "TNC-* (12 regions)").0, 12);
     assert_eq!(category(&named, "Named Memory Regions (mmap)", "TXMetaCache (2 regions)").0, 2);
-    assert_eq!(category(&named, "File-Backed Memory", "teranode Binary").0, 1);
+    assert_eq!(category(&named, "File-Backed Memory", "teranode Binary").0, 3);
 }
 
 #[test]
