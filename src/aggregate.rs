@@ -7,6 +7,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
+use std::rc::Rc;
 
 use crate::classify::{
     group_key_into, is_shared_library, named_group_source, Category, Classifier, Kind, Neighbour,
@@ -426,28 +427,40 @@ impl Aggregator {
         };
         let sections = self.sections(&facts, &label_of);
 
-        let mut kept: Vec<&KeptRegion> = match &self.kept {
-            Kept::Top { heap, .. } => heap.iter().map(|Reverse(region)| region).collect(),
-            Kept::All(all) => all.iter().collect(),
-        };
+        let mut kept: Vec<KeptRegion> =
+            match std::mem::replace(&mut self.kept, Kept::All(Vec::new())) {
+                Kept::Top { heap, .. } => heap.into_iter().map(|Reverse(region)| region).collect(),
+                Kept::All(all) => all,
+            };
         kept.sort_unstable_by(|a, b| b.cmp(a));
+        // One shared label per (category, group), not one String per region.
+        let mut labels: HashMap<(Category, usize), Rc<str>> = HashMap::new();
         let regions = kept
             .into_iter()
             .map(|kept| {
-                let region = &kept.region;
+                let region = kept.region;
                 let kind = if is_binary(kept.kind, &region.name) {
                     Kind::Binary
                 } else {
                     kept.kind
                 };
                 let (section, category) = kind.placement(&facts);
+                let group = if category == Category::NamedGroup {
+                    kept.group
+                } else {
+                    0
+                };
+                let label = labels
+                    .entry((category, group))
+                    .or_insert_with(|| Rc::from(label_of(category, group)))
+                    .clone();
                 RegionRow {
                     start: region.start,
                     end: region.end,
                     perms: region.perms,
-                    section: section.title(&facts).to_string(),
-                    category: label_of(category, kept.group),
-                    name: region.name.clone(),
+                    section: section.title(&facts),
+                    category: label,
+                    name: region.name,
                     amounts: region.sums.bytes(),
                 }
             })

@@ -15,6 +15,7 @@ pub mod elf;
 pub mod error;
 pub mod escape;
 pub mod parse;
+pub mod prefetch;
 #[cfg(target_os = "linux")]
 pub mod process;
 pub mod render;

@@ -1,5 +1,7 @@
 //! The finished analysis: owned numbers in bytes, ready for any renderer. Renderers only format it.
 
+use std::rc::Rc;
+
 use crate::parse::Perms;
 
 /// Memory amounts in bytes, for one region, one category, one section or the whole process.
@@ -74,8 +76,9 @@ pub struct RegionRow {
     pub perms: Perms,
     /// The name as the kernel printed it: raw bytes, to be escaped by each renderer.
     pub name: Vec<u8>,
-    pub section: String,
-    pub category: String,
+    pub section: &'static str,
+    /// Shared between the rows of one category, so that `-all` does not copy it per region.
+    pub category: Rc<str>,
     pub amounts: Amounts,
 }
 

@@ -121,6 +121,11 @@ fn analyze_pid(pid: i32, listing: Listing) -> Result<Report, Error> {
         go_version: build_info.ok().flatten().and_then(|info| info.version),
     };
 
+    // Overlap the kernel's generation of the text with our parsing, on a second core.
+    let smaps = crate::prefetch::Prefetch::new(smaps).map_err(|source| Error::Read {
+        path: facts.path.clone(),
+        source,
+    })?;
     let (aggregator, warnings) = stream(smaps, &facts, listing)?;
     let status = process.status();
     if aggregator.region_count() == 0 {

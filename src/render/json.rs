@@ -3,11 +3,12 @@
 
 use std::io::{self, Write};
 
+use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 
 use super::Renderer;
 use crate::escape::lossless_utf8;
-use crate::report::{Amounts, Listing, Report};
+use crate::report::{Amounts, Listing, RegionRow, Report};
 
 pub struct JsonRenderer;
 
@@ -20,7 +21,7 @@ struct Document<'a> {
     totals: Totals,
     sections: Vec<Section<'a>>,
     listing: &'static str,
-    top_regions: Vec<Region<'a>>,
+    top_regions: Regions<'a>,
     warnings: &'a [String],
 }
 
@@ -133,16 +134,25 @@ fn document(report: &Report) -> Document<'_> {
             Listing::Top(_) => "top",
             Listing::All => "all",
         },
-        top_regions: report
-            .regions
-            .iter()
-            .map(|region| Region {
+        top_regions: Regions(&report.regions),
+        warnings: &report.warnings,
+    }
+}
+
+/// The listed regions, serialized one at a time so that `-all` needs no second copy of them.
+struct Regions<'a>(&'a [RegionRow]);
+
+impl Serialize for Regions<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut sequence = serializer.serialize_seq(Some(self.0.len()))?;
+        for region in self.0 {
+            sequence.serialize_element(&Region {
                 // Zero-padded to 8 digits, as the kernel prints addresses.
                 start: format!("{:08x}", region.start),
                 end: format!("{:08x}", region.end),
                 perms: region.perms.as_str(),
                 name: lossless_utf8(&region.name),
-                section: &region.section,
+                section: region.section,
                 category: &region.category,
                 size_bytes: region.amounts.size,
                 rss_bytes: region.amounts.rss,
@@ -150,9 +160,9 @@ fn document(report: &Report) -> Document<'_> {
                 private_bytes: region.amounts.private,
                 shared_bytes: region.amounts.shared,
                 swap_bytes: region.amounts.swap,
-            })
-            .collect(),
-        warnings: &report.warnings,
+            })?;
+        }
+        sequence.end()
     }
 }
 

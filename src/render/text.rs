@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{CellAlignment, ContentArrangement, Table};
+use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
 use owo_colors::OwoColorize;
 
 use super::{Renderer, TextStyle};
@@ -158,15 +158,30 @@ impl TextRenderer {
         };
         writeln!(out, "{}", self.heading(&title))?;
         writeln!(out)?;
-        let table = region_table(&report.regions);
+        let widths = column_widths(&report.regions);
+        // Rendered in chunks so memory stays small with -all; every chunk gets the same column
+        // widths, so the columns line up as in one table.
+        let mut chunks = report.regions.chunks(TABLE_CHUNK_ROWS);
+        let first = chunks.next().unwrap_or_default();
+        let table = region_table(first, &widths, true);
         let mut lines = table.lines();
-        if let Some(header) = lines.next() {
-            writeln!(out, "{}", header.trim_end())?;
+        for header_line in lines.by_ref().take(2) {
+            writeln!(out, "{}", header_line.trim_end())?;
         }
-        if let Some(rule) = lines.next() {
-            writeln!(out, "{}", rule.trim_end())?;
+        self.write_rows(lines, first, out)?;
+        for chunk in chunks {
+            self.write_rows(region_table(chunk, &widths, false).lines(), chunk, out)?;
         }
-        for (line, region) in lines.zip(&report.regions) {
+        Ok(())
+    }
+
+    fn write_rows(
+        &self,
+        lines: impl Iterator<Item = String>,
+        regions: &[RegionRow],
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        for (line, region) in lines.zip(regions) {
             let line = line.trim_end();
             if self.style.color && region.name.ends_with(DELETED_SUFFIX) {
                 // Colouring whole lines keeps the columns exactly as they are without colour.
@@ -179,31 +194,59 @@ impl TextRenderer {
     }
 }
 
-/// The region listing: borderless, a dashed rule under the header, numbers right-aligned.
-fn region_table(regions: &[RegionRow]) -> Table {
+/// Rows per comfy-table when listing regions.
+const TABLE_CHUNK_ROWS: usize = 1024;
+const HEADERS: [&str; 6] = ["ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "NAME"];
+
+/// The cells of one region's row.
+fn row_cells(region: &RegionRow) -> [String; 6] {
+    [
+        format!("{:x}", region.start),
+        region.perms.to_string(),
+        format!("{} MB", mb(region.amounts.rss)),
+        format!("{} MB", mb(region.amounts.private)),
+        format!("{} MB", mb(region.amounts.shared)),
+        display_name(&region.name),
+    ]
+}
+
+/// The widest cell of each column over all rows and the header.
+fn column_widths(regions: &[RegionRow]) -> [usize; 6] {
+    let mut widths = HEADERS.map(str::len);
+    for region in regions {
+        for (width, cell) in widths.iter_mut().zip(row_cells(region)) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    widths
+}
+
+/// Part of the region listing: borderless, a dashed rule under the header, numbers right-aligned.
+fn region_table(regions: &[RegionRow], widths: &[usize; 6], with_header: bool) -> Table {
     let mut table = Table::new();
     // Only the header rule (`-`) is drawn; the preset's positions are comfy-table's documented order.
     table
         .load_preset("     --            ")
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(["ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "NAME"]);
-    for region in regions {
-        table.add_row([
-            format!("{:x}", region.start),
-            region.perms.to_string(),
-            format!("{} MB", mb(region.amounts.rss)),
-            format!("{} MB", mb(region.amounts.private)),
-            format!("{} MB", mb(region.amounts.shared)),
-            display_name(&region.name),
-        ]);
+        .set_content_arrangement(ContentArrangement::Disabled);
+    if with_header {
+        table.set_header(HEADERS);
     }
-    for index in 2..=4 {
-        if let Some(column) = table.column_mut(index) {
+    for region in regions {
+        table.add_row(row_cells(region));
+    }
+    for (index, width) in widths.iter().enumerate() {
+        let Some(column) = table.column_mut(index) else {
+            continue;
+        };
+        let padding = if index == 0 { (0, 1) } else { (1, 1) };
+        column.set_padding(padding);
+        let total = width + usize::from(padding.0 + padding.1);
+        column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
+            u16::try_from(total).unwrap_or(u16::MAX),
+        )));
+        if (2..=4).contains(&index) {
             column.set_cell_alignment(CellAlignment::Right);
         }
-    }
-    if let Some(column) = table.column_mut(0) {
-        column.set_padding((0, 1));
     }
     table
 }
@@ -214,5 +257,77 @@ pub fn display_name(name: &[u8]) -> String {
         "[anonymous]".to_string()
     } else {
         escape_bytes(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Perms;
+    use crate::report::{Amounts, Runtime, SourceInfo};
+    use std::rc::Rc;
+
+    fn report_with_regions(count: u64) -> Report {
+        let regions = (0..count)
+            .map(|index| RegionRow {
+                start: 0x7f00_0000_0000 + index * 0x1000,
+                end: 0x7f00_0000_1000 + index * 0x1000,
+                perms: Perms(*b"rw-p"),
+                // Names and sizes of different widths in different chunks.
+                name: if index % 1500 == 0 {
+                    b"/a/very/long/path/name.so".to_vec()
+                } else {
+                    Vec::new()
+                },
+                section: "Anonymous Memory",
+                category: Rc::from("Read-Write"),
+                amounts: Amounts {
+                    rss: (count - index) * 1024 * 1024,
+                    ..Amounts::default()
+                },
+            })
+            .collect();
+        Report {
+            source: SourceInfo {
+                pid: None,
+                path: "-".to_string(),
+                exe: None,
+                comm: None,
+                runtime: Runtime::Native,
+                go_version: None,
+            },
+            totals: Amounts::default(),
+            region_count: count,
+            sections: Vec::new(),
+            listing: Listing::All,
+            regions,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn columns_line_up_across_chunks() {
+        let report = report_with_regions(3000);
+        let mut out = Vec::new();
+        TextRenderer {
+            style: TextStyle::default(),
+        }
+        .render(&report, &mut out)
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let table: Vec<&str> = text
+            .lines()
+            .skip_while(|line| !line.starts_with("ADDRESS"))
+            .collect();
+        assert_eq!(table.len(), 3000 + 2);
+        let name_column = table[0].find("NAME").unwrap();
+        for line in &table[2..] {
+            let name = if line.ends_with("]") {
+                "[anonymous]"
+            } else {
+                "/a/very"
+            };
+            assert_eq!(line.find(name), Some(name_column), "{line}");
+        }
     }
 }
