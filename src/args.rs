@@ -1,6 +1,8 @@
 //! Maps the original Go tool's single-dash long flags (`-pid 1`, `-pid=1`, `-all`) onto clap's
-//! GNU forms before parsing. Only known names are mapped, so a typo still gets clap's error and
-//! suggestion; values (including `-file -`) are never touched.
+//! GNU forms before parsing; values (including `-file -`) are never touched. A mistyped
+//! single-dash word (`-pdi`) is passed on whole as `--pdi`, so that clap reports it as one
+//! unknown flag rather than a cluster of short ones, and [`add_flag_suggestion`] names the flag
+//! that was probably meant.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -40,7 +42,11 @@ where
             continue;
         };
         let name = rest.split(|&b| b == b'=').next().unwrap_or(rest);
-        if LONG_FLAGS.iter().any(|flag| flag.as_bytes() == name) {
+        let known = LONG_FLAGS.iter().any(|flag| flag.as_bytes() == name);
+        // `-h` and `-V` are the only short flags; a longer word starting with a letter is a
+        // long flag, known or mistyped.
+        let word = name.len() >= 2 && name[0].is_ascii_alphabetic();
+        if known || word {
             next_is_value = takes_separate_value(rest);
             let mut long = b"-".to_vec();
             long.extend_from_slice(bytes);
@@ -50,6 +56,63 @@ where
         }
     }
     out
+}
+
+/// Adds "a similar argument exists" to clap's error for an unknown flag when clap found none:
+/// clap's own similarity test misses transpositions such as `-pdi`.
+pub fn add_flag_suggestion(mut error: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::UnknownArgument || error.get(ContextKind::SuggestedArg).is_some()
+    {
+        return error;
+    }
+    let Some(ContextValue::String(unknown)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    if let Some(flag) = similar_flag(unknown) {
+        error.insert(
+            ContextKind::SuggestedArg,
+            ContextValue::String(format!("--{flag}")),
+        );
+    }
+    error
+}
+
+/// The known flag closest to `unknown` (`--pdi`, `-fromat=json`), if it is one or two edits away.
+fn similar_flag(unknown: &str) -> Option<&'static str> {
+    let name = unknown.trim_start_matches('-');
+    let name = name.split('=').next().unwrap_or(name);
+    LONG_FLAGS
+        .iter()
+        .map(|flag| (edit_distance(name, flag), *flag))
+        .filter(|&(distance, flag)| distance > 0 && distance <= 2 && distance < flag.len() / 2 + 1)
+        .min()
+        .map(|(_, flag)| flag)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and transpositions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 /// `pid` (without `=value`) is followed by its value as the next argument.
@@ -93,8 +156,18 @@ mod tests {
         assert_eq!(normalize(&["m", "--pid", "-1"]), ["m", "--pid", "-1"]);
         assert_eq!(
             normalize(&["m", "-pdi", "1", "-h", "-V"]),
-            ["m", "-pdi", "1", "-h", "-V"]
+            ["m", "--pdi", "1", "-h", "-V"]
         );
         assert_eq!(normalize(&["m", "--", "-pid"]), ["m", "--", "-pid"]);
+    }
+
+    #[test]
+    fn suggests_flags_one_or_two_edits_away() {
+        assert_eq!(similar_flag("--pdi"), Some("pid"));
+        assert_eq!(similar_flag("--pidd"), Some("pid"));
+        assert_eq!(similar_flag("--fromat=json"), Some("format"));
+        assert_eq!(similar_flag("--tpo"), Some("top"));
+        assert_eq!(similar_flag("--xyz"), None);
+        assert_eq!(similar_flag("--pid"), None);
     }
 }

@@ -343,6 +343,11 @@ const RULES: &[Rule] = &[
 
 /// The largest no-access map taken for a thread stack's guard (glibc uses one page, HotSpot 16 KiB).
 const MAX_GUARD_BYTES: u64 = 64 * 1024;
+/// Bounds for an unnamed map above a guard to be taken for a thread stack: glibc's smallest
+/// (PTHREAD_STACK_MIN) and twice its usual default (RLIMIT_STACK, 8 MiB). Larger guarded maps
+/// are buffers that an allocator or application fenced in.
+const MIN_STACK_BYTES: u64 = 16 * 1024;
+const MAX_STACK_BYTES: u64 = 16 * 1024 * 1024;
 /// glibc's HEAP_MAX_SIZE on 64-bit: each thread arena reserves this much, aligned to it.
 const MALLOC_ARENA_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -439,6 +444,7 @@ impl Classifier {
                             && guard.end == header.start
                             && guard.size() <= MAX_GUARD_BYTES
                     })
+                    && (MIN_STACK_BYTES..=MAX_STACK_BYTES).contains(&(header.end - header.start))
             }
             Unnamed => name.is_empty(),
             Any => true,
@@ -700,6 +706,16 @@ mod tests {
         let far = parse_header(b"7f0000002000-7f0000801000 rw-p 00000000 00:00 0 ").unwrap();
         assert_eq!(
             classifier.classify(&far, &after(&guard)),
+            Kind::AnonReadWrite
+        );
+        let fenced = parse_header(b"7f0000001000-7f0004001000 rw-p 00000000 00:00 0 ").unwrap();
+        assert_eq!(
+            classifier.classify(&fenced, &after(&guard)),
+            Kind::AnonReadWrite
+        );
+        let tiny = parse_header(b"7f0000001000-7f0000003000 rw-p 00000000 00:00 0 ").unwrap();
+        assert_eq!(
+            classifier.classify(&tiny, &after(&guard)),
             Kind::AnonReadWrite
         );
 

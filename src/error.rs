@@ -89,12 +89,5 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Open { source, .. } | Error::Read { source, .. } => Some(source),
-            Error::Parse { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: each message already states its cause, and `{:#}` would repeat it.
+impl std::error::Error for Error {}

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse_from(normalize_go_style(std::env::args_os())) {
         Ok(cli) => cli,
         Err(error) => {
+            let error = memanalyzer::args::add_flag_suggestion(error);
             let _ = error.print();
             return if error.use_stderr() {
                 ExitCode::from(EXIT_USAGE)

@@ -16,6 +16,8 @@ use crate::elf::{go_build_info, GoBuildInfo};
 
 /// The kernel's PF_KTHREAD flag in `/proc/<pid>/stat`.
 const PF_KTHREAD: u64 = 0x0020_0000;
+/// PF_EXITING: set from the start of exit, while the state letter can still say `R`.
+const PF_EXITING: u64 = 0x0000_0004;
 
 /// A handle on `/proc/<pid>`, valid for that one process even if its PID is later reused.
 pub struct ProcessDir {
@@ -34,9 +36,10 @@ impl ProcessStatus {
     pub fn is_kernel_thread(&self) -> bool {
         self.flags & PF_KTHREAD != 0
     }
-    /// `Z` (zombie) or `X` (dead): exited, address space gone.
+    /// Exiting or exited: PF_EXITING is set, or the state is `Z` (zombie) or `X` (dead). Its
+    /// address space is being torn down or gone, so a read of its smaps may have been cut short.
     pub fn has_exited(&self) -> bool {
-        matches!(self.state, b'Z' | b'X')
+        matches!(self.state, b'Z' | b'X') || self.flags & PF_EXITING != 0
     }
 }
 
@@ -123,6 +126,9 @@ mod tests {
         );
         let kthread = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 10 0 0";
         assert!(parse_stat(kthread).unwrap().is_kernel_thread());
+        // Killed, still running its exit path: state R but PF_EXITING (0x4) set.
+        let exiting = b"77 (app) R 1 77 77 0 -1 4194316 0 0 0 0 0 0 0 0 20 0 1 0 10 0 0";
+        assert!(parse_stat(exiting).unwrap().has_exited());
         assert_eq!(parse_stat(b"garbage"), None);
     }
 

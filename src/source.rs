@@ -27,7 +27,8 @@ pub fn analyze(input: &Input, listing: Listing) -> Result<Report, Error> {
     match input {
         Input::Pid(pid) => analyze_pid(*pid, listing),
         Input::File(path) => {
-            let display = path.display().to_string();
+            // Paths are shown in messages: escaped, so a newline or ESC cannot break them.
+            let display = crate::escape::escape_bytes(path.as_os_str().as_encoded_bytes());
             let file = File::open(path).map_err(|source| Error::Open {
                 path: display.clone(),
                 source,

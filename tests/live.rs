@@ -1,0 +1,462 @@
+//! memanalyzer on live processes with a known memory layout (`examples/workload`), checked
+//! against what the kernel itself reports (`smaps_rollup`, `maps`, `status`), and the ways a live
+//! process can fail to be analyzed: zombie, kernel thread, permission denied, and exiting while
+//! being read.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const MIB: u64 = 1024 * 1024;
+
+/// The workload's known layout: a 64 MiB anonymous region, 3 idle threads (2 MiB stacks), a
+/// 4 MiB memfd, 2 MiB of SysV shared memory and a 1 MiB mapped file that has been deleted.
+const LAYOUT: [&str; 10] = [
+    "--anon-rw-mb",
+    "64",
+    "--threads",
+    "3",
+    "--memfd-kb",
+    "4096",
+    "--sysv-kb",
+    "2048",
+    "--deleted-file-kb",
+    "1024",
+];
+
+/// `/proc/PID/smaps_rollup` as `key → kB`.
+fn smaps_rollup(pid: i32) -> HashMap<String, u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("smaps_rollup");
+    text.lines()
+        .skip(1) // the `[rollup]` header
+        .filter_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            let kb = value.trim().strip_suffix(" kB")?.trim().parse().ok()?;
+            Some((key.to_string(), kb))
+        })
+        .collect()
+}
+
+/// The sum of the mappings' sizes in `/proc/PID/maps`, in bytes.
+fn maps_size_bytes(pid: i32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/maps"))
+        .expect("maps")
+        .lines()
+        .map(|line| {
+            let range = line.split_whitespace().next().unwrap();
+            let (start, end) = range.split_once('-').unwrap();
+            u64::from_str_radix(end, 16).unwrap() - u64::from_str_radix(start, 16).unwrap()
+        })
+        .sum()
+}
+
+/// `VmRSS` from `/proc/PID/status`, in kB.
+fn vm_rss_kb(pid: i32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().strip_suffix(" kB")?.trim().parse().ok())
+        .expect("a VmRSS line")
+}
+
+/// Runs `memanalyzer -pid PID ARGS…` between two reads of `smaps_rollup` that agree on Rss and
+/// Swap, so the output can be compared with the rollup. The workload is quiescent after
+/// `ready`; only reclaim on a loaded machine could move a page, hence a few attempts.
+fn analyze_quiescent(workload: &Workload, args: &[&str]) -> (String, HashMap<String, u64>) {
+    let pid = workload.pid_arg();
+    for _ in 0..5 {
+        let before = smaps_rollup(workload.pid);
+        let mut all_args = vec!["-pid", &pid];
+        all_args.extend(args);
+        let stdout = stdout_of(&all_args);
+        let after = smaps_rollup(workload.pid);
+        if ["Rss", "Swap"]
+            .iter()
+            .all(|key| before[*key] == after[*key])
+        {
+            return (stdout, after);
+        }
+    }
+    panic!("the workload's Rss or Swap kept changing between two reads of smaps_rollup");
+}
+
+/// The workload with [`LAYOUT`], and its `-format json -all` analysis.
+fn known_layout() -> (Workload, Value) {
+    let workload = Workload::spawn(&LAYOUT);
+    let doc = json_of(&["-pid", &workload.pid_arg(), "-format", "json", "-all"]);
+    assert_eq!(doc["source"]["pid"], workload.pid);
+    (workload, doc)
+}
+
+fn category_rss(doc: &Value, section: &str, name: &str) -> u64 {
+    let category = category(doc, section, name)
+        .unwrap_or_else(|| panic!("no category {section} / {name} in {:#}", doc["sections"]));
+    u64_at(category, "/rss_bytes")
+}
+
+/// The regions of a `-all` listing in one category.
+fn regions_in<'a>(doc: &'a Value, category: &str) -> Vec<&'a Value> {
+    top_regions(doc)
+        .iter()
+        .filter(|region| region["category"] == category)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Totals against the kernel's own figures
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn json_totals_match_smaps_rollup_maps_and_status() {
+    let workload = Workload::spawn(&LAYOUT);
+    let (stdout, rollup) = analyze_quiescent(&workload, &["-format", "json"]);
+    let doc = json(stdout.as_bytes());
+    let bytes = |key: &str| rollup[key] * 1024;
+    let total = |key: &str| u64_at(&doc, &format!("/totals/{key}"));
+    let regions = total("regions");
+
+    assert_eq!(total("rss_bytes"), bytes("Rss"));
+    assert_eq!(total("swap_bytes"), bytes("Swap"));
+    assert_eq!(total("swap_pss_bytes"), bytes("SwapPss"));
+    assert_eq!(
+        total("hugetlb_bytes"),
+        bytes("Shared_Hugetlb") + bytes("Private_Hugetlb")
+    );
+    assert_eq!(
+        total("private_bytes") + total("shared_bytes"),
+        total("rss_bytes")
+    );
+    assert_eq!(total("size_bytes"), maps_size_bytes(workload.pid));
+
+    // A page is private or shared depending on whether another process maps it at that moment;
+    // other processes (memanalyzer itself, which maps libc) come and go between the two reads,
+    // so the split may move by at most the pages shared in either read.
+    let rollup_private = bytes("Private_Clean") + bytes("Private_Dirty");
+    let rollup_shared = bytes("Shared_Clean") + bytes("Shared_Dirty");
+    let sharing_slack = total("shared_bytes").max(rollup_shared);
+    assert!(
+        total("private_bytes").abs_diff(rollup_private) <= sharing_slack,
+        "private {} vs rollup {rollup_private} (slack {sharing_slack})",
+        total("private_bytes")
+    );
+    // smaps rounds each region's Pss down to a kB; the rollup rounds once.
+    let pss_slack = 2048 * regions + sharing_slack;
+    assert!(
+        total("pss_bytes").abs_diff(bytes("Pss")) <= pss_slack,
+        "pss {} vs rollup {} (slack {pss_slack})",
+        total("pss_bytes"),
+        bytes("Pss")
+    );
+
+    // VmRSS comes from counters the kernel may batch per CPU (6.2+) or per thread (before 6.2),
+    // so it can lag the page tables by a bounded number of pages for each of its 3 counters.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let tasks = 4; // the main thread and 3 idle threads
+    let batch_pages = (cpus * 32.max(2 * cpus)).max(tasks * 64);
+    let counter_slack = 3 * batch_pages * 4096;
+    let vm_rss = vm_rss_kb(workload.pid) * 1024;
+    assert!(
+        total("rss_bytes").abs_diff(vm_rss) <= counter_slack,
+        "rss {} vs VmRSS {vm_rss}",
+        total("rss_bytes")
+    );
+    assert!(total("rss_bytes") >= 64 * MIB + 4 * MIB + 2 * MIB + MIB);
+    assert_json_sums_are_consistent(&doc);
+}
+
+#[test]
+fn text_rss_line_is_the_rollup_rss_in_whole_megabytes() {
+    let workload = Workload::spawn(&LAYOUT);
+    let (text, rollup) = analyze_quiescent(&workload, &[]);
+    assert_eq!(rss_mib(&text), rollup["Rss"] / 1024, "{text}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where each part of the layout is shown
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn shared_memory_holds_the_memfd_and_sysv_segment() {
+    let (_workload, doc) = known_layout();
+    assert!(category_rss(&doc, "Shared Memory", "memfd") >= 4 * MIB);
+    assert!(category_rss(&doc, "Shared Memory", "SysV Shared Memory") >= 2 * MIB);
+    let memfd = regions_in(&doc, "memfd");
+    assert!(
+        memfd
+            .iter()
+            .any(|r| r["name"] == "/memfd:workload-memfd (deleted)"),
+        "{memfd:#?}"
+    );
+}
+
+#[test]
+fn anonymous_read_write_holds_the_64_mib_region() {
+    let (_workload, doc) = known_layout();
+    assert!(category_rss(&doc, "Anonymous Memory", "Read-Write") >= 64 * MIB);
+    let big = top_regions(&doc)
+        .iter()
+        .find(|r| u64_at(r, "/size_bytes") == 64 * MIB)
+        .expect("the 64 MiB region");
+    assert_eq!(big["perms"], "rw-p");
+    assert_eq!(big["section"], "Anonymous Memory", "{big:#}");
+    assert_eq!(big["category"], "Read-Write", "{big:#}");
+}
+
+#[test]
+fn native_runtime_stack_has_the_main_and_thread_stacks() {
+    let (_workload, doc) = known_layout();
+    assert_eq!(doc["source"]["runtime"], "native");
+    let stack = category(&doc, "Native Runtime", "Stack").expect("Native Runtime / Stack");
+    assert!(u64_at(stack, "/regions") >= 4, "{stack:#}");
+    let stacks = regions_in(&doc, "Stack");
+    assert!(stacks.iter().any(|r| r["name"] == "[stack]"), "{stacks:#?}");
+    let thread_stacks = stacks
+        .iter()
+        .filter(|r| r["name"] == "" && u64_at(r, "/size_bytes") == 2 * MIB)
+        .count();
+    assert!(thread_stacks >= 3, "{stacks:#?}");
+}
+
+#[test]
+fn file_backed_memory_holds_the_deleted_file_and_the_binary() {
+    let (_workload, doc) = known_layout();
+    assert!(category_rss(&doc, "File-Backed Memory", "Deleted Files") >= MIB);
+    let deleted = regions_in(&doc, "Deleted Files");
+    assert!(
+        deleted.iter().any(|r| {
+            let name = r["name"].as_str().unwrap();
+            name.contains("memanalyzer-workload-") && name.ends_with(".deleted (deleted)")
+        }),
+        "{deleted:#?}"
+    );
+    let binary = workload_path().file_name().unwrap().to_str().unwrap();
+    let label = format!("{binary} Binary");
+    let category = category(&doc, "File-Backed Memory", &label)
+        .unwrap_or_else(|| panic!("no {label} in {:#}", doc["sections"]));
+    assert!(u64_at(category, "/regions") >= 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes that cannot be analyzed
+// ---------------------------------------------------------------------------------------------
+
+/// The state letter in `/proc/PID/stat` (after the command name, which may hold `)`).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+#[test]
+fn zombie_is_reported_as_a_zombie() {
+    let mut child = Command::new("sh")
+        .args(["-c", "exit 0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sh");
+    let pid = child.id();
+    let became_zombie = poll_until(Duration::from_secs(30), || process_state(pid) == Some('Z'));
+    let result = became_zombie.then(|| runtime_error(&["-pid", &pid.to_string()]));
+    child.wait().expect("reap the zombie");
+    let line = result.expect("the child never became a zombie");
+    assert!(line.contains("zombie"), "{line}");
+}
+
+#[test]
+fn kernel_thread_is_reported_as_a_kernel_thread() {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let flags = fs::read_to_string("/proc/2/stat").ok().and_then(|stat| {
+        let after_name = &stat[stat.rfind(')')? + 1..];
+        after_name.split_whitespace().nth(7)?.parse::<u64>().ok()
+    });
+    if flags.is_none_or(|flags| flags & PF_KTHREAD == 0) {
+        eprintln!("note: PID 2 is not a visible kernel thread here (PID namespace?); skipped");
+        return;
+    }
+    let line = runtime_error(&["-pid", "2"]);
+    assert!(line.contains("kernel thread"), "{line}");
+}
+
+fn find_in_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
+
+/// Whether user `nobody` can reach and run `path`: every directory above it searchable by
+/// others, the file readable and executable by others.
+fn usable_by_others(path: &Path) -> bool {
+    let mode = |path: &Path| path.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
+    mode(path) & 0o005 == 0o005 && path.ancestors().skip(1).all(|dir| mode(dir) & 0o001 != 0)
+}
+
+/// The memanalyzer binary at a path user `nobody` can run (a copy in a 0755 temp dir if needed).
+fn memanalyzer_for_nobody() -> (Option<tempfile::TempDir>, PathBuf) {
+    let binary = memanalyzer_path();
+    if usable_by_others(&binary) {
+        return (None, binary);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("memanalyzer");
+    fs::copy(&binary, &copy).expect("copy memanalyzer");
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(
+        usable_by_others(&copy),
+        "{} is not usable by others",
+        copy.display()
+    );
+    (Some(dir), copy)
+}
+
+#[test]
+fn another_users_process_is_permission_denied() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("note: not root, cannot switch to another user; skipped");
+        return;
+    }
+    let Some(setpriv) = find_in_path("setpriv") else {
+        eprintln!("note: no setpriv in PATH; skipped");
+        return;
+    };
+    let workload = Workload::spawn(&[]); // owned by root
+    let (_dir, binary) = memanalyzer_for_nobody();
+    let output = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .args(["-pid", &workload.pid_arg()])
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run setpriv");
+    let stderr = utf8(&output.stderr);
+    if stderr.starts_with("setpriv:") {
+        eprintln!("note: setpriv cannot switch users here ({stderr}); skipped");
+        return;
+    }
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let line = assert_one_error_line(&stderr);
+    assert!(line.contains("permission denied"), "{line}");
+    assert!(line.contains("CAP_SYS_PTRACE"), "{line}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A process that exits while being read
+// ---------------------------------------------------------------------------------------------
+
+/// What happened over a series of attempts to kill a process while memanalyzer reads it.
+#[derive(Default)]
+struct KillDuringRead {
+    /// Attempts that ended in "exited while its smaps was being read".
+    cut_reads: u32,
+    /// Attempts that printed a partial breakdown as if it were complete.
+    partial_successes: Vec<String>,
+    /// Attempts that ended any other way than the acceptable ones.
+    unexpected: Vec<String>,
+    log: Vec<String>,
+}
+
+/// The issue asks memanalyzer to handle "a process that exits while being read (detect the cut
+/// read — see the notes — and say so instead of printing a partial breakdown as if complete)".
+/// The kernel ends the read of a dying process's smaps early and silently, so a partial result
+/// looks complete unless memanalyzer checks. Each attempt kills a fresh workload with 30,000
+/// mappings (tens of milliseconds to read) after a different delay, so that some kills land
+/// before memanalyzer opens smaps, some during the read and some after it.
+/// Stops early once `enough_cut_reads` cut reads were seen.
+fn kill_during_reads(attempts: u64, enough_cut_reads: u32) -> KillDuringRead {
+    const MAPPINGS: u64 = 30_000;
+    let mut result = KillDuringRead::default();
+    for attempt in 0..attempts {
+        if result.cut_reads >= enough_cut_reads {
+            break;
+        }
+        let workload = Workload::spawn(&["--mappings", &MAPPINGS.to_string()]);
+        let delay = Duration::from_millis(attempt * 13 % 31); // 0, 13, 26, 8, 21, 3, … ms
+        let reader = Command::new(memanalyzer_path())
+            .args(["-pid", &workload.pid_arg(), "-format", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn memanalyzer");
+        std::thread::sleep(delay);
+        workload.kill();
+        let output = reader.wait_with_output().expect("wait for memanalyzer");
+        drop(workload); // reaps it
+        let stderr = utf8(&output.stderr);
+        let outcome = match output.status.code() {
+            Some(0) => {
+                let regions = u64_at(&json(&output.stdout), "/totals/regions");
+                if regions < MAPPINGS {
+                    result.partial_successes.push(format!(
+                        "attempt {attempt}: exit 0 with only {regions} regions"
+                    ));
+                }
+                format!("exit 0 ({regions} regions)")
+            }
+            Some(1) if stderr.contains("exited while its smaps was being read") => {
+                assert_one_error_line(&stderr);
+                result.cut_reads += 1;
+                "cut read detected".to_string()
+            }
+            Some(1) if stderr.contains("no process") || stderr.contains("no user memory") => {
+                assert_one_error_line(&stderr);
+                "gone before the read".to_string()
+            }
+            _ => {
+                result
+                    .unexpected
+                    .push(format!("attempt {attempt}: {:?}: {stderr}", output.status));
+                "unexpected".to_string()
+            }
+        };
+        result.log.push(format!("{delay:?}: {outcome}"));
+    }
+    result
+}
+
+#[test]
+fn a_process_exiting_mid_read_is_detected() {
+    // While the bug below is open, only kills that land late enough in the read are detected
+    // (a few in 20 with a release build), so try for longer but stop at the first one.
+    let result = kill_during_reads(60, 1);
+    assert!(
+        result.unexpected.is_empty(),
+        "{:#?}\noutcomes: {:#?}",
+        result.unexpected,
+        result.log
+    );
+    assert!(
+        result.cut_reads > 0,
+        "no kill landed during a read: {:#?}",
+        result.log
+    );
+}
+
+#[test]
+fn a_process_exiting_mid_read_is_never_reported_as_complete() {
+    let result = kill_during_reads(20, u32::MAX);
+    assert!(
+        result.partial_successes.is_empty() && result.unexpected.is_empty(),
+        "partial results passed as complete: {:#?}\nunexpected: {:#?}\noutcomes: {:#?}",
+        result.partial_successes,
+        result.unexpected,
+        result.log
+    );
+    assert!(result.cut_reads > 0, "{:#?}", result.log);
+}
