@@ -13,7 +13,9 @@ use memanalyzer::source::{analyze, Input};
 const CAPTURES: [&str; 6] = ["go", "go-cgo", "java", "node", "python", "c-threads"];
 
 fn fixture(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(relative)
 }
 
 fn analyze_file(path: &Path) -> Report {
@@ -23,7 +25,8 @@ fn analyze_file(path: &Path) -> Report {
 
 /// `key=value` (kB) lines of an `.expected` file, or `Key: N kB` lines of a smaps_rollup.
 fn numbers(path: &Path) -> HashMap<String, u64> {
-    let text = fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     text.lines()
         .filter_map(|line| {
             let (key, value) = line.split_once('=').or_else(|| line.split_once(':'))?;
@@ -34,7 +37,11 @@ fn numbers(path: &Path) -> HashMap<String, u64> {
 }
 
 fn kib(numbers: &HashMap<String, u64>, key: &str) -> u64 {
-    numbers.get(key).copied().unwrap_or_else(|| panic!("no {key}")) * 1024
+    numbers
+        .get(key)
+        .copied()
+        .unwrap_or_else(|| panic!("no {key}"))
+        * 1024
 }
 
 fn assert_totals_match_expected(report: &Report, expected: &HashMap<String, u64>, what: &str) {
@@ -45,7 +52,11 @@ fn assert_totals_match_expected(report: &Report, expected: &HashMap<String, u64>
     assert_eq!(totals.private, kib(expected, "private"), "{what}: private");
     assert_eq!(totals.shared, kib(expected, "shared"), "{what}: shared");
     assert_eq!(totals.swap, kib(expected, "swap"), "{what}: swap");
-    assert_eq!(totals.swap_pss, kib(expected, "swap_pss"), "{what}: swap_pss");
+    assert_eq!(
+        totals.swap_pss,
+        kib(expected, "swap_pss"),
+        "{what}: swap_pss"
+    );
     assert_eq!(totals.hugetlb, kib(expected, "hugetlb"), "{what}: hugetlb");
     assert_eq!(report.region_count, expected["regions"], "{what}: regions");
 }
@@ -60,12 +71,20 @@ fn assert_categories_add_up(report: &Report, what: &str) {
             add(&mut section_sum, &category.amounts);
             regions += category.regions;
         }
-        assert_eq!(section_sum, section.subtotal, "{what}: {} subtotal", section.name);
+        assert_eq!(
+            section_sum, section.subtotal,
+            "{what}: {} subtotal",
+            section.name
+        );
         add(&mut sum, &section_sum);
     }
     assert_eq!(sum, report.totals, "{what}: categories vs totals");
     assert_eq!(regions, report.region_count, "{what}: region count");
-    assert_eq!(report.regions.len() as u64, report.region_count, "{what}: -all lists every region");
+    assert_eq!(
+        report.regions.len() as u64,
+        report.region_count,
+        "{what}: -all lists every region"
+    );
 }
 
 fn add(sum: &mut Amounts, amounts: &Amounts) {
@@ -117,9 +136,16 @@ fn real_captures_match_the_kernels_rollup() {
         );
         // Per-region Pss is truncated to whole kB, so the sum is below the rollup by < 1 kB a region.
         let pss_gap = kib(&rollup, "Pss") - totals.pss;
-        assert!(pss_gap < report.region_count * 1024, "{name}: Pss gap {pss_gap}");
+        assert!(
+            pss_gap < report.region_count * 1024,
+            "{name}: Pss gap {pss_gap}"
+        );
 
-        assert_totals_match_expected(&report, &numbers(&fixture(&format!("{name}/expected"))), name);
+        assert_totals_match_expected(
+            &report,
+            &numbers(&fixture(&format!("{name}/expected"))),
+            name,
+        );
         assert_categories_add_up(&report, name);
     }
 }
@@ -146,7 +172,10 @@ fn go_heap_is_found_with_and_without_names() {
     let go = analyze_file(&fixture("go/smaps"));
     assert_eq!(go.source.runtime, Runtime::Go);
     let (_, heap_kib) = category(&go, "Go Runtime", "Heap");
-    assert!(heap_kib >= 200 * 1024, "the 200 MiB heap of a Go 1.19 process: {heap_kib}");
+    assert!(
+        heap_kib >= 200 * 1024,
+        "the 200 MiB heap of a Go 1.19 process: {heap_kib}"
+    );
     // A pure Go binary's unnamed read-write maps are its runtime's.
     assert!(category(&go, "Go Runtime", "Metadata").1 > 0);
 
@@ -155,9 +184,23 @@ fn go_heap_is_found_with_and_without_names() {
     assert_eq!(category(&named, "Go Runtime", "Heap").0, 1);
     // Twelve `[anon: Go: …]` maps, plus two unnamed ones that a pure Go binary's runtime made.
     assert_eq!(category(&named, "Go Runtime", "Metadata").0, 14);
-    assert_eq!(category(&named, "Named Memory Regions (mmap)", "TNC-* (12 regions)").0, 12);
-    assert_eq!(category(&named, "Named Memory Regions (mmap)", "TXMetaCache (2 regions)").0, 2);
-    assert_eq!(category(&named, "File-Backed Memory", "teranode Binary").0, 3);
+    assert_eq!(
+        category(&named, "Named Memory Regions (mmap)", "TNC-* (12 regions)").0,
+        12
+    );
+    assert_eq!(
+        category(
+            &named,
+            "Named Memory Regions (mmap)",
+            "TXMetaCache (2 regions)"
+        )
+        .0,
+        2
+    );
+    assert_eq!(
+        category(&named, "File-Backed Memory", "teranode Binary").0,
+        3
+    );
 }
 
 #[test]
@@ -169,7 +212,10 @@ fn cgo_memory_is_told_apart_from_go_memory() {
     assert_eq!(category(&report, "Go Runtime", "C Heap (cgo/malloc)").0, 5);
     // Main stack plus six 8 MiB glibc thread stacks.
     assert_eq!(category(&report, "Go Runtime", "Stack").0, 7);
-    assert_eq!(category(&report, "File-Backed Memory", "memfix-go-cgo Binary").0, 5);
+    assert_eq!(
+        category(&report, "File-Backed Memory", "memfix-go-cgo Binary").0,
+        5
+    );
 }
 
 #[test]
@@ -192,9 +238,15 @@ fn shared_memory_kinds_are_told_apart() {
     let shared = "Shared Memory";
     assert_eq!(category(&report, shared, "memfd").1, 4096);
     assert_eq!(category(&report, shared, "SysV Shared Memory").1, 2048);
-    assert_eq!(category(&report, shared, "POSIX Shared Memory (/dev/shm)").1, 1024);
+    assert_eq!(
+        category(&report, shared, "POSIX Shared Memory (/dev/shm)").1,
+        1024
+    );
     assert_eq!(category(&report, shared, "Shared Anonymous").1, 1024);
-    assert_eq!(category(&report, "File-Backed Memory", "Deleted Files").0, 1);
+    assert_eq!(
+        category(&report, "File-Backed Memory", "Deleted Files").0,
+        1
+    );
     // Main stack plus three pthread stacks.
     assert_eq!(category(&report, "Native Runtime", "Stack").0, 4);
 
@@ -209,7 +261,10 @@ fn shared_memory_kinds_are_told_apart() {
 fn decorated_glibc_and_android_names_are_runtime_memory() {
     let glibc = analyze_file(&fixture("edge/glibc-decorated.smaps"));
     let (heap_regions, _) = category(&glibc, "Native Runtime", "Heap");
-    assert_eq!(heap_regions, 6, "[heap], malloc arena parts and mmapped chunks");
+    assert_eq!(
+        heap_regions, 6,
+        "[heap], malloc arena parts and mmapped chunks"
+    );
     assert_eq!(category(&glibc, "Native Runtime", "Stack").0, 3);
     assert_eq!(category(&glibc, "Native Runtime", "Metadata").0, 2);
 
@@ -217,7 +272,12 @@ fn decorated_glibc_and_android_names_are_runtime_memory() {
     assert_eq!(category(&android, "Native Runtime", "Heap").0, 3);
     assert_eq!(category(&android, "Native Runtime", "Stack").0, 2);
     assert_eq!(
-        category(&android, "Named Memory Regions (mmap)", "dalvik-main space (region space)").0,
+        category(
+            &android,
+            "Named Memory Regions (mmap)",
+            "dalvik-main space (region space)"
+        )
+        .0,
         1
     );
 }
@@ -225,13 +285,27 @@ fn decorated_glibc_and_android_names_are_runtime_memory() {
 #[test]
 fn old_kernels_and_odd_names_parse() {
     let old = analyze_file(&fixture("edge/old-kernel-3.10.smaps"));
-    assert_eq!(category(&old, "Native Runtime", "Stack").0, 3, "[stack] and [stack:TID]");
+    assert_eq!(
+        category(&old, "Native Runtime", "Stack").0,
+        3,
+        "[stack] and [stack:TID]"
+    );
 
     let names = analyze_file(&fixture("edge/names.smaps"));
-    let listed: Vec<&[u8]> = names.regions.iter().map(|region| region.name.as_slice()).collect();
-    assert!(listed.contains(&&b"/tmp/trail "[..]), "the trailing space is kept");
+    let listed: Vec<&[u8]> = names
+        .regions
+        .iter()
+        .map(|region| region.name.as_slice())
+        .collect();
+    assert!(
+        listed.contains(&&b"/tmp/trail "[..]),
+        "the trailing space is kept"
+    );
     assert!(listed.contains(&&b"/opt/my app/lib one.so"[..]));
-    assert!(listed.iter().any(|name| name.contains(&0x1b)), "raw bytes are kept for renderers");
+    assert!(
+        listed.iter().any(|name| name.contains(&0x1b)),
+        "raw bytes are kept for renderers"
+    );
 }
 
 #[test]
@@ -245,7 +319,11 @@ fn tolerated_inputs_warn() {
 
     let truncated = analyze_file(&fixture("edge/truncated.smaps"));
     assert_eq!(truncated.region_count, 6);
-    assert!(truncated.warnings[0].contains("cut short"), "{:?}", truncated.warnings);
+    assert!(
+        truncated.warnings[0].contains("cut short"),
+        "{:?}",
+        truncated.warnings
+    );
 }
 
 #[test]
@@ -260,8 +338,13 @@ fn inputs_that_are_not_smaps_are_rejected_clearly() {
     ];
     for (name, message) in cases {
         let path = fixture(&format!("edge/{name}"));
-        let error = analyze(&Input::File(path), Listing::Top(20)).expect_err(name).to_string();
+        let error = analyze(&Input::File(path), Listing::Top(20))
+            .expect_err(name)
+            .to_string();
         assert!(error.contains(message), "{name}: {error}");
-        assert!(error.contains(name), "{name}: the message names the file: {error}");
+        assert!(
+            error.contains(name),
+            "{name}: the message names the file: {error}"
+        );
     }
 }
