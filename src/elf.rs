@@ -17,9 +17,20 @@ const GO_BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
 const MAX_SECTIONS: usize = 4096;
 const MAX_SECTION_NAMES_BYTES: u64 = 1024 * 1024;
 
+/// Reading at an offset, as `pread` does: how the ELF file is read, so tests can count the bytes.
+pub trait ReadAt {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl ReadAt for File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        FileExt::read_at(self, buf, offset)
+    }
+}
+
 /// `Ok(Some(_))` for a Go binary, `Ok(None)` for any other ELF file (or a non-ELF file), and an
 /// error only when the file cannot be read.
-pub fn go_build_info(file: &File) -> io::Result<Option<GoBuildInfo>> {
+pub fn go_build_info<F: ReadAt>(file: &F) -> io::Result<Option<GoBuildInfo>> {
     let mut ident = [0u8; 64];
     let read = read_up_to(file, 0, &mut ident)?;
     if read < 52 || &ident[..4] != b"\x7fELF" {
@@ -179,7 +190,7 @@ impl Endian {
 }
 
 /// Reads as much of `buf` as the file has at `offset`; returns how many bytes were read.
-fn read_up_to(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+fn read_up_to<F: ReadAt>(file: &F, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], offset + filled as u64) {
@@ -206,6 +217,86 @@ mod tests {
         assert_eq!(inline_version(&head).as_deref(), Some("go1.25.1x"));
         head[15] = 0;
         assert_eq!(inline_version(&head), None);
+    }
+
+    /// A sparse, 300 MB "binary": an ELF header, section headers near the end, and a Go 1.18+
+    /// `.go.buildinfo` section; every other byte reads as zero. Counts the bytes read.
+    struct SparseGoBinary {
+        pieces: Vec<(u64, Vec<u8>)>,
+        bytes_read: std::cell::Cell<u64>,
+    }
+
+    const SPARSE_SIZE: u64 = 300 * 1024 * 1024;
+
+    impl SparseGoBinary {
+        fn new(version: &str) -> SparseGoBinary {
+            let shoff: u64 = SPARSE_SIZE - 4096;
+            let names_offset: u64 = SPARSE_SIZE - 8192;
+            let buildinfo_offset: u64 = 150 * 1024 * 1024;
+            let mut header = vec![0u8; 64];
+            header[..4].copy_from_slice(b"\x7fELF");
+            header[4] = 2; // 64-bit
+            header[5] = 1; // little-endian
+            header[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+            header[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+            header[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
+            header[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
+            let names = b"\0.shstrtab\0.go.buildinfo\0".to_vec();
+            let section = |name: u32, offset: u64, size: u64| {
+                let mut entry = vec![0u8; 64];
+                entry[..4].copy_from_slice(&name.to_le_bytes());
+                entry[0x18..0x20].copy_from_slice(&offset.to_le_bytes());
+                entry[0x20..0x28].copy_from_slice(&size.to_le_bytes());
+                entry
+            };
+            let mut table = section(0, 0, 0);
+            table.extend(section(1, names_offset, names.len() as u64));
+            table.extend(section(11, buildinfo_offset, 64 * 1024));
+            let mut buildinfo = Vec::from(GO_BUILDINFO_MAGIC);
+            buildinfo.extend_from_slice(&[8, 2]);
+            buildinfo.resize(32, 0);
+            buildinfo.push(version.len() as u8);
+            buildinfo.extend_from_slice(version.as_bytes());
+            SparseGoBinary {
+                pieces: vec![
+                    (0, header),
+                    (shoff, table),
+                    (names_offset, names),
+                    (buildinfo_offset, buildinfo),
+                ],
+                bytes_read: std::cell::Cell::new(0),
+            }
+        }
+    }
+
+    impl ReadAt for SparseGoBinary {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            let length = (buf.len() as u64).min(SPARSE_SIZE.saturating_sub(offset)) as usize;
+            buf[..length].fill(0);
+            for (start, bytes) in &self.pieces {
+                let end = start + bytes.len() as u64;
+                let (from, to) = (offset.max(*start), (offset + length as u64).min(end));
+                if from < to {
+                    let (from, to) = ((from - start) as usize, (to - start) as usize);
+                    let at = (start + from as u64 - offset) as usize;
+                    buf[at..at + (to - from)].copy_from_slice(&bytes[from..to]);
+                }
+            }
+            self.bytes_read.set(self.bytes_read.get() + length as u64);
+            Ok(length)
+        }
+    }
+
+    #[test]
+    fn reads_only_the_headers_of_a_large_binary() {
+        let binary = SparseGoBinary::new("go1.25.4");
+        let info = go_build_info(&binary).unwrap().expect("a Go binary");
+        assert_eq!(info.version.as_deref(), Some("go1.25.4"));
+        let read = binary.bytes_read.get();
+        assert!(
+            read < 4096,
+            "read {read} bytes of a {SPARSE_SIZE}-byte binary"
+        );
     }
 
     #[test]
