@@ -154,35 +154,71 @@ pub enum FieldKey {
 }
 
 impl FieldKey {
+    /// Every key, in the order Linux 6.18 prints them (and in declaration order).
+    const IN_KERNEL_ORDER: [FieldKey; 25] = [
+        FieldKey::Size,
+        FieldKey::KernelPageSize,
+        FieldKey::MmuPageSize,
+        FieldKey::Rss,
+        FieldKey::Pss,
+        FieldKey::PssDirty,
+        FieldKey::SharedClean,
+        FieldKey::SharedDirty,
+        FieldKey::PrivateClean,
+        FieldKey::PrivateDirty,
+        FieldKey::Referenced,
+        FieldKey::Anonymous,
+        FieldKey::Ksm,
+        FieldKey::LazyFree,
+        FieldKey::AnonHugePages,
+        FieldKey::ShmemPmdMapped,
+        FieldKey::FilePmdMapped,
+        FieldKey::SharedHugetlb,
+        FieldKey::PrivateHugetlb,
+        FieldKey::Swap,
+        FieldKey::SwapPss,
+        FieldKey::Locked,
+        FieldKey::ThpEligible,
+        FieldKey::ProtectionKey,
+        FieldKey::VmFlags,
+    ];
+
+    /// The key as the kernel prints it, without the colon.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldKey::Size => "Size",
+            FieldKey::KernelPageSize => "KernelPageSize",
+            FieldKey::MmuPageSize => "MMUPageSize",
+            FieldKey::Rss => "Rss",
+            FieldKey::Pss => "Pss",
+            FieldKey::PssDirty => "Pss_Dirty",
+            FieldKey::SharedClean => "Shared_Clean",
+            FieldKey::SharedDirty => "Shared_Dirty",
+            FieldKey::PrivateClean => "Private_Clean",
+            FieldKey::PrivateDirty => "Private_Dirty",
+            FieldKey::Referenced => "Referenced",
+            FieldKey::Anonymous => "Anonymous",
+            FieldKey::Ksm => "KSM",
+            FieldKey::LazyFree => "LazyFree",
+            FieldKey::AnonHugePages => "AnonHugePages",
+            FieldKey::ShmemPmdMapped => "ShmemPmdMapped",
+            FieldKey::FilePmdMapped => "FilePmdMapped",
+            FieldKey::SharedHugetlb => "Shared_Hugetlb",
+            FieldKey::PrivateHugetlb => "Private_Hugetlb",
+            FieldKey::Swap => "Swap",
+            FieldKey::SwapPss => "SwapPss",
+            FieldKey::Locked => "Locked",
+            FieldKey::ThpEligible => "THPeligible",
+            FieldKey::ProtectionKey => "ProtectionKey",
+            FieldKey::VmFlags => "VmFlags",
+        }
+    }
+
     fn from_bytes(key: &[u8]) -> Option<FieldKey> {
-        Some(match key {
-            b"Size" => FieldKey::Size,
-            b"KernelPageSize" => FieldKey::KernelPageSize,
-            b"MMUPageSize" => FieldKey::MmuPageSize,
-            b"Rss" => FieldKey::Rss,
-            b"Pss" => FieldKey::Pss,
-            b"Pss_Dirty" => FieldKey::PssDirty,
-            b"Shared_Clean" => FieldKey::SharedClean,
-            b"Shared_Dirty" => FieldKey::SharedDirty,
-            b"Private_Clean" => FieldKey::PrivateClean,
-            b"Private_Dirty" => FieldKey::PrivateDirty,
-            b"Referenced" => FieldKey::Referenced,
-            b"Anonymous" => FieldKey::Anonymous,
-            b"KSM" => FieldKey::Ksm,
-            b"LazyFree" => FieldKey::LazyFree,
-            b"AnonHugePages" => FieldKey::AnonHugePages,
-            b"ShmemPmdMapped" => FieldKey::ShmemPmdMapped,
-            b"FilePmdMapped" => FieldKey::FilePmdMapped,
-            b"Shared_Hugetlb" => FieldKey::SharedHugetlb,
-            b"Private_Hugetlb" => FieldKey::PrivateHugetlb,
-            b"Swap" => FieldKey::Swap,
-            b"SwapPss" => FieldKey::SwapPss,
-            b"Locked" => FieldKey::Locked,
-            b"THPeligible" => FieldKey::ThpEligible,
-            b"ProtectionKey" => FieldKey::ProtectionKey,
-            b"VmFlags" => FieldKey::VmFlags,
-            _ => return None,
-        })
+        FieldKey::IN_KERNEL_ORDER
+            .iter()
+            .copied()
+            .find(|key_name| key_name.name().as_bytes() == key)
     }
 
     /// Whether the value is followed by ` kB`.
@@ -478,6 +514,8 @@ struct Parser {
     crlf: Option<bool>,
     /// Keys present in the previous complete record, to notice a final record cut short.
     previous_present: u32,
+    /// Index in [`FieldKey::IN_KERNEL_ORDER`] of the key most likely on the next field line.
+    next_key: usize,
     warnings: Vec<Warning>,
 }
 
@@ -501,17 +539,14 @@ impl Parser {
         F: FnMut(&Region<'_>),
     {
         let mut open: Option<OpenRecord<'a>> = None;
-        let mut rest = data;
-        let mut ended_without_newline = false;
-        while !rest.is_empty() {
-            let (mut line, next) = match memchr::memchr(b'\n', rest) {
-                Some(pos) => (&rest[..pos], &rest[pos + 1..]),
-                None => {
-                    ended_without_newline = true;
-                    (rest, &rest[rest.len()..])
-                }
-            };
-            rest = next;
+        let ended_without_newline = data.last().is_some_and(|&last| last != b'\n');
+        // One pass over the chunk finds every line end; far cheaper than a search per line.
+        let mut line_start = 0;
+        let line_ends =
+            memchr::memchr_iter(b'\n', data).chain(ended_without_newline.then_some(data.len()));
+        for line_end in line_ends {
+            let mut line = &data[line_start..line_end];
+            line_start = line_end + 1;
             self.line_no += 1;
             if line.len() > MAX_LINE_BYTES {
                 return Err(self.error(ParseErrorKind::LineTooLong));
@@ -599,19 +634,29 @@ impl Parser {
     }
 
     fn parse_field_line<'a>(
-        &self,
+        &mut self,
         line: &'a [u8],
         record: &mut OpenRecord<'a>,
     ) -> Result<(), ParseError> {
-        let Some(colon) = memchr::memchr(b':', line) else {
-            return Err(self.error(ParseErrorKind::BadField {
-                key: excerpt(line),
-                found: "no `:` on the line".to_string(),
-            }));
-        };
-        let Some(key) = FieldKey::from_bytes(&line[..colon]) else {
-            return Ok(()); // Unknown keys come and go between kernel versions and vendors.
-        };
+        // The kernel prints keys in a fixed order: try the one after the last key first.
+        let predicted = FieldKey::IN_KERNEL_ORDER[self.next_key % FieldKey::IN_KERNEL_ORDER.len()];
+        let predicted_name = predicted.name().as_bytes();
+        let (key, colon) =
+            if line.starts_with(predicted_name) && line.get(predicted_name.len()) == Some(&b':') {
+                (predicted, predicted_name.len())
+            } else {
+                let Some(colon) = memchr::memchr(b':', line) else {
+                    return Err(self.error(ParseErrorKind::BadField {
+                        key: excerpt(line),
+                        found: "no `:` on the line".to_string(),
+                    }));
+                };
+                let Some(key) = FieldKey::from_bytes(&line[..colon]) else {
+                    return Ok(()); // Unknown keys come and go between kernel versions and vendors.
+                };
+                (key, colon)
+            };
+        self.next_key = key as usize + 1;
         let value = trim_leading_spaces(&line[colon + 1..]);
         record.fields.present |= 1 << key as u32;
         if key == FieldKey::VmFlags {
@@ -837,6 +882,15 @@ VmFlags: rd wr mr mw me ac
             ));
         })?;
         Ok((regions, summary))
+    }
+
+    #[test]
+    fn key_table_matches_the_declaration_order_and_names() {
+        for (index, key) in FieldKey::IN_KERNEL_ORDER.iter().enumerate() {
+            assert_eq!(*key as usize, index);
+            assert_eq!(FieldKey::from_bytes(key.name().as_bytes()), Some(*key));
+        }
+        assert_eq!(FieldKey::from_bytes(b"Rs"), None);
     }
 
     #[test]

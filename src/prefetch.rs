@@ -1,10 +1,11 @@
 //! Reads ahead on a second thread, so the kernel's cost of generating `/proc/<pid>/smaps` text
 //! (it walks every page table: the expensive part) overlaps with our parsing on another core.
 //! Memory stays bounded: a fixed number of fixed-size buffers circulate between the two threads.
+//! Small inputs never start the thread: the first buffer is filled before deciding.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread::{self, JoinHandle};
+use std::thread;
 
 /// Size of each buffer. The kernel returns about 4 KiB of smaps per read, so one buffer
 /// collects many reads before it is handed over.
@@ -12,76 +13,106 @@ const BUFFER_BYTES: usize = 256 * 1024;
 /// Buffers in flight: enough to keep the reader busy while the parser works on one.
 const BUFFERS: usize = 4;
 
-/// A filled buffer, or the reader's error. An empty buffer means end of input.
-type Filled = io::Result<Vec<u8>>;
+/// A buffer and how many of its bytes hold data; `last` marks the end of the input.
+struct Chunk {
+    buffer: Vec<u8>,
+    length: usize,
+    last: bool,
+}
 
-/// A `Read` whose data is read ahead by a background thread.
-pub struct Prefetch {
-    filled: Receiver<Filled>,
+/// Channels to the reader thread, once it runs.
+struct Reader {
+    filled: Receiver<io::Result<Chunk>>,
     recycle: SyncSender<Vec<u8>>,
-    current: Vec<u8>,
+}
+
+/// A `Read` whose data is read ahead by a background thread when there is much of it.
+pub struct Prefetch {
+    current: Chunk,
     position: usize,
-    finished: bool,
-    /// Kept to name the thread's lifetime; never joined (see `Drop`).
-    reader: Option<JoinHandle<()>>,
+    reader: Option<Reader>,
+}
+
+/// A buffer of zeros. Large allocations come straight from the kernel already zeroed, so no
+/// page is touched until data is read into it.
+fn new_buffer() -> Vec<u8> {
+    vec![0u8; BUFFER_BYTES]
+}
+
+/// Reads into `buffer` until it is full or the input ends. Returns the length read and whether
+/// the input ended. An error after some data returns the data; the next fill meets the error.
+fn fill<R: Read>(source: &mut R, buffer: &mut [u8]) -> io::Result<(usize, bool)> {
+    let mut length = 0;
+    while length < buffer.len() {
+        match source.read(&mut buffer[length..]) {
+            Ok(0) => return Ok((length, true)),
+            Ok(read) => length += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) if length > 0 => break,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok((length, false))
 }
 
 impl Prefetch {
-    /// Starts reading `source` on a new thread.
-    pub fn new<R: Read + Send + 'static>(source: R) -> io::Result<Prefetch> {
-        let (filled_tx, filled) = mpsc::sync_channel::<Filled>(BUFFERS);
-        let (recycle, recycle_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
-        for _ in 0..BUFFERS {
-            recycle
-                .send(Vec::with_capacity(BUFFER_BYTES))
-                .expect("the receiver is alive and the channel has room for every buffer");
-        }
-        let reader = thread::Builder::new()
-            .name("smaps-reader".to_string())
-            .spawn(move || read_ahead(source, filled_tx, recycle_rx))?;
+    /// Reads the first buffer now; if the input goes on, reads the rest on a new thread.
+    pub fn new<R: Read + Send + 'static>(mut source: R) -> io::Result<Prefetch> {
+        let mut buffer = new_buffer();
+        let (length, last) = fill(&mut source, &mut buffer)?;
+        let reader = if last {
+            None
+        } else {
+            Some(Reader::start(source)?)
+        };
         Ok(Prefetch {
-            filled,
-            recycle,
-            current: Vec::new(),
+            current: Chunk {
+                buffer,
+                length,
+                last,
+            },
             position: 0,
-            finished: false,
-            reader: Some(reader),
+            reader,
         })
     }
 }
 
-fn read_ahead<R: Read>(mut source: R, filled: SyncSender<Filled>, recycle: Receiver<Vec<u8>>) {
-    // Each iteration fills one recycled buffer; the loop ends at end of input, on an error, or
-    // when the consumer has gone away (its channels are closed).
-    while let Ok(mut buffer) = recycle.recv() {
-        buffer.clear();
-        buffer.resize(BUFFER_BYTES, 0);
-        let mut length = 0;
-        let result = loop {
-            if length == buffer.len() {
-                break Ok(());
+impl Reader {
+    fn start<R: Read + Send + 'static>(source: R) -> io::Result<Reader> {
+        let (filled_tx, filled) = mpsc::sync_channel(BUFFERS);
+        let (recycle, recycle_rx) = mpsc::sync_channel(BUFFERS);
+        thread::Builder::new()
+            .name("smaps-reader".to_string())
+            .spawn(move || read_ahead(source, filled_tx, recycle_rx))?;
+        Ok(Reader { filled, recycle })
+    }
+}
+
+fn read_ahead<R: Read>(
+    mut source: R,
+    filled: SyncSender<io::Result<Chunk>>,
+    recycle: Receiver<Vec<u8>>,
+) {
+    let mut allocated = 1; // the consumer holds the first buffer
+    loop {
+        // A new buffer while the pool is not complete, else wait for one the parser is done with.
+        let mut buffer = match recycle.try_recv() {
+            Ok(buffer) => buffer,
+            Err(_) if allocated < BUFFERS => {
+                allocated += 1;
+                new_buffer()
             }
-            match source.read(&mut buffer[length..]) {
-                Ok(0) => break Ok(()),
-                Ok(read) => length += read,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => break Err(error),
-            }
+            Err(_) => match recycle.recv() {
+                Ok(buffer) => buffer,
+                Err(_) => return, // the consumer has gone away
+            },
         };
-        buffer.truncate(length);
-        let at_end = length == 0;
-        let message = match result {
-            Ok(()) => Ok(buffer),
-            // Hand over what was read before the error first, then the error.
-            Err(error) if length > 0 => {
-                if filled.send(Ok(buffer)).is_err() {
-                    return;
-                }
-                Err(error)
-            }
-            Err(error) => Err(error),
-        };
-        let stop = at_end || message.is_err();
+        let message = fill(&mut source, &mut buffer).map(|(length, last)| Chunk {
+            buffer,
+            length,
+            last,
+        });
+        let stop = message.as_ref().map_or(true, |chunk| chunk.last);
         if filled.send(message).is_err() || stop {
             return;
         }
@@ -90,27 +121,24 @@ fn read_ahead<R: Read>(mut source: R, filled: SyncSender<Filled>, recycle: Recei
 
 impl Read for Prefetch {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.position == self.current.len() {
-            if self.finished {
+        while self.position == self.current.length {
+            if self.current.last {
                 return Ok(0);
             }
-            let next = match self.filled.recv() {
-                Ok(next) => next,
-                Err(_) => {
-                    self.finished = true;
-                    return Ok(0);
-                }
+            let Some(reader) = &self.reader else {
+                return Ok(0);
             };
-            let buffer = next.inspect_err(|_| self.finished = true)?;
-            if buffer.is_empty() {
-                self.finished = true;
-            }
-            let used = std::mem::replace(&mut self.current, buffer);
-            // The reader may already have exited; then the buffer is simply dropped.
-            let _ = self.recycle.try_send(used);
+            let next = match reader.filled.recv() {
+                Ok(next) => next,
+                Err(_) => return Ok(0),
+            };
+            let next = next.inspect_err(|_| self.current.last = true)?;
+            let used = std::mem::replace(&mut self.current, next);
+            // The reader may already have finished; then the buffer is simply dropped.
+            let _ = reader.recycle.try_send(used.buffer);
             self.position = 0;
         }
-        let available = &self.current[self.position..];
+        let available = &self.current.buffer[self.position..self.current.length];
         let count = available.len().min(out.len());
         out[..count].copy_from_slice(&available[..count]);
         self.position += count;
@@ -118,17 +146,9 @@ impl Read for Prefetch {
     }
 }
 
-impl Drop for Prefetch {
-    fn drop(&mut self) {
-        // Dropping our ends of both channels makes the reader stop after its current read. It is
-        // not joined: a read that blocks must not keep us from exiting.
-        let (_, closed_filled) = mpsc::sync_channel(0);
-        self.filled = closed_filled;
-        let (closed_recycle, _) = mpsc::sync_channel(0);
-        self.recycle = closed_recycle;
-        drop(self.reader.take());
-    }
-}
+// Dropping a `Prefetch` drops its ends of both channels, which makes the reader thread stop
+// after its current read. The thread is not joined: a read that blocks must not keep us from
+// exiting.
 
 #[cfg(test)]
 mod tests {
@@ -149,46 +169,86 @@ mod tests {
         }
     }
 
-    #[test]
-    fn delivers_every_byte_in_order() {
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    fn read_through(data: &[u8]) -> Vec<u8> {
         let mut prefetch = Prefetch::new(Trickle {
-            data: data.clone(),
+            data: data.to_vec(),
             position: 0,
         })
         .unwrap();
         let mut copy = Vec::new();
         prefetch.read_to_end(&mut copy).unwrap();
-        assert_eq!(copy, data);
+        copy
+    }
+
+    #[test]
+    fn delivers_every_byte_in_order() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(read_through(&data), data);
+    }
+
+    #[test]
+    fn small_and_exact_sizes_need_no_thread_or_end_cleanly() {
+        for size in [
+            0,
+            1,
+            4096,
+            BUFFER_BYTES - 1,
+            BUFFER_BYTES,
+            BUFFER_BYTES + 1,
+            2 * BUFFER_BYTES,
+        ] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 13) as u8).collect();
+            assert_eq!(read_through(&data), data, "{size} bytes");
+        }
+        let small = Prefetch::new(io::Cursor::new(vec![1u8; 100])).unwrap();
+        assert!(small.reader.is_none());
     }
 
     #[test]
     fn passes_on_errors_after_the_data_before_them() {
-        struct Failing(bool);
-        impl Read for Failing {
+        // An error within the first buffer must not end the input silently either.
+        struct FailsEarly(bool);
+        impl Read for FailsEarly {
             fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
                 if std::mem::replace(&mut self.0, true) {
-                    Err(io::Error::other("device went away"))
-                } else {
-                    out[..3].copy_from_slice(b"abc");
-                    Ok(3)
+                    return Err(io::Error::other("early failure"));
+                }
+                out[..3].copy_from_slice(b"abc");
+                Ok(3)
+            }
+        }
+        let mut data = Vec::new();
+        let error = Prefetch::new(FailsEarly(false))
+            .unwrap()
+            .read_to_end(&mut data)
+            .unwrap_err();
+        assert_eq!(error.to_string(), "early failure");
+
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                self.0 += 1;
+                match self.0 {
+                    1..=100 => {
+                        out[..4096].fill(b'a');
+                        Ok(4096)
+                    }
+                    _ => Err(io::Error::other("device went away")),
                 }
             }
         }
-        let mut prefetch = Prefetch::new(Failing(false)).unwrap();
-        let mut start = [0u8; 3];
-        prefetch.read_exact(&mut start).unwrap();
-        assert_eq!(&start, b"abc");
-        let error = prefetch.read(&mut [0u8; 8]).unwrap_err();
+        let mut prefetch = Prefetch::new(Failing(0)).unwrap();
+        let mut data = Vec::new();
+        let error = prefetch.read_to_end(&mut data).unwrap_err();
         assert_eq!(error.to_string(), "device went away");
+        assert_eq!(data.len(), 100 * 4096);
     }
 
     #[test]
     fn dropping_early_stops_the_reader() {
-        let endless = io::repeat(b'x');
-        let mut prefetch = Prefetch::new(endless).unwrap();
+        let mut prefetch = Prefetch::new(io::repeat(b'x')).unwrap();
         let mut some = [0u8; 10];
         prefetch.read_exact(&mut some).unwrap();
-        drop(prefetch); // must return: the reader thread notices the closed channel
+        drop(prefetch); // returns at once; the reader notices the closed channel and ends
     }
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use crate::aggregate::{Aggregator, ProcessFacts};
 use crate::error::{Error, NoMemoryReason};
 use crate::parse::{parse_reader, StreamError};
+use crate::prefetch::Prefetch;
 use crate::report::{Listing, Report};
 
 /// What to analyze.
@@ -33,23 +34,28 @@ pub fn analyze(input: &Input, listing: Listing) -> Result<Report, Error> {
                 path: display.clone(),
                 source,
             })?;
-            analyze_reader(
-                file,
-                ProcessFacts {
-                    path: display,
-                    ..ProcessFacts::default()
-                },
-                listing,
-            )
+            let facts = ProcessFacts {
+                path: display,
+                ..ProcessFacts::default()
+            };
+            analyze_reader(prefetched(file, &facts.path)?, facts, listing)
         }
         Input::Stdin => {
             let facts = ProcessFacts {
                 path: "-".to_string(),
                 ..ProcessFacts::default()
             };
-            analyze_reader(io::stdin().lock(), facts, listing)
+            analyze_reader(prefetched(io::stdin(), &facts.path)?, facts, listing)
         }
     }
+}
+
+/// Reads `source` ahead on a second core while the caller parses (see `prefetch.rs`).
+fn prefetched<R: Read + Send + 'static>(source: R, path: &str) -> Result<Prefetch, Error> {
+    Prefetch::new(source).map_err(|source| Error::Read {
+        path: path.to_string(),
+        source,
+    })
 }
 
 /// Analyzes smaps text from any reader: a saved file, standard input, a test string.
@@ -123,10 +129,7 @@ fn analyze_pid(pid: i32, listing: Listing) -> Result<Report, Error> {
     };
 
     // Overlap the kernel's generation of the text with our parsing, on a second core.
-    let smaps = crate::prefetch::Prefetch::new(smaps).map_err(|source| Error::Read {
-        path: facts.path.clone(),
-        source,
-    })?;
+    let smaps = prefetched(smaps, &facts.path)?;
     let (aggregator, warnings) = stream(smaps, &facts, listing)?;
     let status = process.status();
     if aggregator.region_count() == 0 {
