@@ -485,6 +485,7 @@ impl Aggregator {
             listing,
             regions,
             warnings,
+            duration: std::time::Duration::ZERO,
         }
     }
 

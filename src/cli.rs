@@ -12,23 +12,54 @@ Examples:
   memanalyzer -pid 1 -all               List every region, largest first
   memanalyzer -pid 1 -format json       Machine-readable output (exact bytes)
   memanalyzer -file saved.smaps         Analyze a saved copy of /proc/PID/smaps
+  memanalyzer -ps                       Find the process: list them all by PSS
   memanalyzer -pid 1 | grep \"RSS (Resident)\" | awk '{print $3}'
                                         Print the resident set in MB, for scripts
   kubectl exec POD -- cat /proc/1/smaps | memanalyzer -file -
                                         Analyze a pod's main process without copying
                                         memanalyzer into the pod
+  memanalyzer -pid 1 -format prometheus -output /var/lib/node_exporter/memanalyzer.prom
+                                        Feed node_exporter's textfile collector
 
 Single-dash flags (-pid 1, -pid=1) and GNU forms (--pid 1, --pid=1) mean the same.
 memanalyzer only reads /proc/PID/{smaps,exe,comm,stat}; it never stops or attaches to the process.";
+
+const OUTPUT_GUIDE: &str = "\
+The output:
+  Go Runtime / Native Runtime   Heap: the runtime's or C allocator's heap ([heap], malloc arenas,
+                                Go heap arenas); Stack: main and thread stacks; Metadata: the
+                                runtime's own bookkeeping. A Go process with C code also shows
+                                'C Heap (cgo/malloc)'.
+  Named Memory Regions (mmap)   anonymous memory the program named ([anon:NAME]); names that
+                                differ only in numbers are one line ('TNC-* (512 regions)').
+  File-Backed Memory            shared libraries, the executable itself, other mapped files, and
+                                mapped files that were deleted.
+  Shared Memory                 memfd, SysV, POSIX (/dev/shm) and shared anonymous memory.
+  Anonymous Memory              unnamed anonymous memory no rule recognised, by permissions.
+  Other                         vdso/vvar/vsyscall, anon_inode, devices, huge pages, anything else.
+  Totals                        Virtual Memory (address space), RSS (in RAM), PSS (shared pages
+                                divided among sharers), USS (private: what exiting would free),
+                                Shared, Swap, SwapPss, Hugetlb (not part of RSS), Regions.
+
+When RSS is much larger than the heap your profiler reports:
+  - Anonymous Memory / Read-Write large: memory mmapped outside the allocator the profiler sees
+    (C libraries, cgo, JIT or GC heaps of another runtime); look at the largest regions.
+  - Heap much larger than the live heap: the allocator keeps freed memory (fragmentation, arenas
+    per thread: try MALLOC_ARENA_MAX=2 for glibc; GOGC/GOMEMLIMIT for Go).
+  - Stack large: many threads, or large thread stacks.
+  - Named regions: caches the program mapped itself; the names say which.
+  - File-Backed or Shared Memory large: mapped files and shared memory count in RSS too, but the
+    kernel can reclaim clean file pages; PSS shows the fair share of shared pages.";
 
 /// Explains where a Linux process's memory goes: every region of /proc/PID/smaps in exactly one
 /// category (runtime heap, stacks, metadata, named regions, files, shared memory, anonymous
 /// memory), a breakdown with totals, and the largest regions.
 #[derive(Debug, Parser)]
 #[command(name = "memanalyzer", version, about, after_help = EXAMPLES)]
+#[command(after_long_help = format!("{EXAMPLES}\n\n{OUTPUT_GUIDE}"))]
 pub struct Cli {
     /// Process to analyze [default: memanalyzer's own process]
-    #[arg(long, value_name = "PID", allow_negative_numbers = true, value_parser = parse_pid, conflicts_with = "file")]
+    #[arg(long, value_name = "PID", allow_negative_numbers = true, value_parser = parse_pid, conflicts_with_all = ["file", "ps"])]
     pub pid: Option<i32>,
 
     /// How many of the largest regions to list (0 lists none)
@@ -40,32 +71,77 @@ pub struct Cli {
     pub all: bool,
 
     /// Analyze a saved smaps file instead of a live process ('-' reads standard input)
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "ps")]
     pub file: Option<PathBuf>,
+
+    /// List the processes this user can see, by PSS (from smaps_rollup), instead of one process
+    #[arg(long)]
+    pub ps: bool,
 
     /// Output format
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Text)]
     pub format: FormatArg,
+
+    /// Unit for sizes in text output (JSON and Prometheus always use bytes)
+    #[arg(long, value_enum, value_name = "UNIT", default_value_t = UnitArg::Mb, ignore_case = true)]
+    pub unit: UnitArg,
+
+    /// When to colour text output [auto: only for a terminal; honours NO_COLOR and CLICOLOR_FORCE]
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+
+    /// Write the output to FILE, atomically (a temporary file renamed into place)
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
-    /// Breakdown and region table for people and grep/awk (sizes in MB)
+    /// Breakdown and region table for people and grep/awk
     Text,
     /// One JSON object with exact byte counts
     Json,
+    /// Prometheus text exposition format (gauges per category and totals)
+    Prometheus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnitArg {
+    /// Bytes
+    #[value(name = "B")]
+    B,
+    /// KiB, written kB as the kernel does
+    #[value(name = "kB")]
+    Kb,
+    /// MiB, written MB as the original tool did (whole numbers)
+    #[value(name = "MB")]
+    Mb,
+    /// GiB, written GB, with two decimals
+    #[value(name = "GB")]
+    Gb,
+    /// Whatever reads best for each number (KiB, MiB, GiB…)
+    #[value(name = "auto")]
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
 }
 
 /// The flags that take a value, whose next argument must not be rewritten.
-pub const VALUE_FLAGS: [&str; 4] = ["pid", "top", "file", "format"];
+pub const VALUE_FLAGS: [&str; 7] = ["pid", "top", "file", "format", "unit", "color", "output"];
 /// Every long flag, for mapping `-name` onto `--name`.
-pub const LONG_FLAGS: [&str; 7] = ["pid", "top", "all", "file", "format", "help", "version"];
+pub const LONG_FLAGS: [&str; 11] = [
+    "pid", "top", "all", "file", "ps", "format", "unit", "color", "output", "help", "version",
+];
 
 fn parse_pid(text: &str) -> Result<i32, String> {
     match text.parse::<i64>() {
         Ok(pid) if pid > 0 && pid <= i64::from(i32::MAX) => Ok(pid as i32),
-        Ok(_) => Err("a PID is a positive whole number, such as 1234".to_string()),
-        Err(_) => Err("a PID is a positive whole number, such as 1234".to_string()),
+        _ => Err("a PID is a positive whole number, such as 1234".to_string()),
     }
 }
 
@@ -92,11 +168,21 @@ mod tests {
                 "{flag}"
             );
         }
-        for flag in defined {
+        for flag in &defined {
             assert!(
-                LONG_FLAGS.contains(&flag),
+                LONG_FLAGS.contains(flag),
                 "{flag} is missing from LONG_FLAGS"
             );
+        }
+        for arg in command.get_arguments() {
+            let takes_value = arg.get_action().takes_values();
+            if let Some(long) = arg.get_long() {
+                assert_eq!(
+                    VALUE_FLAGS.contains(&long),
+                    takes_value,
+                    "{long} in VALUE_FLAGS"
+                );
+            }
         }
     }
 }

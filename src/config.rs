@@ -1,48 +1,159 @@
-//! Resolves the parsed command line and the environment (is stdout a terminal? NO_COLOR?) into
-//! the settings a run uses, once, so the rest of the program never looks at either.
+//! Resolves the parsed command line and the environment (is stdout a terminal? NO_COLOR?
+//! CLICOLOR_FORCE?) into the settings a run uses, once, so the rest of the program never looks
+//! at either.
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
-use crate::cli::{Cli, FormatArg};
-use crate::render::{Format, TextStyle};
+use crate::cli::{Cli, ColorArg, FormatArg, UnitArg};
+use crate::render::{Format, TextStyle, Unit};
 use crate::report::Listing;
 use crate::source::Input;
 
+/// What a run does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Analyze one process's regions.
+    Analyze { input: Input, listing: Listing },
+    /// List the processes this user can see (`-ps`).
+    ProcessList,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub input: Input,
-    pub listing: Listing,
+    pub mode: Mode,
     pub format: Format,
     pub style: TextStyle,
+    /// Write here (atomically) instead of standard output.
+    pub output: Option<PathBuf>,
+}
+
+/// The parts of the environment that decide colour.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub stdout_is_terminal: bool,
+    pub no_color: Option<OsString>,
+    pub clicolor_force: Option<OsString>,
+}
+
+impl Environment {
+    pub fn current() -> Environment {
+        Environment {
+            stdout_is_terminal: std::io::stdout().is_terminal(),
+            no_color: std::env::var_os("NO_COLOR"),
+            clicolor_force: std::env::var_os("CLICOLOR_FORCE"),
+        }
+    }
+
+    /// `-color auto`: NO_COLOR (non-empty) turns colour off; otherwise CLICOLOR_FORCE (non-empty,
+    /// not `0`) turns it on even for a pipe; otherwise colour only for a terminal.
+    fn auto_color(&self) -> bool {
+        let set = |value: &Option<OsString>| value.as_ref().is_some_and(|value| !value.is_empty());
+        if set(&self.no_color) {
+            return false;
+        }
+        if set(&self.clicolor_force) && self.clicolor_force.as_deref() != Some("0".as_ref()) {
+            return true;
+        }
+        self.stdout_is_terminal
+    }
 }
 
 impl Config {
     pub fn from_cli(cli: &Cli) -> Config {
-        let color = std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-        Config::resolve(cli, color)
+        Config::resolve(cli, &Environment::current())
     }
 
-    /// The environment-independent part of [`Config::from_cli`].
-    pub fn resolve(cli: &Cli, color: bool) -> Config {
+    pub fn resolve(cli: &Cli, environment: &Environment) -> Config {
         let input = match (&cli.file, cli.pid) {
             (Some(path), _) if path.as_os_str() == "-" => Input::Stdin,
             (Some(path), _) => Input::File(path.clone()),
             (None, Some(pid)) => Input::Pid(pid),
             (None, None) => Input::Pid(std::process::id() as i32),
         };
-        Config {
-            input,
-            listing: if cli.all {
+        let mode = if cli.ps {
+            Mode::ProcessList
+        } else {
+            let listing = if cli.all {
                 Listing::All
             } else {
                 Listing::Top(cli.top)
-            },
+            };
+            Mode::Analyze { input, listing }
+        };
+        // A file is not a terminal: -output never gets colour unless asked for.
+        let to_terminal = cli.output.is_none() && environment.stdout_is_terminal;
+        let color = match cli.color {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => Environment {
+                stdout_is_terminal: to_terminal,
+                ..environment.clone()
+            }
+            .auto_color(),
+        };
+        Config {
+            mode,
             format: match cli.format {
                 FormatArg::Text => Format::Text,
                 FormatArg::Json => Format::Json,
+                FormatArg::Prometheus => Format::Prometheus,
             },
-            style: TextStyle { color },
+            style: TextStyle {
+                color,
+                unit: match cli.unit {
+                    UnitArg::B => Unit::Bytes,
+                    UnitArg::Kb => Unit::Kib,
+                    UnitArg::Mb => Unit::Mib,
+                    UnitArg::Gb => Unit::Gib,
+                    UnitArg::Auto => Unit::Auto,
+                },
+            },
+            output: cli.output.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn color_for(args: &[&str], environment: Environment) -> bool {
+        let cli = Cli::try_parse_from(std::iter::once("memanalyzer").chain(args.iter().copied()))
+            .unwrap();
+        Config::resolve(&cli, &environment).style.color
+    }
+
+    fn env(terminal: bool, no_color: Option<&str>, force: Option<&str>) -> Environment {
+        Environment {
+            stdout_is_terminal: terminal,
+            no_color: no_color.map(OsString::from),
+            clicolor_force: force.map(OsString::from),
+        }
+    }
+
+    #[test]
+    fn colour_follows_flag_then_no_color_then_clicolor_force_then_terminal() {
+        assert!(color_for(&[], env(true, None, None)));
+        assert!(!color_for(&[], env(false, None, None)));
+        assert!(!color_for(&[], env(true, Some("1"), None)));
+        assert!(
+            color_for(&[], env(true, Some(""), None)),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(color_for(&[], env(false, None, Some("1"))));
+        assert!(!color_for(&[], env(false, None, Some("0"))));
+        assert!(!color_for(&[], env(false, Some("1"), Some("1"))));
+        assert!(color_for(
+            &["--color", "always"],
+            env(false, Some("1"), None)
+        ));
+        assert!(!color_for(
+            &["--color", "never"],
+            env(true, None, Some("1"))
+        ));
+        assert!(!color_for(&["--output", "/tmp/x"], env(true, None, None)));
     }
 }

@@ -14,10 +14,12 @@ pub mod config;
 pub mod elf;
 pub mod error;
 pub mod escape;
+pub mod output;
 pub mod parse;
 pub mod prefetch;
 #[cfg(target_os = "linux")]
 pub mod process;
+pub mod ps;
 pub mod render;
 pub mod report;
 pub mod source;
@@ -26,20 +28,51 @@ use std::io::{self, Write};
 
 use anyhow::Context;
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 
-/// Analyzes what `config` names and writes the report to `out`; warnings go to `warn`.
+/// Does what `config` says: analyzes a process or lists processes, and writes the result to
+/// `out` (or to the `-output` file, atomically). Warnings go to `warn`.
 pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
-    let report = source::analyze(&config.input, config.listing)?;
-    for warning in &report.warnings {
-        // A failed warning must not hide the report itself.
-        let _ = writeln!(warn, "memanalyzer: warning: {warning}");
-    }
     let renderer = render::renderer(config.format, config.style);
-    renderer
-        .render(&report, out)
-        .context("cannot write the output")?;
-    out.flush().context("cannot write the output")?;
+    match &config.mode {
+        Mode::Analyze { input, listing } => {
+            let report = source::analyze(input, *listing)?;
+            for warning in &report.warnings {
+                // A failed warning must not hide the report itself.
+                let _ = writeln!(warn, "memanalyzer: warning: {warning}");
+            }
+            emit(config, out, |destination| {
+                renderer.render(&report, destination)
+            })
+        }
+        Mode::ProcessList => {
+            let list = ps::list_processes()?;
+            emit(config, out, |destination| {
+                renderer.render_processes(&list, destination)
+            })
+        }
+    }
+}
+
+/// Writes through `render` to standard output or, with `-output`, to a file renamed into place.
+fn emit(
+    config: &Config,
+    out: &mut dyn Write,
+    render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    match &config.output {
+        None => {
+            render(out).context("cannot write the output")?;
+            out.flush().context("cannot write the output")?;
+        }
+        Some(path) => {
+            let shown = escape::escape_bytes(path.as_os_str().as_encoded_bytes());
+            let context = || format!("cannot write {shown}");
+            let mut file = output::AtomicFile::create(path).with_context(context)?;
+            render(&mut file).with_context(context)?;
+            file.commit().with_context(context)?;
+        }
+    }
     Ok(())
 }
 

@@ -102,4 +102,6 @@ pub struct Report {
     pub regions: Vec<RegionRow>,
     /// Things tolerated in the input that the user should know about.
     pub warnings: Vec<String>,
+    /// Time taken to read and analyze.
+    pub duration: std::time::Duration,
 }

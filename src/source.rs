@@ -25,6 +25,13 @@ pub enum Input {
 
 /// Reads and analyzes `input`, keeping the regions `listing` asks for.
 pub fn analyze(input: &Input, listing: Listing) -> Result<Report, Error> {
+    let started = std::time::Instant::now();
+    let mut report = analyze_input(input, listing)?;
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+fn analyze_input(input: &Input, listing: Listing) -> Result<Report, Error> {
     match input {
         Input::Pid(pid) => analyze_pid(*pid, listing),
         Input::File(path) => {

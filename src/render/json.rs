@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::Renderer;
 use crate::escape::lossless_utf8;
+use crate::ps::ProcessList;
 use crate::report::{Amounts, Listing, RegionRow, Report};
 
 pub struct JsonRenderer;
@@ -85,9 +86,80 @@ struct Region<'a> {
 
 impl Renderer for JsonRenderer {
     fn render(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
-        let document = document(report);
-        serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
+        serde_json::to_writer_pretty(&mut *out, &document(report)).map_err(io::Error::from)?;
         writeln!(out)
+    }
+
+    fn render_processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, &process_list_document(list))
+            .map_err(io::Error::from)?;
+        writeln!(out)
+    }
+}
+
+#[derive(Serialize)]
+struct ProcessListDocument<'a> {
+    schema_version: u32,
+    processes: Vec<ProcessEntry<'a>>,
+    totals: ProcessTotals,
+}
+
+#[derive(Serialize)]
+struct ProcessEntry<'a> {
+    pid: i32,
+    user: &'a str,
+    command: &'a str,
+    readable: bool,
+    /// Why the memory could not be read; null when it could.
+    error: Option<&'a str>,
+    rss_bytes: Option<u64>,
+    pss_bytes: Option<u64>,
+    uss_bytes: Option<u64>,
+    swap_bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct ProcessTotals {
+    processes: usize,
+    unreadable: usize,
+    kernel_threads_not_listed: usize,
+    rss_bytes: u64,
+    pss_bytes: u64,
+    uss_bytes: u64,
+    swap_bytes: u64,
+}
+
+fn process_list_document(list: &ProcessList) -> ProcessListDocument<'_> {
+    let total = list.total();
+    ProcessListDocument {
+        schema_version: SCHEMA_VERSION,
+        processes: list
+            .processes
+            .iter()
+            .map(|row| {
+                let memory = row.memory.as_ref().ok();
+                ProcessEntry {
+                    pid: row.pid,
+                    user: &row.user,
+                    command: &row.command,
+                    readable: memory.is_some(),
+                    error: row.memory.as_ref().err().map(String::as_str),
+                    rss_bytes: memory.map(|m| m.rss),
+                    pss_bytes: memory.map(|m| m.pss),
+                    uss_bytes: memory.map(|m| m.uss),
+                    swap_bytes: memory.map(|m| m.swap),
+                }
+            })
+            .collect(),
+        totals: ProcessTotals {
+            processes: list.processes.len(),
+            unreadable: list.unreadable(),
+            kernel_threads_not_listed: list.kernel_threads,
+            rss_bytes: total.rss,
+            pss_bytes: total.pss,
+            uss_bytes: total.uss,
+            swap_bytes: total.swap,
+        },
     }
 }
 

@@ -7,24 +7,18 @@ use std::io::{self, Write};
 use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
 use owo_colors::OwoColorize;
 
-use super::{Renderer, TextStyle};
+use super::{Renderer, TextStyle, Unit};
 use crate::classify::DELETED_SUFFIX;
 use crate::escape::escape_bytes;
+use crate::ps::ProcessList;
 use crate::report::{Listing, RegionRow, Report};
 
 pub struct TextRenderer {
     pub style: TextStyle,
 }
 
-const MIB: u64 = 1024 * 1024;
-
 /// Sections whose category labels end in `:` in the original tool's output; the others list names.
 const COLON_SECTIONS: [&str; 3] = ["Go Runtime", "Native Runtime", "Anonymous Memory"];
-
-/// Whole MiB, rounded down as the original tool did.
-fn mb(bytes: u64) -> u64 {
-    bytes / MIB
-}
 
 impl Renderer for TextRenderer {
     fn render(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -32,6 +26,71 @@ impl Renderer for TextRenderer {
         self.write_breakdown(report, out)?;
         self.write_totals(report, out)?;
         self.write_regions(report, out)
+    }
+
+    fn render_processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
+        let unit = self.style.unit;
+        let mut table = borderless_table(&[
+            "PID", "USER", "COMMAND", "RSS", "PSS", "USS", "SWAP", "STATUS",
+        ]);
+        for row in &list.processes {
+            let (memory, status) = match &row.memory {
+                Ok(memory) => (
+                    [memory.rss, memory.pss, memory.uss, memory.swap]
+                        .map(|bytes| unit.format(bytes)),
+                    String::new(),
+                ),
+                Err(reason) => (
+                    std::array::from_fn(|_| "?".to_string()),
+                    format!("cannot read: {reason}"),
+                ),
+            };
+            let [rss, pss, uss, swap] = memory;
+            table.add_row([
+                row.pid.to_string(),
+                row.user.clone(),
+                row.command.clone(),
+                rss,
+                pss,
+                uss,
+                swap,
+                status,
+            ]);
+        }
+        for column in 3..=6 {
+            if let Some(column) = table.column_mut(column) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        for line in table.lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        let total = list.total();
+        let readable = list.processes.len() - list.unreadable();
+        writeln!(
+            out,
+            "TOTAL ({}): RSS {} PSS {} USS {} SWAP {}",
+            counted(readable, "process", "processes"),
+            unit.format(total.rss),
+            unit.format(total.pss),
+            unit.format(total.uss),
+            unit.format(total.swap)
+        )?;
+        if list.unreadable() > 0 {
+            writeln!(
+                out,
+                "{} could not be read (not in the total): run as their user or as root",
+                counted(list.unreadable(), "process", "processes")
+            )?;
+        }
+        if list.kernel_threads > 0 {
+            writeln!(
+                out,
+                "{} not listed (no user memory)",
+                counted(list.kernel_threads, "kernel thread", "kernel threads")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -85,13 +144,18 @@ impl TextRenderer {
             .max()
             .unwrap_or(0)
             .max(18);
-        let number_width = report
+        let size = |bytes: u64| self.style.unit.format(bytes);
+        let value_width = report
             .sections
             .iter()
-            .map(|section| mb(section.subtotal.rss).to_string().len())
+            .flat_map(|section| {
+                std::iter::once(section.subtotal.rss)
+                    .chain(section.categories.iter().map(|c| c.amounts.rss))
+            })
+            .map(|bytes| size(bytes).len())
             .max()
             .unwrap_or(1)
-            .max(6);
+            .max(9);
         let total_rss = report.totals.rss;
         for section in &report.sections {
             writeln!(out)?;
@@ -104,8 +168,8 @@ impl TextRenderer {
             for category in &section.categories {
                 let label = format!("{}{colon}", category.name);
                 let line = format!(
-                    "  {label:<label_width$} {:>number_width$} MB",
-                    mb(category.amounts.rss)
+                    "  {label:<label_width$} {:>value_width$}",
+                    size(category.amounts.rss)
                 );
                 // Colour draws the eye to categories holding a quarter or more of the RSS.
                 let big = total_rss > 0 && category.amounts.rss.saturating_mul(4) >= total_rss;
@@ -117,9 +181,9 @@ impl TextRenderer {
             }
             writeln!(
                 out,
-                "  {:<label_width$} {:>number_width$} MB",
+                "  {:<label_width$} {:>value_width$}",
                 "Subtotal:",
-                mb(section.subtotal.rss)
+                size(section.subtotal.rss)
             )?;
         }
         writeln!(out)
@@ -139,7 +203,7 @@ impl TextRenderer {
             ("Hugetlb:", totals.hugetlb),
         ];
         for (label, bytes) in lines {
-            let line = format!("{label:<19} {:>6} MB", mb(bytes));
+            let line = format!("{label:<19} {:>9}", self.style.unit.format(bytes));
             if self.style.color && label.starts_with("Swap") && bytes > 0 {
                 writeln!(out, "{}", line.red())?;
             } else {
@@ -158,19 +222,24 @@ impl TextRenderer {
         };
         writeln!(out, "{}", self.heading(&title))?;
         writeln!(out)?;
-        let widths = column_widths(&report.regions);
+        let unit = self.style.unit;
+        let widths = column_widths(&report.regions, unit);
         // Rendered in chunks so memory stays small with -all; every chunk gets the same column
         // widths, so the columns line up as in one table.
         let mut chunks = report.regions.chunks(TABLE_CHUNK_ROWS);
         let first = chunks.next().unwrap_or_default();
-        let table = region_table(first, &widths, true);
+        let table = region_table(first, unit, &widths, true);
         let mut lines = table.lines();
         for header_line in lines.by_ref().take(2) {
             writeln!(out, "{}", header_line.trim_end())?;
         }
         self.write_rows(lines, first, out)?;
         for chunk in chunks {
-            self.write_rows(region_table(chunk, &widths, false).lines(), chunk, out)?;
+            self.write_rows(
+                region_table(chunk, unit, &widths, false).lines(),
+                chunk,
+                out,
+            )?;
         }
         Ok(())
     }
@@ -199,22 +268,22 @@ const TABLE_CHUNK_ROWS: usize = 1024;
 const HEADERS: [&str; 6] = ["ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "NAME"];
 
 /// The cells of one region's row.
-fn row_cells(region: &RegionRow) -> [String; 6] {
+fn row_cells(region: &RegionRow, unit: Unit) -> [String; 6] {
     [
         format!("{:x}", region.start),
         region.perms.to_string(),
-        format!("{} MB", mb(region.amounts.rss)),
-        format!("{} MB", mb(region.amounts.private)),
-        format!("{} MB", mb(region.amounts.shared)),
+        unit.format(region.amounts.rss),
+        unit.format(region.amounts.private),
+        unit.format(region.amounts.shared),
         display_name(&region.name),
     ]
 }
 
 /// The widest cell of each column over all rows and the header.
-fn column_widths(regions: &[RegionRow]) -> [usize; 6] {
+fn column_widths(regions: &[RegionRow], unit: Unit) -> [usize; 6] {
     let mut widths = HEADERS.map(str::len);
     for region in regions {
-        for (width, cell) in widths.iter_mut().zip(row_cells(region)) {
+        for (width, cell) in widths.iter_mut().zip(row_cells(region, unit)) {
             *width = (*width).max(cell.chars().count());
         }
     }
@@ -222,17 +291,19 @@ fn column_widths(regions: &[RegionRow]) -> [usize; 6] {
 }
 
 /// Part of the region listing: borderless, a dashed rule under the header, numbers right-aligned.
-fn region_table(regions: &[RegionRow], widths: &[usize; 6], with_header: bool) -> Table {
-    let mut table = Table::new();
-    // Only the header rule (`-`) is drawn; the preset's positions are comfy-table's documented order.
-    table
-        .load_preset("     --            ")
-        .set_content_arrangement(ContentArrangement::Disabled);
-    if with_header {
-        table.set_header(HEADERS);
-    }
+fn region_table(
+    regions: &[RegionRow],
+    unit: Unit,
+    widths: &[usize; 6],
+    with_header: bool,
+) -> Table {
+    let mut table = if with_header {
+        borderless_table(&HEADERS)
+    } else {
+        borderless_table(&[])
+    };
     for region in regions {
-        table.add_row(row_cells(region));
+        table.add_row(row_cells(region, unit));
     }
     for (index, width) in widths.iter().enumerate() {
         let Some(column) = table.column_mut(index) else {
@@ -247,6 +318,24 @@ fn region_table(regions: &[RegionRow], widths: &[usize; 6], with_header: bool) -
         if (2..=4).contains(&index) {
             column.set_cell_alignment(CellAlignment::Right);
         }
+    }
+    table
+}
+
+/// `1 process`, `2 processes`.
+fn counted(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+/// A table for pipes and awk: no borders, a dashed rule under the header (if any), no wrapping.
+fn borderless_table(headers: &[&str]) -> Table {
+    let mut table = Table::new();
+    // Only the header rule (`-`) is drawn; the preset's positions are comfy-table's documented order.
+    table
+        .load_preset("     --            ")
+        .set_content_arrangement(ContentArrangement::Disabled);
+    if !headers.is_empty() {
+        table.set_header(headers.to_vec());
     }
     table
 }
@@ -302,6 +391,7 @@ mod tests {
             listing: Listing::All,
             regions,
             warnings: Vec::new(),
+            duration: std::time::Duration::ZERO,
         }
     }
 
