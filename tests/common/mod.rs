@@ -2,6 +2,7 @@
 //! `examples/workload` helper process, synthetic smaps text, and reading the output back.
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -408,6 +409,12 @@ pub struct Workload {
 impl Workload {
     /// Starts `workload ARGS…` and waits for its `ready pid=N` line.
     pub fn spawn(args: &[&str]) -> Workload {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        Workload::spawn_os(&args)
+    }
+
+    /// [`Workload::spawn`] with arguments that need not be UTF-8 (`--file-name` takes raw bytes).
+    pub fn spawn_os(args: &[&OsStr]) -> Workload {
         let mut child = Command::new(workload_path())
             .args(args)
             .stdin(Stdio::piped())

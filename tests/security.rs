@@ -1,0 +1,904 @@
+//! memanalyzer faced with a hostile or broken target: names chosen by the analyzed process (or
+//! bytes in a file) never reach the terminal unescaped, bad input ends with one clear error and
+//! bounded memory, and the target is only ever read — never written, signalled or traced.
+//!
+//! Peak memory is measured with `wait4(2)`'s `ru_maxrss`, from a small helper process (this test
+//! binary, re-run as [`rusage_helper_process`]): the peak the kernel reports for a child includes
+//! the address space it was `exec`ed from, so a child started straight from this (large, busy)
+//! test process would inherit this process's own peak.
+
+mod common;
+#[path = "../benches/synthetic.rs"]
+mod synthetic;
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+use tempfile::NamedTempFile;
+
+/// No single run may take longer than this; it only stops a hung test, it asserts no timing.
+const HANG_GUARD: Duration = Duration::from_secs(180);
+/// The most memanalyzer may use on any input in top-N mode (its peak RSS, in KiB).
+const PEAK_RSS_LIMIT_KIB: u64 = 16 * 1024;
+/// Endless input stops after this many bytes if memanalyzer keeps reading.
+const ENDLESS_INPUT_LIMIT: u64 = 100 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+fn temp_file(contents: impl AsRef<[u8]>) -> NamedTempFile {
+    let mut file = NamedTempFile::new().expect("temp file");
+    file.write_all(contents.as_ref()).expect("write temp file");
+    file.flush().unwrap();
+    file
+}
+
+fn path_of(file: &NamedTempFile) -> &str {
+    file.path().to_str().expect("temp paths are UTF-8")
+}
+
+fn find_in_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
+
+/// Checks that `bytes` are text a terminal cannot act on: UTF-8 with no control character
+/// (C0 such as ESC, BEL and CR, DEL, or C1 such as U+009B CSI) other than the line end.
+fn assert_terminal_safe(what: &str, bytes: &[u8]) -> String {
+    let text = std::str::from_utf8(bytes).unwrap_or_else(|error| {
+        panic!(
+            "{what} is not UTF-8 ({error}): {:?}",
+            String::from_utf8_lossy(bytes)
+        )
+    });
+    if let Some((at, c)) = text
+        .char_indices()
+        .find(|&(_, c)| c.is_control() && c != '\n')
+    {
+        panic!("{what} holds the control character {c:?} at byte {at}: {text:?}");
+    }
+    text.to_string()
+}
+
+/// Checks that raw JSON output holds no C0 control byte but line ends (JSON escapes them all).
+fn assert_no_raw_c0(what: &str, bytes: &[u8]) {
+    if let Some(at) = bytes.iter().position(|&b| b < 0x20 && b != b'\n') {
+        panic!(
+            "{what} holds the raw byte {:#04x} at {at}: {:?}",
+            bytes[at],
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
+
+/// Waits for `child` for at most `limit`, killing it (and failing) if it hangs.
+fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}; killed");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn read_all_in_background(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut data = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut data);
+        }
+        data
+    })
+}
+
+/// `cmd.output()` with a hang guard; stdin is /dev/null.
+fn output_bounded(cmd: &mut Command, what: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {what}: {error}"));
+    let stdout = read_all_in_background(child.stdout.take());
+    let stderr = read_all_in_background(child.stderr.take());
+    let status = wait_bounded(&mut child, HANG_GUARD, what);
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running memanalyzer with its peak memory measured
+// ---------------------------------------------------------------------------------------------
+
+/// Tells [`rusage_helper_process`] what to run: `{"args": [...], "dir": "..."}`.
+const RUSAGE_HELPER_ENV: &str = "MEMANALYZER_TEST_RUSAGE_HELPER";
+const RUSAGE_HELPER_TEST: &str = "rusage_helper_process";
+
+/// What memanalyzer gets on standard input.
+enum Feed {
+    /// /dev/null.
+    Nothing,
+    /// These bytes, then end of input.
+    Bytes(Vec<u8>),
+    /// `prefix`, then `unit` over and over until memanalyzer stops reading or
+    /// [`ENDLESS_INPUT_LIMIT`] bytes were written.
+    Endless { prefix: Vec<u8>, unit: Vec<u8> },
+}
+
+impl Feed {
+    /// Writes into `stdin` until done or the reader goes away; returns the bytes written.
+    fn write(self, mut stdin: ChildStdin) -> u64 {
+        let mut written = 0u64;
+        match self {
+            Feed::Nothing => {}
+            Feed::Bytes(data) => {
+                send(&mut stdin, &data, &mut written);
+            }
+            Feed::Endless { prefix, unit } => {
+                let block: Vec<u8> = unit.iter().copied().cycle().take(64 * 1024).collect();
+                if send(&mut stdin, &prefix, &mut written) {
+                    while written < ENDLESS_INPUT_LIMIT && send(&mut stdin, &block, &mut written) {}
+                }
+            }
+        }
+        written
+    }
+}
+
+/// Writes `data`, counting into `written`; false once the reader has gone away (EPIPE).
+fn send(stdin: &mut ChildStdin, data: &[u8], written: &mut u64) -> bool {
+    for chunk in data.chunks(64 * 1024) {
+        if stdin.write_all(chunk).is_err() {
+            return false;
+        }
+        *written += chunk.len() as u64;
+    }
+    true
+}
+
+/// One memanalyzer run, with its peak resident set size.
+struct Measured {
+    /// The exit code (`None` if a signal ended it).
+    code: Option<i32>,
+    /// `ru_maxrss` from `wait4`, in KiB.
+    max_rss_kib: u64,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// Bytes written to its standard input before it stopped reading.
+    stdin_written: u64,
+}
+
+impl Measured {
+    /// Asserts exit 1 with one `memanalyzer: error:` line; returns the line.
+    fn runtime_error(&self) -> String {
+        assert_eq!(self.code, Some(1), "{}", self.describe());
+        assert!(self.stdout.is_empty(), "{}", self.describe());
+        let stderr = assert_terminal_safe("stderr", &self.stderr);
+        assert_one_error_line(&stderr)
+    }
+
+    fn assert_bounded_memory(&self) {
+        assert!(
+            self.max_rss_kib < PEAK_RSS_LIMIT_KIB,
+            "peak RSS {} KiB, limit {PEAK_RSS_LIMIT_KIB} KiB: {}",
+            self.max_rss_kib,
+            self.describe()
+        );
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "exit {:?}, peak RSS {} KiB, {} bytes written to stdin, stderr {:?}, stdout {} bytes",
+            self.code,
+            self.max_rss_kib,
+            self.stdin_written,
+            String::from_utf8_lossy(&self.stderr),
+            self.stdout.len()
+        )
+    }
+}
+
+/// Runs `memanalyzer ARGS…` with `feed` on its stdin and measures its peak RSS.
+fn run_measured(args: &[&str], feed: Feed) -> Measured {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = json!({ "args": args, "dir": dir.path().to_str().expect("UTF-8 temp dir") });
+    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
+    cmd.args([RUSAGE_HELPER_TEST, "--exact", "--test-threads=1"])
+        .env(RUSAGE_HELPER_ENV, spec.to_string())
+        .stdin(match feed {
+            Feed::Nothing => Stdio::null(),
+            _ => Stdio::piped(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut helper = cmd.spawn().expect("start the rusage helper");
+    let writer = helper
+        .stdin
+        .take()
+        .map(|stdin| thread::spawn(move || feed.write(stdin)));
+    let log = read_all_in_background(helper.stdout.take());
+    let log_err = read_all_in_background(helper.stderr.take());
+    let status = wait_bounded(&mut helper, HANG_GUARD + Duration::from_secs(30), "helper");
+    let stdin_written = writer.map_or(0, |writer| writer.join().expect("stdin writer"));
+    let (log, log_err) = (log.join().unwrap(), log_err.join().unwrap());
+    let result = fs::read_to_string(dir.path().join("result")).unwrap_or_else(|error| {
+        panic!(
+            "the rusage helper left no result ({error}); it ended with {status:?}:\n{}\n{}",
+            String::from_utf8_lossy(&log),
+            String::from_utf8_lossy(&log_err)
+        )
+    });
+    let fields: Vec<&str> = result.split_whitespace().collect();
+    let [how, value, max_rss_kib] = fields[..] else {
+        panic!("unexpected helper result {result:?}");
+    };
+    Measured {
+        code: (how == "exit").then(|| value.parse().unwrap()),
+        max_rss_kib: max_rss_kib.parse().unwrap(),
+        stdout: fs::read(dir.path().join("stdout")).unwrap(),
+        stderr: fs::read(dir.path().join("stderr")).unwrap(),
+        stdin_written,
+    }
+}
+
+/// Not a test: when [`run_measured`] re-runs this binary with `RUSAGE_HELPER_ENV` set, it runs
+/// memanalyzer, waits for it with `wait4(2)` and writes `exit|signal N MAXRSS_KIB` to `dir/result`
+/// (memanalyzer's stdout and stderr to `dir/stdout` and `dir/stderr`). Without that variable
+/// it does nothing.
+///
+/// This process is small, and the pre-exec hook below makes `Command` fork rather than
+/// `posix_spawn` (which shares our address space until `exec`), so the child starts from a copy
+/// of only this process's few anonymous pages.
+#[test]
+fn rusage_helper_process() {
+    let Ok(spec) = std::env::var(RUSAGE_HELPER_ENV) else {
+        return;
+    };
+    let spec: Value = serde_json::from_str(&spec).expect("helper spec");
+    let args: Vec<&str> = spec["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|arg| arg.as_str().expect("string argument"))
+        .collect();
+    let dir = PathBuf::from(spec["dir"].as_str().expect("dir"));
+    let mut cmd = Command::new(memanalyzer_path());
+    cmd.args(&args)
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::inherit())
+        .stdout(File::create(dir.join("stdout")).unwrap())
+        .stderr(File::create(dir.join("stderr")).unwrap());
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // Dies with this thread, which waits for it below.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("start memanalyzer");
+    let pid = child.id() as libc::pid_t;
+    // Our own copy of stdin would keep a pipe open after memanalyzer has gone.
+    let null = File::open("/dev/null").unwrap();
+    // SAFETY: dup2 onto our stdin descriptor, which nothing here reads.
+    assert!(unsafe { libc::dup2(null.as_raw_fd(), 0) } == 0);
+    drop(null);
+
+    let deadline = Instant::now() + HANG_GUARD;
+    let (status, usage) = loop {
+        let mut status = 0;
+        // SAFETY: rusage is plain data; wait4 fills it in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointers to a status and a rusage.
+        let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if rc == pid {
+            break (status, usage);
+        }
+        let error = io::Error::last_os_error();
+        assert!(
+            rc == 0 || error.kind() == io::ErrorKind::Interrupted,
+            "wait4: {error}"
+        );
+        if Instant::now() >= deadline {
+            // SAFETY: kill(2) has no memory-safety preconditions; the child is not reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        thread::sleep(Duration::from_millis(2));
+    };
+    drop(child); // already reaped by wait4; dropping a Child neither waits nor kills
+    let how = if libc::WIFEXITED(status) {
+        format!("exit {}", libc::WEXITSTATUS(status))
+    } else {
+        format!("signal {}", libc::WTERMSIG(status))
+    };
+    fs::write(dir.join("result"), format!("{how} {}", usage.ru_maxrss)).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names chosen by the target never reach the terminal unescaped
+// ---------------------------------------------------------------------------------------------
+
+/// The workload's `--file-name`: an escape sequence, BEL, DEL, TAB, CR, the C1 control CSI
+/// (U+009B, which some terminals obey) and a byte that is not UTF-8.
+const HOSTILE_NAME: &[u8] = b"evil\x1b[31m\x07\x7f\t\r-\xc2\x9b-name\xff";
+/// [`HOSTILE_NAME`] as the text output shows it.
+const HOSTILE_NAME_ESCAPED: &str = r"evil\x1b[31m\x07\x7f\x09\x0d-\xc2\x9b-name\xff";
+/// [`HOSTILE_NAME`] as a JSON string holds it (after parsing): valid UTF-8 kept, `\xff` as text.
+const HOSTILE_NAME_JSON: &str = "evil\u{1b}[31m\u{7}\u{7f}\t\r-\u{9b}-name\\xff";
+
+#[test]
+fn a_hostile_file_name_is_escaped_in_text_and_exact_in_json() {
+    let marker = format!("memanalyzer-security-{}-", std::process::id());
+    let mut name = marker.clone().into_bytes();
+    name.extend_from_slice(HOSTILE_NAME);
+    let name = OsString::from_vec(name);
+    let workload = Workload::spawn_os(&[OsStr::new("--file-name"), &name]);
+    let pid = workload.pid_arg();
+
+    let assert = memanalyzer_cmd()
+        .args(["-pid", &pid, "-all"])
+        .assert()
+        .success();
+    let output = assert.get_output();
+    assert_eq!(utf8(&output.stderr), "");
+    let stdout = &output.stdout;
+    for byte in [0x1b, 0x07, 0x7f] {
+        assert!(
+            !stdout.contains(&byte),
+            "raw {byte:#04x} in {:?}",
+            String::from_utf8_lossy(stdout)
+        );
+    }
+    assert!(
+        !stdout.windows(2).any(|pair| pair == [0xc2, 0x9b]),
+        "raw U+009B in {:?}",
+        String::from_utf8_lossy(stdout)
+    );
+    let text = assert_terminal_safe("text output", stdout);
+    let rows: Vec<&str> = table_rows(&text)
+        .into_iter()
+        .filter(|row| row.contains(&marker))
+        .collect();
+    assert_eq!(rows.len(), 1, "the mapped file's row in:\n{text}");
+    let expected = format!("/{marker}{HOSTILE_NAME_ESCAPED}");
+    assert!(
+        rows[0].ends_with(&expected),
+        "{:?} should end with {expected:?}",
+        rows[0]
+    );
+
+    let assert = memanalyzer_cmd()
+        .args(["-pid", &pid, "-all", "-format", "json"])
+        .assert()
+        .success();
+    let raw = &assert.get_output().stdout;
+    assert!(!raw.contains(&0x1b), "{:?}", String::from_utf8_lossy(raw));
+    assert_no_raw_c0("JSON output", raw);
+    let doc = json(raw);
+    let names: Vec<&str> = top_regions(&doc)
+        .iter()
+        .filter_map(|region| region["name"].as_str())
+        .filter(|name| name.contains(&marker))
+        .collect();
+    assert_eq!(names.len(), 1, "{:#}", doc["top_regions"]);
+    let expected = format!("/{marker}{HOSTILE_NAME_JSON}");
+    assert!(
+        names[0].ends_with(&expected),
+        "{:?} should end with {expected:?}",
+        names[0]
+    );
+    assert!(names[0].contains('\u{1b}') && names[0].ends_with("-name\\xff"));
+}
+
+#[test]
+fn control_bytes_in_a_files_path_are_escaped_in_every_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = OsStr::from_bytes(b"p\x1b]0;x\x07\x7f\t\xc2\x9b\xff");
+    let escaped = r"p\x1b]0;x\x07\x7f\x09\xc2\x9b\xff";
+    let sub = dir.path().join(hostile);
+    fs::create_dir(&sub).unwrap();
+    let run = |path: &Path, args: &[&str]| {
+        let mut cmd = memanalyzer_cmd();
+        cmd.arg("-file").arg(path).args(args);
+        cmd
+    };
+
+    // Errors naming the path: missing file, a directory, a file that is not smaps.
+    let garbage = sub.join("garbage.smaps");
+    fs::write(&garbage, "hello\n").unwrap();
+    for (path, about) in [
+        (sub.join("missing.smaps"), "no such file"),
+        (sub.clone(), "directory"),
+        (garbage, "not valid smaps text"),
+    ] {
+        let line = runtime_error_of(&mut run(&path, &[]));
+        assert_terminal_safe("the error line", line.as_bytes());
+        assert!(line.contains(about), "{line}");
+        assert!(
+            line.contains(escaped),
+            "{line:?} should contain {escaped:?}"
+        );
+    }
+
+    // A warning naming the path, and the report's `Source:` line.
+    let cut = sub.join("cut.smaps");
+    let sample = sample_smaps();
+    fs::write(&cut, &sample[..sample.len() - 5]).unwrap();
+    let assert = run(&cut, &[]).assert().success();
+    let stderr = assert_terminal_safe("stderr", &assert.get_output().stderr);
+    assert!(
+        stderr.starts_with("memanalyzer: warning: ") && stderr.contains(escaped),
+        "{stderr:?}"
+    );
+    let stdout = assert_terminal_safe("stdout", &assert.get_output().stdout);
+    let source = stdout.lines().next().unwrap();
+    assert!(
+        source.starts_with("Source: ") && source.contains(escaped),
+        "{source:?}"
+    );
+
+    let assert = run(&cut, &["-format", "json"]).assert().success();
+    assert_terminal_safe("stderr", &assert.get_output().stderr);
+    let raw = &assert.get_output().stdout;
+    assert_no_raw_c0("JSON output", raw);
+    let doc = json(raw);
+    let path = doc["source"]["path"].as_str().expect("source.path");
+    assert!(path.ends_with("/cut.smaps"), "{path:?}");
+    assert_eq!(doc["warnings"].as_array().map(Vec::len), Some(1), "{doc:#}");
+}
+
+#[test]
+fn input_quoted_in_a_parse_error_is_escaped() {
+    let hostile_header = b"\x1b]2;owned\x07\x00\xc2\x9b\x7f\xff 00400000\n".to_vec();
+    let mut hostile_field = Vec::new();
+    let mut replaced = false;
+    for line in sample_smaps().lines() {
+        if line.starts_with("Rss:") && !replaced {
+            replaced = true;
+            hostile_field.extend_from_slice(b"Rss:   \x1b[2J\x07\xc2\x9b kB");
+        } else {
+            hostile_field.extend_from_slice(line.as_bytes());
+        }
+        hostile_field.push(b'\n');
+    }
+    let hostile_first_field = b"Rss:\x1b[31m\x07 4 kB\n".to_vec();
+    for (input, quoted) in [
+        (hostile_header, r"\x1b]2;owned\x07\x00\xc2\x9b\x7f\xff"),
+        (hostile_field, r"\x1b[2J\x07\xc2\x9b"),
+        (hostile_first_field, r"\x1b[31m\x07"),
+    ] {
+        let file = temp_file(&input);
+        let line = runtime_error(&["-file", path_of(&file)]);
+        assert_terminal_safe("the error line", line.as_bytes());
+        assert!(line.contains("not valid smaps text"), "{line}");
+        assert!(line.contains(quoted), "{line:?} should quote {quoted:?}");
+        // The same through standard input.
+        let line = runtime_error_of(memanalyzer_cmd().args(["-file", "-"]).write_stdin(input));
+        assert_terminal_safe("the error line", line.as_bytes());
+        assert!(line.contains(quoted), "{line:?} should quote {quoted:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: one clear error, bounded memory
+// ---------------------------------------------------------------------------------------------
+
+const MIB: usize = 1024 * 1024;
+
+#[test]
+fn a_10_mib_line_is_rejected_with_bounded_memory() {
+    let file = temp_file(vec![b'a'; 10 * MIB]);
+    let run = run_measured(&["-file", path_of(&file)], Feed::Nothing);
+    let line = run.runtime_error();
+    assert!(line.contains("line 1 is longer than 64 KiB"), "{line}");
+    run.assert_bounded_memory();
+
+    // The same as a mapping's name, after a complete record.
+    let mut text = sample_smaps().into_bytes();
+    text.extend_from_slice(b"7fff00000000-7fff00001000 r--p 00000000 00:00 0 /");
+    text.extend(std::iter::repeat_n(b'x', 10 * MIB));
+    text.push(b'\n');
+    let file = temp_file(&text);
+    let run = run_measured(&["-file", path_of(&file)], Feed::Nothing);
+    let line = run.runtime_error();
+    let header_line = sample_smaps().lines().count() + 1;
+    assert!(
+        line.contains(&format!("line {header_line} is longer than 64 KiB")),
+        "{line}"
+    );
+    run.assert_bounded_memory();
+}
+
+#[test]
+fn endless_input_without_a_newline_stops_early_with_bounded_memory() {
+    let feed = Feed::Endless {
+        prefix: Vec::new(),
+        unit: b"a".to_vec(),
+    };
+    let run = run_measured(&["-file", "-"], feed);
+    let line = run.runtime_error();
+    assert!(line.contains("line 1 is longer than 64 KiB"), "{line}");
+    assert!(
+        run.stdin_written < ENDLESS_INPUT_LIMIT,
+        "memanalyzer read the whole endless line: {}",
+        run.describe()
+    );
+    run.assert_bounded_memory();
+}
+
+#[test]
+fn an_endless_record_stops_early_with_bounded_memory() {
+    // A header, then field lines for ever: no record boundary ever comes.
+    let feed = Feed::Endless {
+        prefix: b"00400000-00401000 r--p 00000000 00:00 0 /x\n".to_vec(),
+        unit: b"Rss:                   4 kB\n".to_vec(),
+    };
+    let run = run_measured(&["-file", "-"], feed);
+    let line = run.runtime_error();
+    assert!(
+        line.contains("line 1") && line.contains("longer than"),
+        "{line}"
+    );
+    assert!(
+        run.stdin_written < ENDLESS_INPUT_LIMIT,
+        "memanalyzer read the whole endless record: {}",
+        run.describe()
+    );
+    run.assert_bounded_memory();
+}
+
+/// The sample with one more region named `name` before `[vsyscall]`.
+fn sample_with_name(name: &str) -> String {
+    let mut text = String::new();
+    for &(start, size, perms, region, rss, shared) in &SAMPLE_REGIONS {
+        if region == "[vsyscall]" {
+            text.push_str(&smaps_record(0x7ffe_0000_0000, 8, "r--p", name, 8, 0));
+        }
+        text.push_str(&smaps_record(start, size, perms, region, rss, shared));
+    }
+    text
+}
+
+#[test]
+fn long_names_up_to_the_line_limit_are_analyzed() {
+    // A 4000-byte path (PATH_MAX is 4096).
+    let long: String = "/data/".to_string() + &"segment-0123456789/".repeat(210);
+    let long = format!("{long}{}", "f".repeat(4000 - long.len()));
+    assert_eq!(long.len(), 4000);
+    let file = temp_file(sample_with_name(&long));
+    let assert = memanalyzer(&["-file", path_of(&file), "-all", "-format", "json"])
+        .success()
+        .stderr("");
+    let doc = json(&assert.get_output().stdout);
+    assert_eq!(
+        u64_at(&doc, "/totals/regions"),
+        SAMPLE_REGIONS.len() as u64 + 1
+    );
+    assert!(
+        top_regions(&doc)
+            .iter()
+            .any(|region| region["name"] == long),
+        "the 4000-byte name is missing or cut"
+    );
+    let text = stdout_of(&["-file", path_of(&file), "-all"]);
+    assert!(
+        table_rows(&text).iter().any(|row| row.ends_with(&long)),
+        "{text}"
+    );
+
+    // A header line of exactly MAX_LINE_BYTES is accepted; one byte more is not.
+    let header_len = |name: &str| smaps_record(0x7ffe_0000_0000, 8, "r--p", name, 8, 0).find('\n');
+    let prefix = header_len("/").unwrap() - 1;
+    let at_limit = format!("/{}", "y".repeat(64 * 1024 - prefix - 1));
+    assert_eq!(header_len(&at_limit), Some(64 * 1024));
+    let file = temp_file(sample_with_name(&at_limit));
+    let doc = json_of(&["-file", path_of(&file), "-all", "-format", "json"]);
+    assert!(top_regions(&doc)
+        .iter()
+        .any(|region| region["name"] == at_limit));
+
+    let over = format!("{at_limit}y");
+    let file = temp_file(sample_with_name(&over));
+    let line = runtime_error(&["-file", path_of(&file)]);
+    assert!(line.contains("longer than 64 KiB"), "{line}");
+}
+
+#[test]
+fn two_hundred_thousand_regions_stream_through_bounded_memory() {
+    const REGIONS: usize = 200_000;
+    let run = run_measured(
+        &["-file", "-"],
+        Feed::Bytes(synthetic::synthetic_smaps(REGIONS)),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_eq!(utf8(&run.stderr), "");
+    let text = utf8(&run.stdout);
+    assert_eq!(regions_total(&text), REGIONS as u64);
+    assert_eq!(table_rows(&text).len(), 20, "{text}");
+    eprintln!(
+        "note: peak RSS for {REGIONS} regions: {} KiB",
+        run.max_rss_kib
+    );
+    run.assert_bounded_memory();
+}
+
+/// A deterministic stream of bytes with every value, NUL included.
+fn pseudo_random_bytes(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn garbage_on_stdin_is_rejected_with_bounded_memory() {
+    // Random bytes (NULs, ESC, invalid UTF-8, a newline every 256 bytes or so), past the first
+    // read-ahead buffer.
+    let mut garbage = b"\x00\x00\x1b[2J\x00".to_vec();
+    garbage.extend(pseudo_random_bytes(4 * MIB));
+    let run = run_measured(&["-file", "-"], Feed::Bytes(garbage));
+    let line = run.runtime_error();
+    assert!(
+        line.contains("line 1") && line.contains("not valid smaps text"),
+        "{line}"
+    );
+    assert!(line.contains(r"\x00\x00\x1b[2J\x00"), "{line}");
+    run.assert_bounded_memory();
+
+    // Nothing but NULs: no line end at all.
+    let run = run_measured(&["-file", "-"], Feed::Bytes(vec![0; 4 * MIB]));
+    let line = run.runtime_error();
+    assert!(line.contains("line 1 is longer than 64 KiB"), "{line}");
+    run.assert_bounded_memory();
+}
+
+#[test]
+fn no_standard_input_at_all_is_an_empty_input() {
+    // /dev/null, as in CI and cron jobs.
+    let output = output_bounded(
+        Command::new(memanalyzer_path()).args(["-file", "-"]),
+        "memanalyzer",
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let line = assert_one_error_line(&assert_terminal_safe("stderr", &output.stderr));
+    assert!(line.contains("empty"), "{line}");
+
+    // Descriptor 0 not open at all.
+    let mut cmd = Command::new(memanalyzer_path());
+    cmd.args(["-file", "-"]);
+    // SAFETY: close(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(0);
+            Ok(())
+        });
+    }
+    let output = output_bounded(&mut cmd, "memanalyzer");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_one_error_line(&assert_terminal_safe("stderr", &output.stderr));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read-only toward the target
+// ---------------------------------------------------------------------------------------------
+
+/// Opens, and every call that could signal, trace or touch another process's memory. `?`: no
+/// error if this architecture or strace version does not know the call.
+const TRACED: [&str; 15] = [
+    "openat",
+    "?open",
+    "?openat2",
+    "?creat",
+    "ptrace",
+    "kill",
+    "?tkill",
+    "tgkill",
+    "?rt_sigqueueinfo",
+    "?rt_tgsigqueueinfo",
+    "?pidfd_send_signal",
+    "?pidfd_getfd",
+    "process_vm_readv",
+    "process_vm_writev",
+    "?process_madvise",
+];
+const OPENS: [&str; 4] = ["openat", "open", "openat2", "creat"];
+
+/// One system call from `strace -f -y` output: its name and its arguments' text.
+struct TracedCall<'a> {
+    line: &'a str,
+    name: &'a str,
+    args: &'a str,
+}
+
+fn parse_trace(trace: &str) -> Vec<TracedCall<'_>> {
+    trace
+        .lines()
+        .filter_map(|line| {
+            let rest = line
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start();
+            if let Some(resumed) = rest.strip_prefix("<... ") {
+                // `<... openat resumed>) = 3`: the arguments were on the `<unfinished ...>` line.
+                let name = resumed.split_whitespace().next()?;
+                return Some(TracedCall {
+                    line,
+                    name,
+                    args: "",
+                });
+            }
+            let (name, args) = rest.split_once('(')?;
+            let is_name =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            is_name.then_some(TracedCall { line, name, args })
+        })
+        .collect()
+}
+
+/// The quoted string at the start of `text` (strace's C escapes left as they are) and the text
+/// after it.
+fn quoted_prefix(text: &str) -> Option<(&str, &str)> {
+    let body = text.strip_prefix('"')?;
+    let mut escaped = false;
+    for (at, c) in body.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some((&body[..at], &body[at + 1..])),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The absolute path an open call names (made absolute with `-y`'s `FD</dir>` annotation) and
+/// the text of its flags.
+fn opened_path(call: &TracedCall<'_>, cwd: &Path) -> Option<(String, String)> {
+    let (dir_fd, rest) = if matches!(call.name, "open" | "creat") {
+        ("", call.args)
+    } else {
+        let at = call.args.find(", \"")?;
+        (&call.args[..at], &call.args[at + 2..])
+    };
+    let (path, after) = quoted_prefix(rest)?;
+    let flags_end = after
+        .find(") = ")
+        .or_else(|| after.find(" <unfinished"))
+        .unwrap_or(after.len());
+    let flags = after[..flags_end].to_string();
+    if path.starts_with('/') {
+        return Some((path.to_string(), flags));
+    }
+    let base = match dir_fd.split_once('<') {
+        Some((_, dir)) => dir.strip_suffix('>')?.to_string(),
+        None => cwd.to_str()?.to_string(),
+    };
+    Some((format!("{base}/{path}"), flags))
+}
+
+/// The state letter and `TracerPid` of a live process.
+fn state_and_tracer(pid: i32) -> (char, String) {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let state = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .next()
+        .and_then(|state| state.chars().next())
+        .expect("a state letter");
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let tracer = status
+        .lines()
+        .find_map(|line| line.strip_prefix("TracerPid:"))
+        .expect("a TracerPid line")
+        .trim()
+        .to_string();
+    (state, tracer)
+}
+
+#[test]
+fn the_target_is_opened_read_only_and_never_signalled_or_traced() {
+    let Some(strace) = find_in_path("strace") else {
+        eprintln!("note: strace is not installed; skipped");
+        return;
+    };
+    let workload = Workload::spawn(&["--mappings", "50", "--threads", "2", "--memfd-kb", "64"]);
+    let pid = workload.pid;
+    if state_and_tracer(pid).1 != "0" {
+        eprintln!("note: the test itself runs under a tracer (strace -f, gdb); skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trace_path = dir.path().join("trace");
+    let output = output_bounded(
+        Command::new(&strace)
+            .args(["-f", "-qq", "-y", "-e"])
+            .arg(format!("trace={}", TRACED.join(",")))
+            .arg("-o")
+            .arg(&trace_path)
+            .arg(memanalyzer_path())
+            .args(["-pid", &workload.pid_arg(), "-all", "-format", "json"])
+            .current_dir(dir.path()),
+        "strace memanalyzer",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success()
+        && stderr.starts_with("strace:")
+        && (stderr.contains("ptrace") || stderr.contains("Operation not permitted"))
+    {
+        eprintln!("note: strace cannot trace here ({stderr}); skipped");
+        return;
+    }
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stderr, "", "{output:?}");
+    let doc = json(&output.stdout);
+    assert_eq!(doc["source"]["pid"], pid);
+    assert!(u64_at(&doc, "/totals/regions") > 50);
+
+    let trace = fs::read_to_string(&trace_path).expect("the strace log");
+    let target = format!("/proc/{pid}");
+    let mut target_opens = Vec::new();
+    let mut violations = Vec::new();
+    for call in parse_trace(&trace) {
+        if !OPENS.contains(&call.name) {
+            violations.push(format!("forbidden call: {}", call.line));
+            continue;
+        }
+        if call.args.is_empty() {
+            continue; // `<... openat resumed>`
+        }
+        let Some((path, flags)) = opened_path(&call, dir.path()) else {
+            violations.push(format!("cannot read this open call: {}", call.line));
+            continue;
+        };
+        if path != target && !path.starts_with(&format!("{target}/")) {
+            continue;
+        }
+        let read_only = flags.contains("O_RDONLY")
+            && !["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
+                .iter()
+                .any(|flag| flags.contains(flag));
+        if !read_only {
+            violations.push(format!("not read-only: {}", call.line));
+        }
+        target_opens.push(path);
+    }
+    assert!(
+        violations.is_empty(),
+        "{violations:#?}\nwhole trace:\n{trace}"
+    );
+    assert!(
+        target_opens.contains(&format!("{target}/smaps")),
+        "the trace shows no open of {target}/smaps; is it complete?\n{trace}"
+    );
+
+    // The target runs on, untraced and unstopped.
+    let (state, tracer) = state_and_tracer(pid);
+    assert!(matches!(state, 'S' | 'R'), "state {state:?}");
+    assert_eq!(tracer, "0");
+}
