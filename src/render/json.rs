@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
+use serde_json::ser::{Formatter, PrettyFormatter};
 
 use super::Renderer;
 use crate::escape::lossless_utf8;
@@ -86,8 +87,7 @@ struct Region<'a> {
 
 impl Renderer for JsonRenderer {
     fn render(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, &document(report)).map_err(io::Error::from)?;
-        writeln!(out)
+        write_json(out, &document(report))
     }
 
     fn render_processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
@@ -238,6 +238,73 @@ impl Serialize for Regions<'_> {
     }
 }
 
+/// Pretty-printed JSON whose strings also escape DEL and the C1 controls (U+007F–U+009F). JSON
+/// allows them raw, but a terminal may act on them (U+009B starts an escape sequence), and names
+/// come from the analyzed process.
+fn write_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut *out, TerminalSafe(PrettyFormatter::new()));
+    value.serialize(&mut serializer).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
+struct TerminalSafe(PrettyFormatter<'static>);
+
+impl Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (index, c) in fragment.char_indices() {
+            if ('\u{7f}'..='\u{9f}').contains(&c) {
+                writer.write_all(&fragment.as_bytes()[start..index])?;
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = index + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    // Layout: delegated to the pretty formatter.
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_array(writer)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array(writer)
+    }
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(writer, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array_value(writer)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object(writer)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object(writer)
+    }
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(writer, first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(writer)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object_value(writer)
+    }
+}
+
 fn category_of<'a>(name: &'a str, regions: u64, amounts: &Amounts) -> Category<'a> {
     Category {
         name,
@@ -248,5 +315,20 @@ fn category_of<'a>(name: &'a str, regions: u64, amounts: &Amounts) -> Category<'
         private_bytes: amounts.private,
         shared_bytes: amounts.shared,
         swap_bytes: amounts.swap,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_del_and_c1_controls_that_json_allows_raw() {
+        let mut out = Vec::new();
+        write_json(&mut out, &"a\u{1b}b\u{7f}c\u{9b}d\u{a0}e").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "\"a\\u001bb\\u007fc\\u009bd\u{a0}e\"\n");
+        let parsed: String = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, "a\u{1b}b\u{7f}c\u{9b}d\u{a0}e");
     }
 }
