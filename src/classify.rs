@@ -434,7 +434,8 @@ impl Classifier {
                         || around.next.is_some_and(|tail| {
                             tail.unnamed_no_access
                                 && tail.start == header.end
-                                && tail.end == header.start + MALLOC_ARENA_BYTES
+                                // Checked: hostile input may put an arena at the very top.
+                                && header.start.checked_add(MALLOC_ARENA_BYTES) == Some(tail.end)
                         }))
             }
             UnnamedAboveGuard => {
@@ -734,6 +735,16 @@ mod tests {
         assert_eq!(
             classifier.classify(&full, &Neighbours::default()),
             Kind::MallocArena
+        );
+
+        // An aligned map at the top of the address space: no arena fits, and no overflow.
+        let top =
+            parse_header(b"fffffffffc000000-fffffffffc001000 rw-p 00000000 00:00 0 ").unwrap();
+        let above =
+            parse_header(b"fffffffffc001000-ffffffffffff0000 ---p 00000000 00:00 0 ").unwrap();
+        assert_eq!(
+            classifier.classify(&top, &before(&above)),
+            Kind::AnonReadWrite
         );
     }
 

@@ -14,8 +14,10 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 const MAX_RECORD_BYTES: usize = 1024 * 1024;
 /// Starting size of the streaming buffer: big enough for ~60 typical records per read batch.
 const INITIAL_BUFFER_BYTES: usize = 64 * 1024;
-/// Largest kB value accepted, so that converting to bytes (× 1024) cannot overflow a u64.
-const MAX_KB: u64 = u64::MAX / 1024;
+/// Largest kB value accepted, for one field and for its sum over all records (8 EiB): the sum of
+/// two such sums (e.g. Private_Clean + Private_Dirty) converted to bytes (× 1024) still fits a
+/// u64, so totals never saturate and the categories always add up to them exactly.
+const MAX_KB: u64 = u64::MAX / 1024 / 2;
 
 /// The four permission characters of a mapping, e.g. `rw-p`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -295,6 +297,10 @@ pub enum ParseErrorKind {
     Overflow {
         key: String,
     },
+    /// A key whose values over all records add up to more than any real amount of memory.
+    TotalOverflow {
+        key: String,
+    },
     /// A field line before any mapping header.
     FieldBeforeHeader {
         found: String,
@@ -328,6 +334,10 @@ impl fmt::Display for ParseError {
             ParseErrorKind::Overflow { key } => write!(
                 f,
                 "line {line}: the value of `{key}` is too large to be an amount of memory"
+            ),
+            ParseErrorKind::TotalOverflow { key } => write!(
+                f,
+                "line {line}: the values of `{key}` add up to more than any amount of memory"
             ),
             ParseErrorKind::FieldBeforeHeader { found } => write!(
                 f,
@@ -494,7 +504,9 @@ fn last_record_boundary(data: &[u8]) -> usize {
         if line_start == 0 {
             return 0;
         }
-        if is_header_line(&data[line_start..line_end]) {
+        // Empty lines (skipped by the parser) are no boundary: the record goes on after them.
+        let line = &data[line_start..line_end];
+        if !line.is_empty() && line != b"\r" && is_header_line(line) {
             return line_start;
         }
         line_end = line_start - 1;
@@ -516,6 +528,12 @@ struct Parser {
     previous_present: u32,
     /// Index in [`FieldKey::IN_KERNEL_ORDER`] of the key most likely on the next field line.
     next_key: usize,
+    /// Sums in kB of each key's values over all records so far, bounded by [`MAX_KB`];
+    /// indexed by [`FieldKey`].
+    totals: [u64; FieldKey::IN_KERNEL_ORDER.len()],
+    /// Header line of a record without field lines that ended a chunk: the next chunk starts
+    /// with a header, so the input is a maps file (reported as a whole parse would report it).
+    fieldless_record: Option<u64>,
     warnings: Vec<Warning>,
 }
 
@@ -574,6 +592,12 @@ impl Parser {
                 if header.name == b"[rollup]" {
                     return Err(self.error(ParseErrorKind::LooksLikeRollup));
                 }
+                if let Some(line) = self.fieldless_record.take() {
+                    return Err(ParseError {
+                        line,
+                        kind: ParseErrorKind::LooksLikeMaps,
+                    });
+                }
                 if let Some(previous) = open.take() {
                     if previous.fields.present == 0 {
                         return Err(ParseError {
@@ -613,6 +637,10 @@ impl Parser {
                     self.warnings
                         .push(Warning::FinalRecordCutShort { line: last.line });
                 }
+            } else if last.fields.present == 0 {
+                // The next chunk starts with a header, which will make this an error.
+                self.fieldless_record = Some(last.line);
+                return Ok(());
             }
             self.emit(last, on_region);
         }
@@ -692,7 +720,19 @@ impl Parser {
                     key: String::from_utf8_lossy(&line[..colon]).into_owned(),
                 })
             })?;
-        *key.slot(&mut record.fields) = number;
+        let slot = key.slot(&mut record.fields);
+        if key.has_kb_unit() {
+            // A repeated key replaces its earlier value in the record, and so in the total.
+            let total = &mut self.totals[key as usize];
+            let sum = *total - *slot + number;
+            if sum > MAX_KB {
+                return Err(self.error(ParseErrorKind::TotalOverflow {
+                    key: key.name().to_string(),
+                }));
+            }
+            *total = sum;
+        }
+        *slot = number;
         Ok(())
     }
 
@@ -1038,6 +1078,73 @@ VmFlags: rd wr mr mw me ac
             collect(field_first.as_bytes()).unwrap_err().kind,
             ParseErrorKind::FieldBeforeHeader { .. }
         ));
+    }
+
+    #[test]
+    fn rejects_values_whose_sum_is_too_large() {
+        let record = |rss: &str| format!("1000-2000 rw-p 00000000 00:00 0 \nRss: {rss} kB\n");
+        let half = (MAX_KB / 2 + 1).to_string();
+        let error = collect((record(&half) + &record(&half)).as_bytes()).unwrap_err();
+        assert_eq!(error.line, 4);
+        assert_eq!(
+            error.kind,
+            ParseErrorKind::TotalOverflow {
+                key: "Rss".to_string()
+            }
+        );
+        assert!(error.to_string().contains("add up to"), "{error}");
+        // A repeated key replaces its value in the total too.
+        let repeated = record(&MAX_KB.to_string()) + "Rss: 1 kB\n" + &record(&half);
+        assert!(collect(repeated.as_bytes()).is_ok());
+        let too_big = record(&(MAX_KB + 1).to_string());
+        assert!(matches!(
+            collect(too_big.as_bytes()).unwrap_err().kind,
+            ParseErrorKind::Overflow { .. }
+        ));
+    }
+
+    /// Parses `data` through `parse_reader`, `piece` bytes per read.
+    fn collect_streamed(data: &[u8], piece: usize) -> Result<Vec<(u64, Fields)>, ParseError> {
+        struct Pieces<'a>(&'a [u8], usize);
+        impl Read for Pieces<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let take = self.1.min(out.len()).min(self.0.len());
+                out[..take].copy_from_slice(&self.0[..take]);
+                self.0 = &self.0[take..];
+                Ok(take)
+            }
+        }
+        let mut regions = Vec::new();
+        match parse_reader(Pieces(data, piece), |region| {
+            regions.push((region.header.start, region.fields))
+        }) {
+            Ok(_) => Ok(regions),
+            Err(StreamError::Parse(error)) => Err(error),
+            Err(StreamError::Io(error)) => panic!("{error}"),
+        }
+    }
+
+    #[test]
+    fn streaming_agrees_with_whole_input_on_empty_lines_and_maps_files() {
+        // An empty line inside a record is skipped, wherever the reads end.
+        let gap = "1000-2000 rw-p 00000000 00:00 0 \nSize: 4 kB\n\nRss: 4 kB\n\
+                   3000-4000 rw-p 00000000 00:00 0 \nRss: 8 kB\n";
+        let (whole, _) = collect(gap.as_bytes()).unwrap();
+        assert_eq!(whole[0].1.rss, 4);
+        // A maps file is rejected at its first header, wherever the reads end.
+        let maps = "1000-2000 rw-p 00000000 00:00 0 \n2000-3000 rw-p 00000000 00:00 0 \n\
+                    3000-4000 rw-p 00000000 00:00 0 \n";
+        let maps_error = collect(maps.as_bytes()).unwrap_err();
+        for piece in 1..=gap.len() {
+            let streamed = collect_streamed(gap.as_bytes(), piece).unwrap();
+            let expected: Vec<_> = whole.iter().map(|(h, f)| (h.start, *f)).collect();
+            assert_eq!(streamed, expected, "pieces of {piece}");
+            assert_eq!(
+                collect_streamed(maps.as_bytes(), piece).unwrap_err(),
+                maps_error,
+                "pieces of {piece}"
+            );
+        }
     }
 
     #[test]

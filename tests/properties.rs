@@ -1,0 +1,497 @@
+//! Properties of the whole analysis (parser, classifier, aggregation, text and JSON renderers),
+//! the same ones the fuzz target in `fuzz/` checks, run on generated input in the normal suite:
+//!
+//! (a) any bytes, and any lines assembled from smaps-like fragments, never panic and always
+//!     return, and whenever the analysis succeeds its invariants hold;
+//! (b) for generated valid smaps, the totals are exactly the sums of the fields, the categories
+//!     add up to them, and the text and JSON outputs are valid;
+//! (c) every regression input in `fixtures/fuzz/` (inputs that once crashed the fuzz target)
+//!     runs with the invariants holding.
+
+use std::fs;
+use std::path::Path;
+
+use memanalyzer::aggregate::ProcessFacts;
+use memanalyzer::render::{renderer, Format, TextStyle, Unit};
+use memanalyzer::report::{Amounts, Listing, Report};
+use memanalyzer::source::analyze_reader;
+use proptest::prelude::*;
+
+// ---------------------------------------------------------------------------------------------
+// The invariants
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `data` through the analysis with both listings and, when it succeeds, checks the
+/// invariants and renders it with both renderers. Returns the `-all` report.
+fn analyze_and_check(data: &[u8]) -> Option<Report> {
+    let top = analyze_reader(data, ProcessFacts::default(), Listing::Top(5));
+    let all = analyze_reader(data, ProcessFacts::default(), Listing::All);
+    match (top, all) {
+        (Ok(top), Ok(all)) => {
+            check_report(&top, Listing::Top(5));
+            check_report(&all, Listing::All);
+            assert_eq!(top.totals, all.totals);
+            assert_eq!(top.sections, all.sections);
+            for report in [&top, &all] {
+                check_renderers(report);
+            }
+            Some(all)
+        }
+        (Err(_), Err(_)) => None,
+        (top, all) => panic!(
+            "the listing changed success: top {:?}, all {:?}",
+            top.err().map(|e| e.to_string()),
+            all.err().map(|e| e.to_string())
+        ),
+    }
+}
+
+/// Sums in u128, so that a saturated u64 sum cannot hide.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Sum([u128; 8]);
+
+impl Sum {
+    fn add(&mut self, amounts: &Amounts) {
+        let fields = [
+            amounts.size,
+            amounts.rss,
+            amounts.pss,
+            amounts.private,
+            amounts.shared,
+            amounts.swap,
+            amounts.swap_pss,
+            amounts.hugetlb,
+        ];
+        for (total, value) in self.0.iter_mut().zip(fields) {
+            *total += u128::from(value);
+        }
+    }
+
+    fn of(amounts: &Amounts) -> Sum {
+        let mut sum = Sum::default();
+        sum.add(amounts);
+        sum
+    }
+}
+
+fn check_report(report: &Report, listing: Listing) {
+    let mut sections = Sum::default();
+    let mut regions = 0u64;
+    for section in &report.sections {
+        let mut categories = Sum::default();
+        for category in &section.categories {
+            categories.add(&category.amounts);
+            regions += category.regions;
+        }
+        assert_eq!(
+            categories,
+            Sum::of(&section.subtotal),
+            "the categories of {:?} do not add up to its subtotal",
+            section.name
+        );
+        sections.add(&section.subtotal);
+    }
+    assert_eq!(
+        sections,
+        Sum::of(&report.totals),
+        "the sections do not add up to the totals"
+    );
+    assert_eq!(regions, report.region_count, "regions counted once each");
+    let rows = match listing {
+        Listing::Top(limit) => (limit as u64).min(report.region_count),
+        Listing::All => report.region_count,
+    };
+    assert_eq!(report.regions.len() as u64, rows);
+}
+
+fn render(report: &Report, format: Format, color: bool) -> Vec<u8> {
+    #[allow(clippy::needless_update)] // TextStyle may grow fields.
+    let style = TextStyle {
+        color,
+        unit: Unit::Mib,
+        ..TextStyle::default()
+    };
+    let mut out = Vec::new();
+    renderer(format, style)
+        .render(report, &mut out)
+        .expect("rendering into a Vec cannot fail");
+    out
+}
+
+fn check_renderers(report: &Report) {
+    let json = render(report, Format::Json, false);
+    let value: serde_json::Value = serde_json::from_slice(&json).unwrap_or_else(|error| {
+        panic!(
+            "the JSON output does not parse: {error}\n{}",
+            String::from_utf8_lossy(&json)
+        )
+    });
+    assert_eq!(value["totals"]["rss_bytes"], report.totals.rss);
+    assert_eq!(value["totals"]["regions"], report.region_count);
+
+    let plain = render(report, Format::Text, false);
+    assert!(!plain.contains(&0x1b), "ESC in text output without colour");
+    check_no_control_characters(&plain);
+    let coloured = render(report, Format::Text, true);
+    check_no_control_characters(&strip_sgr(&coloured));
+}
+
+/// Text output is UTF-8 without control characters (C0, DEL, C1) other than `\n`.
+fn check_no_control_characters(text: &[u8]) {
+    let text = std::str::from_utf8(text).expect("text output is UTF-8");
+    if let Some(c) = text.chars().find(|&c| c != '\n' && c.is_control()) {
+        panic!("control character {c:?} in text output:\n{text}");
+    }
+}
+
+/// Removes colour sequences (`ESC [ digits/; m`); any other ESC fails the test.
+fn strip_sgr(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte != 0x1b {
+            out.push(byte);
+            rest = tail;
+            continue;
+        }
+        let params = tail
+            .strip_prefix(b"[")
+            .expect("ESC starts a CSI sequence in coloured output");
+        let end = params
+            .iter()
+            .position(|&b| !(b.is_ascii_digit() || b == b';'))
+            .unwrap_or(params.len());
+        assert_eq!(params.get(end), Some(&b'm'), "only SGR sequences");
+        rest = &params[end + 1..];
+    }
+    out
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) Hostile input
+// ---------------------------------------------------------------------------------------------
+
+const KEYS: [&str; 26] = [
+    "Size",
+    "KernelPageSize",
+    "MMUPageSize",
+    "Rss",
+    "Pss",
+    "Pss_Dirty",
+    "Shared_Clean",
+    "Shared_Dirty",
+    "Private_Clean",
+    "Private_Dirty",
+    "Referenced",
+    "Anonymous",
+    "KSM",
+    "LazyFree",
+    "AnonHugePages",
+    "ShmemPmdMapped",
+    "FilePmdMapped",
+    "Shared_Hugetlb",
+    "Private_Hugetlb",
+    "Swap",
+    "SwapPss",
+    "Locked",
+    "THPeligible",
+    "ProtectionKey",
+    "VmFlags",
+    "Vendor_Thing",
+];
+
+const NAMES: [&[u8]; 22] = [
+    b"",
+    b"[heap]",
+    b"[stack]",
+    b"[stack:42]",
+    b"[vdso]",
+    b"[vsyscall]",
+    b"[rollup]",
+    b"[anon: Go: heap]",
+    b"[anon: Go: gc bits]",
+    b"[anon: glibc: malloc arena]",
+    b"[anon:TNC-7]",
+    b"[anon_shmem:pool]",
+    b"[anon:]",
+    b"/usr/lib/libc.so.6",
+    b"/usr/bin/app",
+    b"/usr/bin/app (deleted)",
+    b"/memfd:buf (deleted)",
+    b"/dev/zero (deleted)",
+    b"/tmp/a b\\012c ",
+    b"/tmp/\x1b[31mred\x7f\xc2\x85",
+    b"/tmp/bad\xff\xfe",
+    b"anon_inode:[io_uring]",
+];
+
+/// Addresses that matter to the rules: Go arenas, 64 MiB-aligned arenas, the very top.
+fn address() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        any::<u64>(),
+        0u64..0x1_0000_0000,
+        Just(0xc0_0000_0000u64),
+        Just(0x7fcf_7400_0000u64),
+        Just(0xffff_ffff_fc00_0000u64),
+        Just(u64::MAX),
+    ]
+}
+
+fn header_fragment() -> impl Strategy<Value = Vec<u8>> {
+    (
+        address(),
+        address(),
+        "[r-][w-][x-][ps]",
+        0usize..NAMES.len(),
+        0usize..4,
+    )
+        .prop_map(|(a, b, perms, name, spaces)| {
+            let (start, end) = (a.min(b), a.max(b));
+            let mut line = format!("{start:08x}-{end:08x} {perms} 00000000 00:00 0").into_bytes();
+            line.extend(std::iter::repeat_n(b' ', spaces));
+            line.extend_from_slice(NAMES[name]);
+            line
+        })
+}
+
+fn field_fragment() -> impl Strategy<Value = Vec<u8>> {
+    let value = prop_oneof![
+        (0u64..100_000).prop_map(|n| n.to_string()),
+        any::<u64>().prop_map(|n| n.to_string()),
+        Just("9007199254740991".to_string()),
+        Just("18014398509481983".to_string()),
+        Just("99999999999999999999999".to_string()),
+        Just(String::new()),
+        Just("rd wr mr mw me ac ".to_string()),
+    ];
+    let unit = prop_oneof![Just(" kB"), Just(""), Just(" MB"), Just("kB")];
+    (0usize..KEYS.len(), 0usize..12, value, unit).prop_map(|(key, spaces, value, unit)| {
+        format!("{}:{}{value}{unit}", KEYS[key], " ".repeat(spaces)).into_bytes()
+    })
+}
+
+/// Lines that look like smaps, with some garbage: they get past the first header.
+fn smaps_like_lines() -> impl Strategy<Value = Vec<u8>> {
+    let line = prop_oneof![
+        3 => header_fragment(),
+        8 => field_fragment(),
+        1 => Just(Vec::new()),
+        1 => prop::collection::vec(any::<u8>(), 0..40),
+        1 => "[ -~]{0,40}".prop_map(String::into_bytes),
+    ];
+    let line_end = prop_oneof![8 => Just(&b"\n"[..]), 1 => Just(&b"\r\n"[..]), 1 => Just(&b""[..])];
+    (
+        header_fragment(),
+        prop::collection::vec((line, line_end), 0..60),
+    )
+        .prop_map(|(first, lines)| {
+            let mut text = first;
+            text.push(b'\n');
+            for (line, end) in lines {
+                text.extend_from_slice(&line);
+                text.extend_from_slice(end);
+            }
+            text
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..2048)) {
+        analyze_and_check(&data);
+    }
+
+    #[test]
+    fn smaps_like_lines_never_panic(data in smaps_like_lines()) {
+        analyze_and_check(&data);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) Valid smaps
+// ---------------------------------------------------------------------------------------------
+
+/// One generated record and the fields it prints, in kB.
+#[derive(Debug, Clone)]
+struct Record {
+    gap_pages: u64,
+    pages: u64,
+    perms: String,
+    name: Vec<u8>,
+    shared_clean: u64,
+    shared_dirty: u64,
+    private_clean: u64,
+    private_dirty: u64,
+    swap: u64,
+    hugetlb: u64,
+}
+
+fn record() -> impl Strategy<Value = Record> {
+    (
+        (0u64..20_000, 1u64..20_000),
+        "[r-][w-][x-][ps]",
+        0usize..NAMES.len(),
+        prop::collection::vec(0u64..5_000, 4),
+        (0u64..5_000, prop_oneof![4 => Just(0u64), 1 => 0u64..4096]),
+    )
+        .prop_filter("no [rollup] record in smaps", |(_, _, name, _, _)| {
+            NAMES[*name] != b"[rollup]"
+        })
+        .prop_map(
+            |((gap_pages, pages), perms, name, rss, (swap, hugetlb))| Record {
+                gap_pages,
+                pages,
+                perms,
+                name: NAMES[name].to_vec(),
+                shared_clean: rss[0],
+                shared_dirty: rss[1],
+                private_clean: rss[2],
+                private_dirty: rss[3],
+                swap,
+                hugetlb,
+            },
+        )
+}
+
+/// Renders records as smaps text in the 6.18 layout, starting at `base`; returns the text and
+/// the expected totals in bytes.
+fn smaps_text(base: u64, records: &[Record]) -> (Vec<u8>, Amounts) {
+    let mut text = Vec::new();
+    let mut totals = Amounts::default();
+    let mut address = base;
+    for record in records {
+        let start = address + record.gap_pages * 4096;
+        let end = start + record.pages * 4096;
+        address = end;
+        let size = record.pages * 4;
+        let rss =
+            record.shared_clean + record.shared_dirty + record.private_clean + record.private_dirty;
+        let pss = record.private_clean
+            + record.private_dirty
+            + (record.shared_clean + record.shared_dirty) / 2;
+        let prefix = format!("{start:08x}-{end:08x} {} 00000000 00:00 0 ", record.perms);
+        text.extend_from_slice(prefix.as_bytes());
+        if !record.name.is_empty() {
+            text.extend(std::iter::repeat_n(
+                b' ',
+                73usize.saturating_sub(prefix.len() + 1),
+            ));
+            text.extend_from_slice(&record.name);
+        }
+        text.extend_from_slice(
+            format!(
+                "\nSize:           {size:>8} kB\nKernelPageSize:        4 kB\nMMUPageSize:           4 kB\n\
+                 Rss:            {rss:>8} kB\nPss:            {pss:>8} kB\nPss_Dirty:      {pd:>8} kB\n\
+                 Shared_Clean:   {sc:>8} kB\nShared_Dirty:   {sd:>8} kB\nPrivate_Clean:  {pc:>8} kB\n\
+                 Private_Dirty:  {pd:>8} kB\nReferenced:     {rss:>8} kB\nAnonymous:      {pd:>8} kB\n\
+                 KSM:                   0 kB\nLazyFree:              0 kB\nAnonHugePages:         0 kB\n\
+                 ShmemPmdMapped:        0 kB\nFilePmdMapped:         0 kB\nShared_Hugetlb:        0 kB\n\
+                 Private_Hugetlb:{hugetlb:>8} kB\nSwap:           {swap:>8} kB\nSwapPss:        {swap:>8} kB\n\
+                 Locked:                0 kB\nTHPeligible:           0\nVmFlags: rd wr mr mw me ac \n",
+                sc = record.shared_clean,
+                sd = record.shared_dirty,
+                pc = record.private_clean,
+                pd = record.private_dirty,
+                hugetlb = record.hugetlb,
+                swap = record.swap,
+            )
+            .as_bytes(),
+        );
+        let kib = |kb: u64| kb * 1024;
+        totals.size += kib(size);
+        totals.rss += kib(rss);
+        totals.pss += kib(pss);
+        totals.private += kib(record.private_clean + record.private_dirty);
+        totals.shared += kib(record.shared_clean + record.shared_dirty);
+        totals.swap += kib(record.swap);
+        totals.swap_pss += kib(record.swap);
+        totals.hugetlb += kib(record.hugetlb);
+    }
+    (text, totals)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn valid_smaps_add_up_and_render(
+        base in prop_oneof![
+            Just(0x40_0000u64),
+            Just(0xc0_0000_0000u64),
+            Just(0x7fcf_7400_0000u64),
+            0x1000u64..0x7f00_0000_0000,
+        ],
+        records in prop::collection::vec(record(), 1..40),
+    ) {
+        let (text, expected) = smaps_text(base & !0xfff, &records);
+        let report = analyze_and_check(&text).unwrap_or_else(|| {
+            panic!("valid smaps rejected:\n{}", String::from_utf8_lossy(&text))
+        });
+        prop_assert_eq!(report.totals, expected);
+        prop_assert_eq!(report.region_count, records.len() as u64);
+        prop_assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        let text_output = String::from_utf8(render(&report, Format::Text, false)).unwrap();
+        // The script contract: `grep "RSS (Resident)" | awk '{print $3}'` gives whole MiB.
+        let rss_line = text_output
+            .lines()
+            .find(|line| line.starts_with("RSS (Resident):"))
+            .expect("an RSS line");
+        let rss_mib = (expected.rss >> 20).to_string();
+        prop_assert_eq!(rss_line.split_whitespace().nth(2), Some(rss_mib.as_str()));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) Regression inputs from fuzzing
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn fuzz_regression_inputs_run() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz");
+    let mut count = 0;
+    for entry in fs::read_dir(&dir).expect("fixtures/fuzz exists") {
+        let path = entry.expect("readable directory").path();
+        if path.file_name().is_some_and(|name| name == "README.md") {
+            continue;
+        }
+        let data = fs::read(&path).expect("readable fixture");
+        let result = std::panic::catch_unwind(|| analyze_and_check(&data));
+        assert!(result.is_ok(), "{} panicked", path.display());
+        count += 1;
+    }
+    assert!(count > 0, "no regression inputs in {}", dir.display());
+}
+
+/// What the regression inputs must give now, beyond not panicking.
+#[test]
+fn fuzz_regression_inputs_give_the_right_answers() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz");
+    let read = |name: &str| fs::read(dir.join(name)).expect("readable fixture");
+
+    // A header with no field lines, then an empty line: a maps file, however it is read.
+    assert!(analyze_and_check(&read("crash-fieldless-record-split")).is_none());
+    // An empty line inside a record is skipped; the record goes on after it.
+    let report = analyze_and_check(&read("crash-empty-line-split")).expect("valid");
+    assert_eq!((report.region_count, report.totals.rss), (2, 8 * 1024));
+    // An aligned map at the top of the address space is anonymous memory, not an arena.
+    let report = analyze_and_check(&read("crash-malloc-arena-at-top")).expect("valid");
+    assert_eq!(report.region_count, 2);
+    // Sums beyond any real amount of memory are an error, not saturated totals.
+    let error = analyze_reader(
+        &read("crash-saturated-totals")[..],
+        ProcessFacts::default(),
+        Listing::All,
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("add up to"), "{error}");
+}
