@@ -94,12 +94,19 @@ struct NamedGroup {
 }
 
 impl NamedGroup {
-    fn label(&self) -> String {
-        let name = escape_bytes(if self.uniform {
+    /// The group's name: the one name all its regions share, else the folded key (`TNC-*`).
+    /// Unique among groups, because groups are keyed by it.
+    fn stable_name(&self) -> String {
+        escape_bytes(if self.uniform {
             &self.first_name
         } else {
             &self.key
-        });
+        })
+    }
+
+    /// The name shown to people, with the region count (`TNC-* (512 regions)`).
+    fn label(&self) -> String {
+        let name = self.stable_name();
         if self.sums.regions > 1 {
             format!("{name} ({} regions)", self.sums.regions)
         } else {
@@ -545,8 +552,14 @@ impl Aggregator {
                     .iter()
                     .map(|(_, category, group, sums)| {
                         subtotal.add(sums);
+                        let name = label_of(*category, *group);
                         CategoryReport {
-                            name: label_of(*category, *group),
+                            label: if *category == Category::NamedGroup {
+                                self.groups[*group].stable_name()
+                            } else {
+                                name.clone()
+                            },
+                            name,
                             regions: sums.regions,
                             amounts: sums.bytes(),
                         }

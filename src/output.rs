@@ -22,32 +22,49 @@ impl AtomicFile {
         let name = target.file_name().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "the output path names no file")
         })?;
-        let mut temporary_name = std::ffi::OsString::from(".");
-        temporary_name.push(name);
-        temporary_name.push(format!(".tmp-{}", std::process::id()));
-        let temporary = directory.join(temporary_name);
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&temporary)?;
-        Ok(AtomicFile {
-            target: target.to_path_buf(),
-            temporary,
-            writer: Some(BufWriter::new(file)),
-        })
+        // create_new (O_EXCL) never follows a link planted under the temporary name, which matters
+        // when root writes into a shared directory; a name left by a killed run is skipped.
+        let mut attempt = 0;
+        loop {
+            let mut temporary_name = std::ffi::OsString::from(".");
+            temporary_name.push(name);
+            temporary_name.push(format!(".tmp-{}-{attempt}", std::process::id()));
+            let temporary = directory.join(temporary_name);
+            match File::options()
+                .write(true)
+                .create_new(true)
+                .open(&temporary)
+            {
+                Ok(file) => {
+                    return Ok(AtomicFile {
+                        target: target.to_path_buf(),
+                        temporary,
+                        writer: Some(BufWriter::new(file)),
+                    })
+                }
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
-    /// Flushes, syncs and renames the file into place.
+    /// Flushes, syncs and renames the file into place. On failure the temporary file is removed.
     pub fn commit(mut self) -> io::Result<()> {
         let writer = self
             .writer
             .take()
             .expect("commit is called once, with the writer in place");
-        let file = writer
+        let result = writer
             .into_inner()
-            .map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        fs::rename(&self.temporary, &self.target)
+            .map_err(io::IntoInnerError::into_error)
+            .and_then(|file| file.sync_all())
+            .and_then(|()| fs::rename(&self.temporary, &self.target));
+        if result.is_err() {
+            let _ = fs::remove_file(&self.temporary);
+        }
+        result
     }
 }
 
@@ -101,5 +118,34 @@ mod tests {
             1,
             "the temporary file is removed"
         );
+    }
+
+    #[test]
+    fn a_failed_rename_or_a_leftover_temporary_file_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let occupied = dir.path().join("a-directory");
+        fs::create_dir(&occupied).unwrap();
+        let mut file = AtomicFile::create(&occupied).unwrap();
+        file.write_all(b"x").unwrap();
+        assert!(
+            file.commit().is_err(),
+            "a file cannot be renamed over a directory"
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only the directory is left"
+        );
+
+        // A temporary file left by a killed run with the same PID does not block the next one.
+        let target = dir.path().join("out.txt");
+        let leftover = dir
+            .path()
+            .join(format!(".out.txt.tmp-{}-0", std::process::id()));
+        fs::write(&leftover, "stale").unwrap();
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(b"fresh").unwrap();
+        file.commit().unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "fresh");
     }
 }

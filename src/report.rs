@@ -56,7 +56,11 @@ pub struct SourceInfo {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CategoryReport {
+    /// The name shown to people; for a named group it includes the region count.
     pub name: String,
+    /// A stable name, unique within the section: `name` without a named group's region count.
+    /// Used where a changing name would start a new series (Prometheus labels).
+    pub label: String,
     pub regions: u64,
     pub amounts: Amounts,
 }

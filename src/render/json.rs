@@ -10,7 +10,7 @@ use serde_json::ser::{Formatter, PrettyFormatter};
 use super::Renderer;
 use crate::escape::lossless_utf8;
 use crate::ps::ProcessList;
-use crate::report::{Amounts, Listing, RegionRow, Report};
+use crate::report::{CategoryReport, Listing, RegionRow, Report};
 
 pub struct JsonRenderer;
 
@@ -60,6 +60,7 @@ struct Section<'a> {
 #[derive(Serialize)]
 struct Category<'a> {
     name: &'a str,
+    label: &'a str,
     regions: u64,
     size_bytes: u64,
     rss_bytes: u64,
@@ -196,9 +197,7 @@ fn document(report: &Report) -> Document<'_> {
                 categories: section
                     .categories
                     .iter()
-                    .map(|category| {
-                        category_of(&category.name, category.regions, &category.amounts)
-                    })
+                    .map(|category| category_of(category))
                     .collect(),
             })
             .collect(),
@@ -305,10 +304,12 @@ impl Formatter for TerminalSafe {
     }
 }
 
-fn category_of<'a>(name: &'a str, regions: u64, amounts: &Amounts) -> Category<'a> {
+fn category_of(category: &CategoryReport) -> Category<'_> {
+    let amounts = &category.amounts;
     Category {
-        name,
-        regions,
+        name: &category.name,
+        label: &category.label,
+        regions: category.regions,
         size_bytes: amounts.size,
         rss_bytes: amounts.rss,
         pss_bytes: amounts.pss,

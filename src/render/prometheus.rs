@@ -107,7 +107,7 @@ impl Renderer for PrometheusRenderer {
                         "{}{{{process_labels},section=\"{}\",category=\"{}\"}} {}",
                         family.name,
                         escape_label(&section.name),
-                        escape_label(&category.name),
+                        escape_label(&category.label),
                         (family.value)(&category.amounts)
                     );
                 }

@@ -28,6 +28,9 @@ pub fn memanalyzer_path() -> PathBuf {
 pub fn memanalyzer_cmd() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("memanalyzer").expect("memanalyzer is built");
     cmd.timeout(HANG_GUARD);
+    // The developer's colour settings must not change what the tests see; tests that are about
+    // colour set these themselves.
+    cmd.env_remove("CLICOLOR_FORCE").env_remove("NO_COLOR");
     cmd
 }
 
