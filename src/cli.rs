@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
-const EXAMPLES: &str = "\
+pub const EXAMPLES: &str = "\
 Examples:
   memanalyzer -pid 1234                 Analyze process 1234
   memanalyzer -pid 1 -top 50            Show the 50 largest regions
@@ -24,7 +24,7 @@ Examples:
 Single-dash flags (-pid 1, -pid=1) and GNU forms (--pid 1, --pid=1) mean the same.
 memanalyzer only reads /proc/PID/{smaps,exe,comm,stat}; it never stops or attaches to the process.";
 
-const OUTPUT_GUIDE: &str = "\
+pub const OUTPUT_GUIDE: &str = "\
 The output:
   Go Runtime / Native Runtime   Heap: the runtime's or C allocator's heap ([heap], malloc arenas,
                                 Go heap arenas); Stack: main and thread stacks; Metadata: the
@@ -119,7 +119,7 @@ pub enum UnitArg {
     /// GiB, written GB, with two decimals
     #[value(name = "GB")]
     Gb,
-    /// Whatever reads best for each number (KiB, MiB, GiB…)
+    /// Whatever reads best for each number (KiB, MiB, GiB, ...)
     #[value(name = "auto")]
     Auto,
 }

@@ -1,0 +1,21 @@
+# Added by xtask (cargo run -p xtask -- generate): each -l NAME also has -o NAME,
+# the original Go tool's single-dash spelling, and -pid/--pid complete PIDs.
+complete -c memanalyzer -l pid -o pid -f -a '(__fish_complete_pids)' -d 'Process to analyze [default: memanalyzer\'s own process]' -r
+complete -c memanalyzer -l top -o top -d 'How many of the largest regions to list (0 lists none)' -r
+complete -c memanalyzer -l file -o file -d 'Analyze a saved smaps file instead of a live process (\'-\' reads standard input)' -r -F
+complete -c memanalyzer -l format -o format -d 'Output format' -r -f -a "text\t'Breakdown and region table for people and grep/awk'
+json\t'One JSON object with exact byte counts'
+prometheus\t'Prometheus text exposition format (gauges per category and totals)'"
+complete -c memanalyzer -l unit -o unit -d 'Unit for sizes in text output (JSON and Prometheus always use bytes)' -r -f -a "B\t'Bytes'
+kB\t'KiB, written kB as the kernel does'
+MB\t'MiB, written MB as the original tool did (whole numbers)'
+GB\t'GiB, written GB, with two decimals'
+auto\t'Whatever reads best for each number (KiB, MiB, GiB, ...)'"
+complete -c memanalyzer -l color -o color -d 'When to colour text output [auto: only for a terminal; honours NO_COLOR and CLICOLOR_FORCE]' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c memanalyzer -l output -o output -d 'Write the output to FILE, atomically (a temporary file renamed into place)' -r -F
+complete -c memanalyzer -l all -o all -d 'List every region, largest first, instead of the top N'
+complete -c memanalyzer -l ps -o ps -d 'List the processes this user can see, by PSS (from smaps_rollup), instead of one process'
+complete -c memanalyzer -s h -l help -o help -d 'Print help (see more with \'--help\')'
+complete -c memanalyzer -s V -l version -o version -d 'Print version'

@@ -1,0 +1,69 @@
+#compdef memanalyzer
+
+autoload -U is-at-least
+
+# Added by xtask (cargo run -p xtask -- generate): each --NAME option also has
+# the original Go tool's single-dash spelling -NAME, and -pid/--pid complete PIDs.
+_memanalyzer() {
+    typeset -A opt_args
+    typeset -a _arguments_options
+    local ret=1
+
+    if is-at-least 5.2; then
+        _arguments_options=(-s -S -C)
+    else
+        _arguments_options=(-s -C)
+    fi
+
+    local context curcontext="$curcontext" state line
+    _arguments "${_arguments_options[@]}" : \
+'(--file -file --ps -ps -pid --pid)--pid=[Process to analyze \[default\: memanalyzer'\''s own process\]]:PID:_pids' \
+'(--file -file --ps -ps -pid --pid)-pid=[Process to analyze \[default\: memanalyzer'\''s own process\]]:PID:_pids' \
+'(-top --top)--top=[How many of the largest regions to list (0 lists none)]:N:_default' \
+'(-top --top)-top=[How many of the largest regions to list (0 lists none)]:N:_default' \
+'(--ps -ps -file --file)--file=[Analyze a saved smaps file instead of a live process ('\''-'\'' reads standard input)]:PATH:_files' \
+'(--ps -ps -file --file)-file=[Analyze a saved smaps file instead of a live process ('\''-'\'' reads standard input)]:PATH:_files' \
+'(-format --format)--format=[Output format]:FORMAT:((text\:"Breakdown and region table for people and grep/awk"
+json\:"One JSON object with exact byte counts"
+prometheus\:"Prometheus text exposition format (gauges per category and totals)"))' \
+'(-format --format)-format=[Output format]:FORMAT:((text\:"Breakdown and region table for people and grep/awk"
+json\:"One JSON object with exact byte counts"
+prometheus\:"Prometheus text exposition format (gauges per category and totals)"))' \
+'(-unit --unit)--unit=[Unit for sizes in text output (JSON and Prometheus always use bytes)]:UNIT:((B\:"Bytes"
+kB\:"KiB, written kB as the kernel does"
+MB\:"MiB, written MB as the original tool did (whole numbers)"
+GB\:"GiB, written GB, with two decimals"
+auto\:"Whatever reads best for each number (KiB, MiB, GiB, ...)"))' \
+'(-unit --unit)-unit=[Unit for sizes in text output (JSON and Prometheus always use bytes)]:UNIT:((B\:"Bytes"
+kB\:"KiB, written kB as the kernel does"
+MB\:"MiB, written MB as the original tool did (whole numbers)"
+GB\:"GiB, written GB, with two decimals"
+auto\:"Whatever reads best for each number (KiB, MiB, GiB, ...)"))' \
+'(-color --color)--color=[When to colour text output \[auto\: only for a terminal; honours NO_COLOR and CLICOLOR_FORCE\]]:WHEN:(auto always never)' \
+'(-color --color)-color=[When to colour text output \[auto\: only for a terminal; honours NO_COLOR and CLICOLOR_FORCE\]]:WHEN:(auto always never)' \
+'(-output --output)--output=[Write the output to FILE, atomically (a temporary file renamed into place)]:FILE:_files' \
+'(-output --output)-output=[Write the output to FILE, atomically (a temporary file renamed into place)]:FILE:_files' \
+'(--top -top -all --all)--all[List every region, largest first, instead of the top N]' \
+'(--top -top -all --all)-all[List every region, largest first, instead of the top N]' \
+'(-ps --ps)--ps[List the processes this user can see, by PSS (from smaps_rollup), instead of one process]' \
+'(-ps --ps)-ps[List the processes this user can see, by PSS (from smaps_rollup), instead of one process]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'(-help --help)--help[Print help (see more with '\''--help'\'')]' \
+'(-help --help)-help[Print help (see more with '\''--help'\'')]' \
+'-V[Print version]' \
+'(-version --version)--version[Print version]' \
+'(-version --version)-version[Print version]' \
+&& ret=0
+}
+
+(( $+functions[_memanalyzer_commands] )) ||
+_memanalyzer_commands() {
+    local commands; commands=()
+    _describe -t commands 'memanalyzer commands' commands "$@"
+}
+
+if [ "$funcstack[1]" = "_memanalyzer" ]; then
+    _memanalyzer "$@"
+else
+    compdef _memanalyzer memanalyzer
+fi
