@@ -12,7 +12,7 @@ use std::fs;
 use std::path::Path;
 
 use memanalyzer::aggregate::ProcessFacts;
-use memanalyzer::render::{renderer, Format, TextStyle, Unit};
+use memanalyzer::render::{Format, Unit};
 use memanalyzer::report::{Amounts, Listing, Report};
 use memanalyzer::source::analyze_reader;
 use proptest::prelude::*;
@@ -21,150 +21,12 @@ use proptest::prelude::*;
 // The invariants
 // ---------------------------------------------------------------------------------------------
 
-/// Runs `data` through the analysis with both listings and, when it succeeds, checks the
-/// invariants and renders it with both renderers. Returns the `-all` report.
+#[path = "support/invariants.rs"]
+mod invariants;
+
+/// The invariants of `support/invariants.rs`, in the default unit.
 fn analyze_and_check(data: &[u8]) -> Option<Report> {
-    let top = analyze_reader(data, ProcessFacts::default(), Listing::Top(5));
-    let all = analyze_reader(data, ProcessFacts::default(), Listing::All);
-    match (top, all) {
-        (Ok(top), Ok(all)) => {
-            check_report(&top, Listing::Top(5));
-            check_report(&all, Listing::All);
-            assert_eq!(top.totals, all.totals);
-            assert_eq!(top.sections, all.sections);
-            for report in [&top, &all] {
-                check_renderers(report);
-            }
-            Some(all)
-        }
-        (Err(_), Err(_)) => None,
-        (top, all) => panic!(
-            "the listing changed success: top {:?}, all {:?}",
-            top.err().map(|e| e.to_string()),
-            all.err().map(|e| e.to_string())
-        ),
-    }
-}
-
-/// Sums in u128, so that a saturated u64 sum cannot hide.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Sum([u128; 8]);
-
-impl Sum {
-    fn add(&mut self, amounts: &Amounts) {
-        let fields = [
-            amounts.size,
-            amounts.rss,
-            amounts.pss,
-            amounts.private,
-            amounts.shared,
-            amounts.swap,
-            amounts.swap_pss,
-            amounts.hugetlb,
-        ];
-        for (total, value) in self.0.iter_mut().zip(fields) {
-            *total += u128::from(value);
-        }
-    }
-
-    fn of(amounts: &Amounts) -> Sum {
-        let mut sum = Sum::default();
-        sum.add(amounts);
-        sum
-    }
-}
-
-fn check_report(report: &Report, listing: Listing) {
-    let mut sections = Sum::default();
-    let mut regions = 0u64;
-    for section in &report.sections {
-        let mut categories = Sum::default();
-        for category in &section.categories {
-            categories.add(&category.amounts);
-            regions += category.regions;
-        }
-        assert_eq!(
-            categories,
-            Sum::of(&section.subtotal),
-            "the categories of {:?} do not add up to its subtotal",
-            section.name
-        );
-        sections.add(&section.subtotal);
-    }
-    assert_eq!(
-        sections,
-        Sum::of(&report.totals),
-        "the sections do not add up to the totals"
-    );
-    assert_eq!(regions, report.region_count, "regions counted once each");
-    let rows = match listing {
-        Listing::Top(limit) => (limit as u64).min(report.region_count),
-        Listing::All => report.region_count,
-    };
-    assert_eq!(report.regions.len() as u64, rows);
-}
-
-fn render(report: &Report, format: Format, color: bool) -> Vec<u8> {
-    #[allow(clippy::needless_update)] // TextStyle may grow fields.
-    let style = TextStyle {
-        color,
-        unit: Unit::Mib,
-        ..TextStyle::default()
-    };
-    let mut out = Vec::new();
-    renderer(format, style)
-        .render(report, &mut out)
-        .expect("rendering into a Vec cannot fail");
-    out
-}
-
-fn check_renderers(report: &Report) {
-    let json = render(report, Format::Json, false);
-    let value: serde_json::Value = serde_json::from_slice(&json).unwrap_or_else(|error| {
-        panic!(
-            "the JSON output does not parse: {error}\n{}",
-            String::from_utf8_lossy(&json)
-        )
-    });
-    assert_eq!(value["totals"]["rss_bytes"], report.totals.rss);
-    assert_eq!(value["totals"]["regions"], report.region_count);
-
-    let plain = render(report, Format::Text, false);
-    assert!(!plain.contains(&0x1b), "ESC in text output without colour");
-    check_no_control_characters(&plain);
-    let coloured = render(report, Format::Text, true);
-    check_no_control_characters(&strip_sgr(&coloured));
-}
-
-/// Text output is UTF-8 without control characters (C0, DEL, C1) other than `\n`.
-fn check_no_control_characters(text: &[u8]) {
-    let text = std::str::from_utf8(text).expect("text output is UTF-8");
-    if let Some(c) = text.chars().find(|&c| c != '\n' && c.is_control()) {
-        panic!("control character {c:?} in text output:\n{text}");
-    }
-}
-
-/// Removes colour sequences (`ESC [ digits/; m`); any other ESC fails the test.
-fn strip_sgr(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut rest = text;
-    while let Some((&byte, tail)) = rest.split_first() {
-        if byte != 0x1b {
-            out.push(byte);
-            rest = tail;
-            continue;
-        }
-        let params = tail
-            .strip_prefix(b"[")
-            .expect("ESC starts a CSI sequence in coloured output");
-        let end = params
-            .iter()
-            .position(|&b| !(b.is_ascii_digit() || b == b';'))
-            .unwrap_or(params.len());
-        assert_eq!(params.get(end), Some(&b'm'), "only SGR sequences");
-        rest = &params[end + 1..];
-    }
-    out
+    invariants::analyze_and_check(data, Unit::Mib)
 }
 
 fn config() -> ProptestConfig {
@@ -440,7 +302,7 @@ proptest! {
         prop_assert_eq!(report.totals, expected);
         prop_assert_eq!(report.region_count, records.len() as u64);
         prop_assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-        let text_output = String::from_utf8(render(&report, Format::Text, false)).unwrap();
+        let text_output = String::from_utf8(invariants::render(&report, Format::Text, false, Unit::Mib)).unwrap();
         // The script contract: `grep "RSS (Resident)" | awk '{print $3}'` gives whole MiB.
         let rss_line = text_output
             .lines()
