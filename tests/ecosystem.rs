@@ -1824,3 +1824,61 @@ fn ps_lists_processes_it_cannot_read_with_the_reason() {
             >= 1
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Help that teaches
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn short_help_is_scannable_and_long_help_explains_the_output() {
+    let short = memanalyzer_cmd()
+        .arg("-h")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let short = String::from_utf8(short).unwrap();
+    assert!(
+        short.contains("Examples:") && short.contains("-ps"),
+        "{short}"
+    );
+    assert!(
+        !short.contains("When RSS is much larger"),
+        "the short help stays short"
+    );
+
+    let long = memanalyzer_cmd()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let long = String::from_utf8(long).unwrap();
+    for section in [
+        "Go Runtime / Native Runtime",
+        "Named Memory Regions (mmap)",
+        "File-Backed Memory",
+        "Shared Memory",
+        "Anonymous Memory",
+        "Totals",
+        "When RSS is much larger than the heap your profiler reports",
+        "MALLOC_ARENA_MAX",
+        "GOMEMLIMIT",
+    ] {
+        assert!(
+            long.contains(section),
+            "--help does not explain {section:?}:\n{long}"
+        );
+    }
+    // The Go-style spelling gives the same long help.
+    let go_style = memanalyzer_cmd()
+        .arg("-help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(String::from_utf8(go_style).unwrap(), long);
+}
