@@ -17,7 +17,6 @@ pub mod escape;
 pub mod output;
 pub mod parse;
 pub mod prefetch;
-#[cfg(target_os = "linux")]
 pub mod process;
 pub mod ps;
 pub mod render;

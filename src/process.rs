@@ -97,7 +97,7 @@ impl ProcessDir {
 
 /// Parses the state and flags out of `/proc/<pid>/stat`. The command name (field 2) may hold
 /// spaces and parentheses, so fields are counted after its last `)`.
-fn parse_stat(text: &[u8]) -> Option<ProcessStatus> {
+pub fn parse_stat(text: &[u8]) -> Option<ProcessStatus> {
     let close = text.iter().rposition(|&b| b == b')')?;
     let mut fields = text[close + 1..]
         .split(|&b| b == b' ')

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::process::parse_stat;
 
 /// Memory of one process, in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -103,11 +104,10 @@ fn read_process(pid: i32, users: &HashMap<u32, String>) -> Seen {
     let Ok(stat) = fs::read(format!("{dir}/stat")) else {
         return Seen::Gone;
     };
-    let Some((state, flags)) = parse_stat_state_flags(&stat) else {
+    let Some(status) = parse_stat(&stat) else {
         return Seen::Gone;
     };
-    const PF_KTHREAD: u64 = 0x0020_0000;
-    if flags & PF_KTHREAD != 0 {
+    if status.is_kernel_thread() {
         return Seen::KernelThread;
     }
     let command = fs::read(format!("{dir}/comm"))
@@ -118,7 +118,7 @@ fn read_process(pid: i32, users: &HashMap<u32, String>) -> Seen {
         .and_then(|status| real_uid(&status))
         .map(|uid| users.get(&uid).cloned().unwrap_or_else(|| uid.to_string()))
         .unwrap_or_else(|| "?".to_string());
-    let memory = if state == b'Z' {
+    let memory = if status.state == b'Z' {
         Err("zombie: no memory left".to_string())
     } else {
         read_rollup(&dir)
@@ -180,21 +180,6 @@ fn parse_rollup(text: &str) -> Option<ProcessMemory> {
         }
     }
     seen_rss.then_some(memory)
-}
-
-/// State letter and flags from `/proc/<pid>/stat`, counted after the command's last `)`.
-fn parse_stat_state_flags(stat: &[u8]) -> Option<(u8, u64)> {
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let mut fields = stat[close + 1..]
-        .split(|&b| b == b' ')
-        .filter(|field| !field.is_empty());
-    let state = *fields.next()?.first()?;
-    let flags = std::str::from_utf8(fields.nth(5)?)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some((state, flags))
 }
 
 /// The real uid from `/proc/<pid>/status` (`Uid:\treal\teffective\t…`).
