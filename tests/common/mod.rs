@@ -418,13 +418,37 @@ impl Workload {
 
     /// [`Workload::spawn`] with arguments that need not be UTF-8 (`--file-name` takes raw bytes).
     pub fn spawn_os(args: &[&OsStr]) -> Workload {
-        let mut child = Command::new(workload_path())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", workload_path().display()));
+        Workload::start(workload_path(), args)
+    }
+
+    /// [`Workload::spawn`] of a copy of the workload binary at `program` (e.g. under a name
+    /// chosen to give it an odd `comm`).
+    pub fn spawn_program(program: &Path, args: &[&str]) -> Workload {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        Workload::start(program, &args)
+    }
+
+    /// Starts `program ARGS…` and waits for its `ready pid=N` line. A copy of the binary made a
+    /// moment ago may briefly be "text file busy" (another thread forked while the copy was open
+    /// for writing), so that is retried.
+    fn start(program: &Path, args: &[&OsStr]) -> Workload {
+        let mut attempts = 0;
+        let mut child = loop {
+            let spawned = Command::new(program)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn();
+            match spawned {
+                Ok(child) => break child,
+                Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(error) => panic!("cannot start {}: {error}", program.display()),
+            }
+        };
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut line = String::new();
         let read = stdout.read_line(&mut line);
@@ -449,8 +473,9 @@ impl Workload {
                     let _ = pipe.read_to_string(&mut stderr);
                 }
                 panic!(
-                    "workload {args:?} did not get ready: read {read:?}, line {line:?}, \
-                     status {status:?}, stderr:\n{stderr}"
+                    "{} {args:?} did not get ready: read {read:?}, line {line:?}, \
+                     status {status:?}, stderr:\n{stderr}",
+                    program.display()
                 );
             }
         }
@@ -505,60 +530,5 @@ pub fn poll_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
             return false;
         }
         std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-impl Workload {
-    /// [`Workload::spawn`] of a copy of the workload binary at `program` (e.g. under a name
-    /// chosen to give it an odd `comm`). A copy made a moment ago may briefly be "text file
-    /// busy" (another thread forked while the copy was open for writing), so that is retried.
-    pub fn spawn_program(program: &Path, args: &[&str]) -> Workload {
-        let mut attempts = 0;
-        let mut child = loop {
-            let spawned = Command::new(program)
-                .args(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn();
-            match spawned {
-                Ok(child) => break child,
-                Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
-                    attempts += 1;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(error) => panic!("cannot start {}: {error}", program.display()),
-            }
-        };
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        let read = stdout.read_line(&mut line);
-        match line
-            .trim_end()
-            .strip_prefix("ready pid=")
-            .and_then(|pid| pid.parse::<i32>().ok())
-        {
-            Some(pid) => {
-                assert_eq!(pid as u32, child.id(), "the ready line names another PID");
-                Workload {
-                    child,
-                    pid,
-                    _stdout: stdout,
-                }
-            }
-            None => {
-                let _ = child.kill();
-                let status = child.wait();
-                let mut stderr = String::new();
-                if let Some(mut pipe) = child.stderr.take() {
-                    let _ = pipe.read_to_string(&mut stderr);
-                }
-                panic!(
-                    "{} {args:?} did not get ready: read {read:?}, line {line:?}, \
-                     status {status:?}, stderr:\n{stderr}",
-                    program.display()
-                );
-            }
-        }
     }
 }
