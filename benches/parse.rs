@@ -13,11 +13,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use memanalyzer::aggregate::ProcessFacts;
-use memanalyzer::parse::parse_bytes;
-use memanalyzer::render::{renderer, Format, TextStyle};
-use memanalyzer::report::{Listing, Report};
-use memanalyzer::source::analyze_reader;
+use memanalyzer::render::{Format, Renderer, TextStyle};
+use memanalyzer::smaps::parse_bytes;
+use memanalyzer::{analyze_reader, Listing, Options, Report};
 
 #[path = "synthetic.rs"]
 mod synthetic;
@@ -25,13 +23,13 @@ mod synthetic;
 const REGIONS: usize = 60_000;
 
 fn analyze(data: &[u8], listing: Listing) -> Report {
-    analyze_reader(data, ProcessFacts::default(), listing).expect("synthetic smaps is valid")
+    analyze_reader(data, &Options::default().listing(listing)).expect("synthetic smaps is valid")
 }
 
 fn render_text(report: &Report, out: &mut Vec<u8>) {
     out.clear();
-    renderer(Format::Text, TextStyle::default())
-        .render(report, out)
+    Renderer::new(Format::Text, TextStyle::default())
+        .report(report, out)
         .expect("writing into a Vec cannot fail");
 }
 

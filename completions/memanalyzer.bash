@@ -67,7 +67,7 @@ _memanalyzer_clap() {
     esac
 }
 
-# Added by xtask (cargo run -p xtask -- generate): clap_complete knows only the GNU spellings
+# Added by memanalyzer --generate (bash scripts/generate.sh): clap_complete knows only the GNU spellings
 # (--pid), but memanalyzer also takes the original Go tool's single-dash long options (-pid 1,
 # -pid=1, -all). This offers those and PIDs after -pid/--pid, and hands the rest to clap's
 # function above, with a single-dash option spelled --NAME.

@@ -1,4 +1,4 @@
-# Added by xtask (cargo run -p xtask -- generate): each -l NAME also has -o NAME,
+# Added by memanalyzer --generate (bash scripts/generate.sh): each -l NAME also has -o NAME,
 # the original Go tool's single-dash spelling, and -pid/--pid complete PIDs.
 complete -c memanalyzer -l pid -o pid -f -a '(__fish_complete_pids)' -d 'Process to analyze [default: memanalyzer\'s own process]' -r
 complete -c memanalyzer -l top -o top -d 'How many of the largest regions to list (0 lists none)' -r

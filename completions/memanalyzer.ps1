@@ -5,7 +5,7 @@ using namespace System.Management.Automation.Language
 Register-ArgumentCompleter -Native -CommandName 'memanalyzer' -ScriptBlock {
     param($wordToComplete, $commandAst, $cursorPosition)
 
-    # Added by xtask (cargo run -p xtask -- generate): clap's script completes only
+    # Added by memanalyzer --generate (bash scripts/generate.sh): clap's script completes only
     # option names. Values are completed here: PIDs after -pid/--pid, and the fixed values of
     # the options that have them, in either spelling (-format or --format).
     $values = @{

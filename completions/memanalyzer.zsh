@@ -2,7 +2,7 @@
 
 autoload -U is-at-least
 
-# Added by xtask (cargo run -p xtask -- generate): each --NAME option also has
+# Added by memanalyzer --generate (bash scripts/generate.sh): each --NAME option also has
 # the original Go tool's single-dash spelling -NAME, and -pid/--pid complete PIDs.
 _memanalyzer() {
     typeset -A opt_args

@@ -1,30 +1,85 @@
 //! The failures a user can meet, each worded to say what failed, where, and what to do next.
+//! The underlying I/O or parse error is kept as the `source()`, and not repeated in the message.
 
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 
-use crate::parse::ParseError;
+use crate::render::escape::for_terminal;
+use crate::smaps::ParseError;
 
 /// Why a process has no user memory to analyze.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoMemoryReason {
+    /// It has exited; its parent has not collected its status yet.
     Zombie,
+    /// A kernel thread has no user address space.
     KernelThread,
     /// Exiting, or otherwise without an address space.
     NoAddressSpace,
 }
 
+/// Why an analysis failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
-    NoSuchProcess { pid: i32 },
-    PermissionDenied { pid: i32 },
-    NoUserMemory { pid: i32, reason: NoMemoryReason },
-    ExitedWhileReading { pid: i32, regions_read: u64 },
+    /// No process has this PID (or `/proc` hides it).
+    NoSuchProcess {
+        /// The PID asked for.
+        pid: i32,
+    },
+    /// The process's smaps cannot be read by this user.
+    PermissionDenied {
+        /// The PID asked for.
+        pid: i32,
+    },
+    /// The process has no user memory.
+    NoUserMemory {
+        /// The PID asked for.
+        pid: i32,
+        /// Why.
+        reason: NoMemoryReason,
+    },
+    /// The process exited while its smaps was being read: the result would be partial.
+    ExitedWhileReading {
+        /// The PID asked for.
+        pid: i32,
+        /// How many regions were read before the end.
+        regions_read: u64,
+    },
+    /// Live analysis needs Linux's `/proc`.
     NeedsProcfs,
-    Open { path: String, source: io::Error },
-    Read { path: String, source: io::Error },
-    Parse { path: String, source: ParseError },
-    Empty { path: String },
+    /// A file could not be opened.
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A file or stream could not be read.
+    Read {
+        /// The file (`-` for standard input).
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The text is not smaps.
+    Parse {
+        /// The file (`-` for standard input).
+        path: PathBuf,
+        /// What is wrong, and where.
+        source: ParseError,
+    },
+    /// The input holds no records.
+    Empty {
+        /// The file (`-` for standard input).
+        path: PathBuf,
+    },
+}
+
+/// A path for a message: escaped, so a newline or ESC in it cannot break the line.
+fn shown(path: &std::path::Path) -> String {
+    for_terminal(path.as_os_str().as_encoded_bytes())
 }
 
 impl fmt::Display for Error {
@@ -67,27 +122,99 @@ impl fmt::Display for Error {
                  analyze a saved smaps file instead: memanalyzer -file PATH"
             ),
             Error::Open { path, source } => match source.kind() {
-                io::ErrorKind::NotFound => write!(f, "cannot open {path}: no such file"),
-                io::ErrorKind::PermissionDenied => {
-                    write!(f, "cannot open {path}: permission denied (check the file's owner and mode)")
-                }
-                _ => write!(f, "cannot open {path}: {source}"),
+                io::ErrorKind::NotFound => write!(f, "cannot open {}: no such file", shown(path)),
+                io::ErrorKind::PermissionDenied => write!(
+                    f,
+                    "cannot open {}: permission denied (check the file's owner and mode)",
+                    shown(path)
+                ),
+                _ => write!(f, "cannot open {}", shown(path)),
             },
-            Error::Read { path, source } => match source.raw_os_error() {
-                Some(code) if code == nix::libc::EISDIR => {
-                    write!(f, "cannot read {path}: it is a directory; pass an smaps file")
+            Error::Read { path, source } => match source.kind() {
+                io::ErrorKind::IsADirectory => {
+                    write!(f, "cannot read {}: it is a directory; pass an smaps file", shown(path))
                 }
-                _ => write!(f, "cannot read {path}: {source}"),
+                _ => write!(f, "cannot read {}", shown(path)),
             },
-            Error::Parse { path, source } => write!(f, "{path} is not valid smaps text: {source}"),
+            Error::Parse { path, .. } => write!(f, "{} is not valid smaps text", shown(path)),
             Error::Empty { path } => write!(
                 f,
-                "{path} is empty: there are no smaps records to analyze \
-                 (capture one with `cat /proc/PID/smaps > FILE`)"
+                "{} is empty: there are no smaps records to analyze \
+                 (capture one with `cat /proc/PID/smaps > FILE`)",
+                shown(path)
             ),
         }
     }
 }
 
-/// No `source()`: each message already states its cause, and `{:#}` would repeat it.
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    /// The I/O or parse error behind the message, where the message does not already state it.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Open { source, .. } | Error::Read { source, .. } if !self.states_cause() => {
+                Some(source)
+            }
+            Error::Parse { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// Whether the message already says what the I/O error would (no such file, a directory).
+    fn states_cause(&self) -> bool {
+        match self {
+            Error::Open { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+            ),
+            Error::Read { source, .. } => source.kind() == io::ErrorKind::IsADirectory,
+            _ => false,
+        }
+    }
+
+    /// The underlying I/O error, if the failure was one.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            Error::Open { source, .. } | Error::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// Every message and its causes on one line, as the binary prints them.
+    fn chain(error: &Error) -> String {
+        let mut text = error.to_string();
+        let mut cause = error.source();
+        while let Some(next) = cause {
+            text.push_str(": ");
+            text.push_str(&next.to_string());
+            cause = next.source();
+        }
+        text
+    }
+
+    #[test]
+    fn each_cause_is_stated_once() {
+        let missing = Error::Open {
+            path: "/x".into(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        };
+        assert_eq!(chain(&missing), "cannot open /x: no such file");
+        assert!(missing.io_error().is_some());
+        let other = Error::Read {
+            path: "/dev/x".into(),
+            source: io::Error::other("device went away"),
+        };
+        assert_eq!(chain(&other), "cannot read /dev/x: device went away");
+        let escaped = Error::Empty {
+            path: "a\nb".into(),
+        };
+        assert!(!escaped.to_string().contains('\n'));
+    }
+}

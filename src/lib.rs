@@ -1,84 +1,48 @@
-//! memanalyzer explains where a Linux process's memory goes, from `/proc/<pid>/smaps`.
+//! memanalyzer explains where a Linux process's memory really goes: it reads
+//! `/proc/<pid>/smaps` (or a saved copy), puts every region into exactly one category — the
+//! runtime's heap, stacks, metadata, named regions, files, shared memory, anonymous memory — and
+//! reports the categories, the totals and the largest regions, exactly and read-only.
 //!
-//! The data flows through one module per stage:
-//! [`source`] (live PID, file or stdin) → [`parse`] (zero-copy smaps parser) → [`classify`]
-//! (rules table: every region gets one kind) → [`aggregate`] (sums and largest regions) →
-//! [`report`] (owned result) → [`render`] (text, JSON). [`cli`], [`args`] and [`config`] turn
-//! the command line into settings; [`run`] ties it all together for the binary.
+//! A service can print its own breakdown, as the original Go package's
+//! `GetCompleteMemoryProfile()` and `FormatBreakdown()` did:
+//!
+//! ```
+//! # #[cfg(target_os = "linux")] {
+//! let report = memanalyzer::analyze_self(&memanalyzer::Options::default())?;
+//! print!("{}", report.breakdown_text());
+//! print!("{}", report.top_regions_text(5));
+//! if let Some(cache) = report.named_group("TXMetaCache") {
+//!     println!("cache: {} bytes resident", cache.amounts.rss);
+//! }
+//! assert_eq!(report.totals.rss, report.sections.iter().map(|s| s.subtotal.rss).sum::<u64>());
+//! # }
+//! # Ok::<(), memanalyzer::Error>(())
+//! ```
+//!
+//! The data flows through one module per stage: input (live PID, file, reader) → [`smaps`]
+//! (zero-copy parser) → classification (one rule table; runtimes bring their rules) →
+//! aggregation → [`Report`] → [`render`] (text, JSON, Prometheus).
+#![deny(missing_docs)]
 
-pub mod aggregate;
-pub mod args;
-pub mod classify;
-pub mod cli;
-pub mod config;
-pub mod elf;
-pub mod error;
-pub mod escape;
-pub mod output;
-pub mod parse;
-pub mod prefetch;
-pub mod process;
-pub mod ps;
+mod aggregate;
+mod classify;
+mod error;
+mod input;
 pub mod render;
-pub mod report;
-pub mod source;
+mod report;
+mod runtime;
+pub mod smaps;
 
-use std::io::{self, Write};
+pub use error::{Error, NoMemoryReason};
+pub use input::{analyze, analyze_pid, analyze_reader, analyze_self, Input, Options};
+pub use report::{
+    Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report,
+    RuntimeId, SectionId, SectionReport, Source, Warning,
+};
 
-use anyhow::Context;
-
-use crate::config::{Config, Mode};
-
-/// Does what `config` says: analyzes a process or lists processes, and writes the result to
-/// `out` (or to the `-output` file, atomically). Warnings go to `warn`.
-pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
-    let renderer = render::renderer(config.format, config.style);
-    match &config.mode {
-        Mode::Analyze { input, listing } => {
-            let report = source::analyze(input, *listing)?;
-            for warning in &report.warnings {
-                // A failed warning must not hide the report itself.
-                let _ = writeln!(warn, "memanalyzer: warning: {warning}");
-            }
-            emit(config, out, |destination| {
-                renderer.render(&report, destination)
-            })
-        }
-        Mode::ProcessList => {
-            let list = ps::list_processes()?;
-            emit(config, out, |destination| {
-                renderer.render_processes(&list, destination)
-            })
-        }
-    }
-}
-
-/// Writes through `render` to standard output or, with `-output`, to a file renamed into place.
-fn emit(
-    config: &Config,
-    out: &mut dyn Write,
-    render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> anyhow::Result<()> {
-    match &config.output {
-        None => {
-            render(out).context("cannot write the output")?;
-            out.flush().context("cannot write the output")?;
-        }
-        Some(path) => {
-            let shown = escape::escape_bytes(path.as_os_str().as_encoded_bytes());
-            let context = || format!("cannot write {shown}");
-            let mut file = output::AtomicFile::create(path).with_context(context)?;
-            render(&mut file).with_context(context)?;
-            file.commit().with_context(context)?;
-        }
-    }
-    Ok(())
-}
-
-/// Whether an error is a write into a closed pipe (`memanalyzer -all | head -1`): not a failure.
-pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .filter_map(|cause| cause.downcast_ref::<io::Error>())
-        .any(|cause| cause.kind() == io::ErrorKind::BrokenPipe)
+/// `-ps`: the memory of every process this user can see, from `smaps_rollup`.
+pub mod ps {
+    pub use crate::input::ps::{
+        list_processes, ProcessList, ProcessMemory, ProcessRow, Unreadable,
+    };
 }

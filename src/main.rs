@@ -1,22 +1,42 @@
-//! Thin binary: wires command-line arguments to the library and maps errors to exit codes.
+//! The memanalyzer command: parses the command line, runs the chosen mode through the library,
+//! and maps the outcome to an exit status. Everything only the binary needs is in `cli/`.
+
+mod cli;
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use memanalyzer::args::normalize_go_style;
-use memanalyzer::cli::Cli;
-use memanalyzer::config::Config;
+
+use cli::args::{add_flag_suggestion, normalize_go_style};
+use cli::config::Config;
+use cli::flags::Cli;
 
 /// Exit statuses: 0 success, 1 a runtime failure, 2 a usage error (clap's own convention).
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse_from(normalize_go_style(std::env::args_os())) {
+    let args = normalize_go_style(std::env::args_os());
+    if let Some(generated) = cli::generate::requested(&args) {
+        return match generated {
+            Ok(text) => match io::stdout().lock().write_all(text.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("memanalyzer: error: cannot write the output: {error}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            },
+            Err(usage) => {
+                eprintln!("memanalyzer: error: {usage}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
+    }
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
-            let error = memanalyzer::args::add_flag_suggestion(error);
+            let error = add_flag_suggestion(error);
             let _ = error.print();
             return if error.use_stderr() {
                 ExitCode::from(EXIT_USAGE)
@@ -29,9 +49,9 @@ fn main() -> ExitCode {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut stderr = io::stderr().lock();
-    match memanalyzer::run(&config, &mut out, &mut stderr) {
+    match cli::mode::run(&config, &mut out, &mut stderr) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) if memanalyzer::is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if cli::mode::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             let _ = writeln!(stderr, "memanalyzer: error: {error:#}");
             ExitCode::from(EXIT_FAILURE)

@@ -1,11 +1,23 @@
-//! The finished analysis: owned numbers in bytes, ready for any renderer. Renderers only format it.
+//! The finished analysis: owned numbers in bytes, names as the raw bytes the kernel printed, and
+//! typed identities (sections, categories, runtimes) whose stable keys JSON, Prometheus and diffs
+//! use. Renderers only format it; nothing here is escaped or rounded.
 
-use std::rc::Rc;
+use std::borrow::Cow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::iter::Sum;
+use std::ops::{Add, AddAssign, Sub, SubAssign};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::parse::Perms;
+use crate::classify::CategoryDef;
+use crate::smaps::{Fields, Perms};
 
 /// Memory amounts in bytes, for one region, one category, one section or the whole process.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// Adding saturates at `u64::MAX` and subtracting at 0, field by field, so arithmetic on
+/// amounts never panics; real amounts are far from either bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Amounts {
     /// Virtual size of the mappings.
     pub size: u64,
@@ -17,73 +29,378 @@ pub struct Amounts {
     pub private: u64,
     /// Resident pages other processes map too (Shared_Clean + Shared_Dirty).
     pub shared: u64,
+    /// Pages swapped out.
     pub swap: u64,
+    /// Swapped-out pages, shared ones divided among their sharers.
     pub swap_pss: u64,
     /// hugetlbfs pages (Shared_Hugetlb + Private_Hugetlb), not part of RSS.
     pub hugetlb: u64,
 }
 
-/// Which runtime the process was found to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Runtime {
-    Go,
-    Native,
-}
+impl Amounts {
+    /// The amounts of one smaps record (its fields are in kB).
+    pub fn of_fields(fields: &Fields) -> Amounts {
+        let bytes = |kb: u64| kb.saturating_mul(1024);
+        Amounts {
+            size: bytes(fields.size),
+            rss: bytes(fields.rss),
+            pss: bytes(fields.pss),
+            private: bytes(fields.private()),
+            shared: bytes(fields.shared()),
+            swap: bytes(fields.swap),
+            swap_pss: bytes(fields.swap_pss),
+            hugetlb: bytes(fields.hugetlb()),
+        }
+    }
 
-impl Runtime {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Runtime::Go => "go",
-            Runtime::Native => "native",
+    fn combine(self, other: Amounts, op: fn(u64, u64) -> u64) -> Amounts {
+        Amounts {
+            size: op(self.size, other.size),
+            rss: op(self.rss, other.rss),
+            pss: op(self.pss, other.pss),
+            private: op(self.private, other.private),
+            shared: op(self.shared, other.shared),
+            swap: op(self.swap, other.swap),
+            swap_pss: op(self.swap_pss, other.swap_pss),
+            hugetlb: op(self.hugetlb, other.hugetlb),
         }
     }
 }
 
-/// Where the smaps text came from and what is known about the process.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceInfo {
-    pub pid: Option<i32>,
-    /// `/proc/<pid>/smaps`, the file's path, or `-` for standard input.
-    pub path: String,
-    /// The executable's path (from `/proc/<pid>/exe`, or guessed from the regions of a file).
-    pub exe: Option<String>,
-    /// The process's name from `/proc/<pid>/comm`.
-    pub comm: Option<String>,
-    pub runtime: Runtime,
-    /// e.g. `go1.22.3`, from the binary's build information.
-    pub go_version: Option<String>,
+impl Add for Amounts {
+    type Output = Amounts;
+    fn add(self, other: Amounts) -> Amounts {
+        self.combine(other, u64::saturating_add)
+    }
 }
 
+impl AddAssign for Amounts {
+    fn add_assign(&mut self, other: Amounts) {
+        *self = *self + other;
+    }
+}
+
+impl Sub for Amounts {
+    type Output = Amounts;
+    fn sub(self, other: Amounts) -> Amounts {
+        self.combine(other, u64::saturating_sub)
+    }
+}
+
+impl SubAssign for Amounts {
+    fn sub_assign(&mut self, other: Amounts) {
+        *self = *self - other;
+    }
+}
+
+impl Sum for Amounts {
+    fn sum<I: Iterator<Item = Amounts>>(iter: I) -> Amounts {
+        iter.fold(Amounts::default(), Add::add)
+    }
+}
+
+impl<'a> Sum<&'a Amounts> for Amounts {
+    fn sum<I: Iterator<Item = &'a Amounts>>(iter: I) -> Amounts {
+        iter.copied().sum()
+    }
+}
+
+/// The output's sections, in the order they are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SectionId {
+    /// The runtime's and the C allocator's memory: heaps, stacks, metadata.
+    Runtime,
+    /// Anonymous memory the program named itself (`[anon:NAME]`).
+    Named,
+    /// Mapped files: the executable, shared libraries, other files.
+    FileBacked,
+    /// memfd, SysV, POSIX and shared anonymous memory.
+    SharedMemory,
+    /// Unnamed anonymous memory no rule explained.
+    Anonymous,
+    /// Kernel-provided pages, devices, huge pages, anything else.
+    Other,
+}
+
+impl SectionId {
+    /// Every section, in the order they are shown.
+    pub const ALL: [SectionId; 6] = [
+        SectionId::Runtime,
+        SectionId::Named,
+        SectionId::FileBacked,
+        SectionId::SharedMemory,
+        SectionId::Anonymous,
+        SectionId::Other,
+    ];
+
+    /// The stable key used by JSON and Prometheus (`runtime`, `named`, …).
+    pub fn key(self) -> &'static str {
+        match self {
+            SectionId::Runtime => "runtime",
+            SectionId::Named => "named",
+            SectionId::FileBacked => "file",
+            SectionId::SharedMemory => "shared",
+            SectionId::Anonymous => "anonymous",
+            SectionId::Other => "other",
+        }
+    }
+
+    /// The section with this key.
+    pub fn from_key(key: &str) -> Option<SectionId> {
+        SectionId::ALL
+            .into_iter()
+            .find(|section| section.key() == key)
+    }
+}
+
+/// The identity of a category, stable across runs and versions: what JSON's `id`, Prometheus's
+/// `category` label and diffs go by. A category the rules define has a fixed key such as
+/// `go.heap`; a group of regions the program named itself has `named:` and its name with runs of
+/// digits folded to `*` (`named:TNC-*`), escaped so that different names never share a key.
+#[derive(Clone)]
+pub struct CategoryId(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Known(&'static CategoryDef),
+    /// The folded name, raw bytes.
+    Named(Arc<[u8]>),
+}
+
+const NAMED_PREFIX: &str = "named:";
+
+impl CategoryId {
+    pub(crate) fn known(def: &'static CategoryDef) -> CategoryId {
+        CategoryId(Repr::Known(def))
+    }
+
+    pub(crate) fn named(folded: Arc<[u8]>) -> CategoryId {
+        CategoryId(Repr::Named(folded))
+    }
+
+    pub(crate) fn def(&self) -> Option<&'static CategoryDef> {
+        match self.0 {
+            Repr::Known(def) => Some(def),
+            Repr::Named(_) => None,
+        }
+    }
+
+    /// The stable key, e.g. `go.heap` or `named:TNC-*`.
+    pub fn key(&self) -> Cow<'static, str> {
+        match &self.0 {
+            Repr::Known(def) => Cow::Borrowed(def.key),
+            Repr::Named(folded) => Cow::Owned(format!(
+                "{NAMED_PREFIX}{}",
+                crate::render::escape::injective(folded)
+            )),
+        }
+    }
+
+    /// The category with this key, if it is one the rules define or a named group's key.
+    pub fn from_key(key: &str) -> Option<CategoryId> {
+        match key.strip_prefix(NAMED_PREFIX) {
+            Some(escaped) => crate::render::escape::from_injective(escaped)
+                .map(|folded| CategoryId::named(folded.into())),
+            None => crate::runtime::category_by_key(key).map(CategoryId::known),
+        }
+    }
+
+    /// The section the category is shown in.
+    pub fn section(&self) -> SectionId {
+        match &self.0 {
+            Repr::Known(def) => def.section,
+            Repr::Named(_) => SectionId::Named,
+        }
+    }
+
+    /// For a named group: its name with runs of digits folded to `*`, raw bytes.
+    pub fn named_key(&self) -> Option<&[u8]> {
+        match &self.0 {
+            Repr::Known(_) => None,
+            Repr::Named(folded) => Some(folded),
+        }
+    }
+}
+
+impl PartialEq for CategoryId {
+    fn eq(&self, other: &CategoryId) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Known(a), Repr::Known(b)) => a.key == b.key,
+            (Repr::Named(a), Repr::Named(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for CategoryId {}
+
+impl Hash for CategoryId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match &self.0 {
+            Repr::Known(def) => (0u8, def.key).hash(state),
+            Repr::Named(folded) => (1u8, &**folded).hash(state),
+        }
+    }
+}
+
+impl fmt::Debug for CategoryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CategoryId({})", self.key())
+    }
+}
+
+impl fmt::Display for CategoryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+/// A runtime or allocator memanalyzer knows (`go`, `glibc`, …).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RuntimeId(&'static str);
+
+impl RuntimeId {
+    pub(crate) const fn new(key: &'static str) -> RuntimeId {
+        RuntimeId(key)
+    }
+
+    /// The stable key, e.g. `go`.
+    pub fn key(self) -> &'static str {
+        self.0
+    }
+
+    /// The name people know it by, e.g. `Go`.
+    pub fn name(self) -> &'static str {
+        crate::runtime::def(self).name
+    }
+}
+
+impl fmt::Debug for RuntimeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RuntimeId({})", self.0)
+    }
+}
+
+impl fmt::Display for RuntimeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// How something was learned: from names, from the layout of the regions, or from the
+/// executable file or the runtime's own data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Evidence {
+    /// The kernel or the runtime named the memory (`[heap]`, `[anon: Go: heap]`, a file path).
+    Name,
+    /// The executable file says so (e.g. Go's build information).
+    Executable,
+    /// Inferred from sizes, alignment, neighbours and permissions: a heuristic.
+    Layout,
+}
+
+impl Evidence {
+    /// The stable key used by JSON (`name`, `executable`, `layout`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Evidence::Name => "name",
+            Evidence::Executable => "executable",
+            Evidence::Layout => "layout",
+        }
+    }
+}
+
+/// A runtime found in the process, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DetectedRuntime {
+    /// Which runtime.
+    pub id: RuntimeId,
+    /// Its version, when the executable says (e.g. `go1.22.3`).
+    pub version: Option<String>,
+    /// What gave it away.
+    pub evidence: Evidence,
+}
+
+/// Where the smaps text came from and what is known about the process. Names are raw bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// The process, for a live analysis.
+    pub pid: Option<i32>,
+    /// `/proc/<pid>/smaps`, the file's path, or `-` for standard input.
+    pub path: PathBuf,
+    /// The executable's path (from `/proc/<pid>/exe`, or guessed from the regions of a file).
+    pub exe: Option<Vec<u8>>,
+    /// The process's name from `/proc/<pid>/comm`.
+    pub comm: Option<Vec<u8>>,
+}
+
+/// One category of one section: e.g. the Go heap, or the regions named `TNC-*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CategoryReport {
-    /// The name shown to people; for a named group it includes the region count.
-    pub name: String,
-    /// A stable name, unique within the section: `name` without a named group's region count.
-    /// Used where a changing name would start a new series (Prometheus labels).
-    pub label: String,
+    /// Stable identity.
+    pub id: CategoryId,
+    /// What people read, raw bytes: a fixed label (`Heap`), a named group's name (the one name
+    /// all its regions share, else the folded key), or `<executable> Binary`.
+    pub label: Vec<u8>,
+    /// Number of regions in the category.
     pub regions: u64,
+    /// Their amounts.
     pub amounts: Amounts,
 }
 
+impl CategoryReport {
+    /// The label as shown in the breakdown: a named group of several regions adds their count
+    /// (`TNC-* (512 regions)`).
+    pub fn title(&self) -> Vec<u8> {
+        let mut title = self.label.clone();
+        if self.id.named_key().is_some() && self.regions > 1 {
+            title.extend_from_slice(format!(" ({} regions)", self.regions).as_bytes());
+        }
+        title
+    }
+}
+
+/// One section of the breakdown, with its categories.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SectionReport {
-    pub name: String,
+    /// Stable identity.
+    pub id: SectionId,
+    /// The heading: the runtime section is named after the process's runtime (`Go Runtime`).
+    pub title: &'static str,
+    /// The sum of its categories.
     pub subtotal: Amounts,
+    /// Fixed categories in a fixed order, then named groups largest first.
     pub categories: Vec<CategoryReport>,
 }
 
 /// One region of the listing of the largest (or all) regions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegionRow {
+    /// First address.
     pub start: u64,
+    /// Exclusive end address.
     pub end: u64,
+    /// Permissions.
     pub perms: Perms,
+    /// Offset into the mapped file.
+    pub offset: u64,
+    /// Inode of the mapped file (0 for anonymous memory).
+    pub inode: u64,
     /// The name as the kernel printed it: raw bytes, to be escaped by each renderer.
     pub name: Vec<u8>,
-    pub section: &'static str,
-    /// Shared between the rows of one category, so that `-all` does not copy it per region.
-    pub category: Rc<str>,
+    /// The category the region is counted in.
+    pub category: CategoryId,
+    /// How its category is known.
+    pub evidence: Evidence,
+    /// Its amounts.
     pub amounts: Amounts,
+}
+
+impl RegionRow {
+    /// The section the region is counted in.
+    pub fn section(&self) -> SectionId {
+        self.category.section()
+    }
 }
 
 /// Which regions the listing holds.
@@ -95,17 +412,162 @@ pub enum Listing {
     All,
 }
 
+impl Default for Listing {
+    /// The 20 largest, as the original tool showed.
+    fn default() -> Listing {
+        Listing::Top(20)
+    }
+}
+
+/// Something about the input the user should know, though the analysis is whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Warning {
+    /// The parser tolerated something in the text.
+    Input(crate::smaps::Warning),
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::Input(warning) => warning.fmt(f),
+        }
+    }
+}
+
+/// The analysis of one process or smaps capture.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
-    pub source: SourceInfo,
+    /// Where the text came from.
+    pub source: Source,
+    /// The runtimes found, in the order memanalyzer knows them.
+    pub runtimes: Vec<DetectedRuntime>,
+    /// Sums over every region.
     pub totals: Amounts,
+    /// Number of regions.
     pub region_count: u64,
+    /// The breakdown: every region is in exactly one category of one section.
     pub sections: Vec<SectionReport>,
+    /// Which regions `regions` holds.
     pub listing: Listing,
     /// Largest RSS first (then largest size, then lowest address).
     pub regions: Vec<RegionRow>,
     /// Things tolerated in the input that the user should know about.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Time taken to read and analyze.
     pub duration: std::time::Duration,
+}
+
+impl Report {
+    /// The language runtime the process runs on (`Go`), if one was found; `None` for native code.
+    pub fn primary_runtime(&self) -> Option<&DetectedRuntime> {
+        self.runtimes
+            .iter()
+            .find(|runtime| crate::runtime::def(runtime.id).is_language())
+    }
+
+    /// The section with this id, if any region is in it.
+    pub fn section(&self, id: SectionId) -> Option<&SectionReport> {
+        self.sections.iter().find(|section| section.id == id)
+    }
+
+    /// Every category of every section.
+    pub fn categories(&self) -> impl Iterator<Item = &CategoryReport> {
+        self.sections
+            .iter()
+            .flat_map(|section| section.categories.iter())
+    }
+
+    /// The category with this key (`go.heap`, `named:TNC-*`), if any region is in it.
+    pub fn category(&self, key: &str) -> Option<&CategoryReport> {
+        self.categories().find(|category| category.id.key() == key)
+    }
+
+    /// The group of regions the program named `name` (`[anon:NAME]`), as the original tool's
+    /// `NamedRegions["TXMetaCache"]`. Names differing only in their numbers are one group, so
+    /// `TNC-0` finds the group of `TNC-0`, `TNC-1`, ….
+    pub fn named_group(&self, name: &str) -> Option<&CategoryReport> {
+        let folded = crate::classify::fold_digits(name.as_bytes());
+        self.section(SectionId::Named)?
+            .categories
+            .iter()
+            .find(|category| category.id.named_key() == Some(&folded[..]))
+    }
+
+    /// Everything mapped from files: the executable, libraries and other files.
+    pub fn file_backed(&self) -> Amounts {
+        self.section(SectionId::FileBacked)
+            .map(|section| section.subtotal)
+            .unwrap_or_default()
+    }
+
+    /// The breakdown and totals as the text output shows them, as the original tool's
+    /// `FormatBreakdown()`.
+    pub fn breakdown_text(&self) -> String {
+        crate::render::text::breakdown(self)
+    }
+
+    /// The listing of the `count` largest regions (at most those the report holds), as the
+    /// original tool's `FormatTopRegions(n)`.
+    pub fn top_regions_text(&self, count: usize) -> String {
+        crate::render::text::top_regions(self, count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn amounts(base: u64) -> Amounts {
+        Amounts {
+            size: base,
+            rss: base + 1,
+            pss: base + 2,
+            private: base + 3,
+            shared: base + 4,
+            swap: base + 5,
+            swap_pss: base + 6,
+            hugetlb: base + 7,
+        }
+    }
+
+    #[test]
+    fn amounts_add_subtract_and_sum_field_by_field() {
+        let (a, b) = (amounts(10), amounts(100));
+        let sum = a + b;
+        assert_eq!(
+            sum,
+            Amounts {
+                size: 110,
+                rss: 112,
+                pss: 114,
+                private: 116,
+                shared: 118,
+                swap: 120,
+                swap_pss: 122,
+                hugetlb: 124,
+            }
+        );
+        assert_eq!(sum - b, a);
+        assert_eq!(a - b, Amounts::default(), "subtraction stops at zero");
+        let mut total = Amounts::default();
+        total += a;
+        total += b;
+        assert_eq!(total, sum);
+        total -= b;
+        assert_eq!(total, a);
+        assert_eq!([a, b].iter().sum::<Amounts>(), sum);
+        assert_eq!(vec![a, b].into_iter().sum::<Amounts>(), sum);
+        let max = Amounts {
+            rss: u64::MAX,
+            ..Amounts::default()
+        };
+        assert_eq!((max + max).rss, u64::MAX, "addition saturates");
+    }
+
+    #[test]
+    fn section_keys_round_trip() {
+        for section in SectionId::ALL {
+            assert_eq!(SectionId::from_key(section.key()), Some(section));
+        }
+    }
 }

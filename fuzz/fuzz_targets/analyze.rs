@@ -16,7 +16,7 @@
 use std::io::{self, Read};
 
 use libfuzzer_sys::fuzz_target;
-use memanalyzer::parse::{parse_bytes, parse_reader, Fields, ParseErrorKind, Perms, StreamError};
+use memanalyzer::smaps::{parse_bytes, parse_reader, Fields, ParseErrorKind, Perms, StreamError};
 use memanalyzer::render::Unit;
 
 #[path = "../../tests/support/invariants.rs"]
@@ -44,7 +44,7 @@ struct Seen {
     line: u64,
 }
 
-fn seen(region: &memanalyzer::parse::Region<'_>) -> Seen {
+fn seen(region: &memanalyzer::smaps::Region<'_>) -> Seen {
     let header = &region.header;
     Seen {
         start: header.start,

@@ -1,40 +1,53 @@
 //! `-format json`: one object, schema version 1, exact byte counts, names escaped so that the
 //! output is always valid JSON. The schema is documented in the README.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
 
-use super::Renderer;
-use crate::escape::lossless_utf8;
-use crate::ps::ProcessList;
-use crate::report::{CategoryReport, Listing, RegionRow, Report};
+use super::escape::for_json;
+use super::Render;
+use crate::input::ps::ProcessList;
+use crate::report::{CategoryId, CategoryReport, Listing, RegionRow, Report};
+use crate::runtime::{GO, NATIVE_KEY};
 
-pub struct JsonRenderer;
+pub(crate) struct JsonRenderer;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 1: later versions of memanalyzer only add fields.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Serialize)]
 struct Document<'a> {
     schema_version: u32,
     source: Source<'a>,
+    runtimes: Vec<Runtime>,
     totals: Totals,
     sections: Vec<Section<'a>>,
     listing: &'static str,
     top_regions: Regions<'a>,
-    warnings: &'a [String],
+    warnings: Vec<String>,
 }
 
 #[derive(Serialize)]
 struct Source<'a> {
     pid: Option<i32>,
-    path: &'a str,
-    exe: Option<&'a str>,
-    comm: Option<&'a str>,
+    path: String,
+    exe: Option<String>,
+    comm: Option<String>,
+    /// The language runtime's key, or `native`.
     runtime: &'static str,
     go_version: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Runtime {
+    id: &'static str,
+    name: &'static str,
+    version: Option<String>,
+    evidence: &'static str,
 }
 
 #[derive(Serialize)]
@@ -53,14 +66,16 @@ struct Totals {
 #[derive(Serialize)]
 struct Section<'a> {
     name: &'a str,
+    id: &'static str,
     rss_bytes: u64,
-    categories: Vec<Category<'a>>,
+    categories: Vec<Category>,
 }
 
 #[derive(Serialize)]
-struct Category<'a> {
-    name: &'a str,
-    label: &'a str,
+struct Category {
+    name: String,
+    label: String,
+    id: String,
     regions: u64,
     size_bytes: u64,
     rss_bytes: u64,
@@ -77,7 +92,10 @@ struct Region<'a> {
     perms: &'a str,
     name: String,
     section: &'a str,
+    section_id: &'static str,
     category: &'a str,
+    category_id: &'a str,
+    evidence: &'static str,
     size_bytes: u64,
     rss_bytes: u64,
     pss_bytes: u64,
@@ -86,33 +104,31 @@ struct Region<'a> {
     swap_bytes: u64,
 }
 
-impl Renderer for JsonRenderer {
-    fn render(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+impl Render for JsonRenderer {
+    fn report(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
         write_json(out, &document(report))
     }
 
-    fn render_processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, &process_list_document(list))
-            .map_err(io::Error::from)?;
-        writeln!(out)
+    fn processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
+        write_json(out, &process_list_document(list))
     }
 }
 
 #[derive(Serialize)]
-struct ProcessListDocument<'a> {
+struct ProcessListDocument {
     schema_version: u32,
-    processes: Vec<ProcessEntry<'a>>,
+    processes: Vec<ProcessEntry>,
     totals: ProcessTotals,
 }
 
 #[derive(Serialize)]
-struct ProcessEntry<'a> {
+struct ProcessEntry {
     pid: i32,
-    user: &'a str,
-    command: &'a str,
+    user: Option<String>,
+    command: Option<String>,
     readable: bool,
     /// Why the memory could not be read; null when it could.
-    error: Option<&'a str>,
+    error: Option<String>,
     rss_bytes: Option<u64>,
     pss_bytes: Option<u64>,
     uss_bytes: Option<u64>,
@@ -130,7 +146,7 @@ struct ProcessTotals {
     swap_bytes: u64,
 }
 
-fn process_list_document(list: &ProcessList) -> ProcessListDocument<'_> {
+fn process_list_document(list: &ProcessList) -> ProcessListDocument {
     let total = list.total();
     ProcessListDocument {
         schema_version: SCHEMA_VERSION,
@@ -141,10 +157,10 @@ fn process_list_document(list: &ProcessList) -> ProcessListDocument<'_> {
                 let memory = row.memory.as_ref().ok();
                 ProcessEntry {
                     pid: row.pid,
-                    user: &row.user,
-                    command: &row.command,
+                    user: row.user.as_deref().map(for_json),
+                    command: row.command.as_deref().map(for_json),
                     readable: memory.is_some(),
-                    error: row.memory.as_ref().err().map(String::as_str),
+                    error: row.memory.as_ref().err().map(ToString::to_string),
                     rss_bytes: memory.map(|m| m.rss),
                     pss_bytes: memory.map(|m| m.pss),
                     uss_bytes: memory.map(|m| m.uss),
@@ -164,19 +180,55 @@ fn process_list_document(list: &ProcessList) -> ProcessListDocument<'_> {
     }
 }
 
+/// What a region row shows of its category: the section's title and the category's title
+/// (`TNC-* (512 regions)`), looked up once per category, not per region.
+struct Shown<'a> {
+    section: &'a str,
+    category: String,
+    id: String,
+}
+
 fn document(report: &Report) -> Document<'_> {
     let source = &report.source;
     let totals = &report.totals;
+    let primary = report.primary_runtime();
+    let mut shown: HashMap<&CategoryId, Shown<'_>> = HashMap::new();
+    for section in &report.sections {
+        for category in &section.categories {
+            shown.insert(
+                &category.id,
+                Shown {
+                    section: section.title,
+                    category: for_json(&category.title()),
+                    id: category.id.key().into_owned(),
+                },
+            );
+        }
+    }
     Document {
         schema_version: SCHEMA_VERSION,
         source: Source {
             pid: source.pid,
-            path: &source.path,
-            exe: source.exe.as_deref(),
-            comm: source.comm.as_deref(),
-            runtime: source.runtime.as_str(),
-            go_version: source.go_version.as_deref(),
+            path: for_json(source.path.as_os_str().as_encoded_bytes()),
+            exe: source.exe.as_deref().map(for_json),
+            comm: source.comm.as_deref().map(for_json),
+            runtime: primary.map_or(NATIVE_KEY, |runtime| runtime.id.key()),
+            go_version: report
+                .runtimes
+                .iter()
+                .find(|runtime| runtime.id == GO)
+                .and_then(|runtime| runtime.version.as_deref()),
         },
+        runtimes: report
+            .runtimes
+            .iter()
+            .map(|runtime| Runtime {
+                id: runtime.id.key(),
+                name: runtime.id.name(),
+                version: runtime.version.clone(),
+                evidence: runtime.evidence.key(),
+            })
+            .collect(),
         totals: Totals {
             size_bytes: totals.size,
             rss_bytes: totals.rss,
@@ -192,39 +244,58 @@ fn document(report: &Report) -> Document<'_> {
             .sections
             .iter()
             .map(|section| Section {
-                name: &section.name,
+                name: section.title,
+                id: section.id.key(),
                 rss_bytes: section.subtotal.rss,
-                categories: section
-                    .categories
-                    .iter()
-                    .map(|category| category_of(category))
-                    .collect(),
+                categories: section.categories.iter().map(category_of).collect(),
             })
             .collect(),
         listing: match report.listing {
             Listing::Top(_) => "top",
             Listing::All => "all",
         },
-        top_regions: Regions(&report.regions),
-        warnings: &report.warnings,
+        top_regions: Regions {
+            regions: &report.regions,
+            shown,
+        },
+        warnings: report
+            .warnings
+            .iter()
+            .map(|warning| {
+                format!(
+                    "{}: {warning}",
+                    for_json(source.path.as_os_str().as_encoded_bytes())
+                )
+            })
+            .collect(),
     }
 }
 
 /// The listed regions, serialized one at a time so that `-all` needs no second copy of them.
-struct Regions<'a>(&'a [RegionRow]);
+struct Regions<'a> {
+    regions: &'a [RegionRow],
+    shown: HashMap<&'a CategoryId, Shown<'a>>,
+}
 
 impl Serialize for Regions<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut sequence = serializer.serialize_seq(Some(self.0.len()))?;
-        for region in self.0 {
+        let mut sequence = serializer.serialize_seq(Some(self.regions.len()))?;
+        for region in self.regions {
+            let shown = self
+                .shown
+                .get(&region.category)
+                .expect("every listed region's category is in the breakdown");
             sequence.serialize_element(&Region {
                 // Zero-padded to 8 digits, as the kernel prints addresses.
                 start: format!("{:08x}", region.start),
                 end: format!("{:08x}", region.end),
                 perms: region.perms.as_str(),
-                name: lossless_utf8(&region.name),
-                section: region.section,
-                category: &region.category,
+                name: for_json(&region.name),
+                section: shown.section,
+                section_id: region.section().key(),
+                category: &shown.category,
+                category_id: &shown.id,
+                evidence: region.evidence.key(),
                 size_bytes: region.amounts.size,
                 rss_bytes: region.amounts.rss,
                 pss_bytes: region.amounts.pss,
@@ -304,11 +375,12 @@ impl Formatter for TerminalSafe {
     }
 }
 
-fn category_of(category: &CategoryReport) -> Category<'_> {
+fn category_of(category: &CategoryReport) -> Category {
     let amounts = &category.amounts;
     Category {
-        name: &category.name,
-        label: &category.label,
+        name: for_json(&category.title()),
+        label: for_json(&category.label),
+        id: category.id.key().into_owned(),
         regions: category.regions,
         size_bytes: amounts.size,
         rss_bytes: amounts.rss,

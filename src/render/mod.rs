@@ -1,50 +1,84 @@
-//! Renderers: pure functions from finished data to bytes, one per output format, behind one
-//! trait. Choosing the format and the destination happens elsewhere.
+//! Renderers: pure functions from a finished [`Report`] or [`ProcessList`] to bytes, one file
+//! per output format behind one private trait; [`Renderer`] picks the format. Choosing the
+//! destination happens elsewhere. Names are escaped here (`escape.rs`), never earlier.
 
+pub mod escape;
 mod json;
 mod prometheus;
-mod text;
+pub(crate) mod text;
 mod units;
 
 use std::io::{self, Write};
 
-pub use json::JsonRenderer;
-pub use prometheus::PrometheusRenderer;
-pub use text::TextRenderer;
 pub use units::Unit;
 
-use crate::ps::ProcessList;
+use crate::input::ps::ProcessList;
 use crate::report::Report;
 
-/// Writes results in one output format.
-pub trait Renderer {
-    /// One process's analysis.
-    fn render(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
-    /// The process list of `-ps`.
-    fn render_processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()>;
-}
-
-/// The output formats `-format` accepts.
+/// The output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// The breakdown and region table for people and grep/awk: a contract for scripts.
     Text,
+    /// One JSON object with exact byte counts (schema in the README).
     Json,
+    /// Prometheus text exposition format.
     Prometheus,
 }
 
 /// How text output looks, decided once from the command line and the environment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TextStyle {
-    /// ANSI colours: `-color`, NO_COLOR, CLICOLOR_FORCE and whether stdout is a terminal.
+    /// ANSI colours (never for a pipe, unless asked for).
     pub color: bool,
+    /// The unit sizes are shown in.
     pub unit: Unit,
 }
 
-/// The renderer for `format`.
-pub fn renderer(format: Format, style: TextStyle) -> Box<dyn Renderer> {
-    match format {
-        Format::Text => Box::new(TextRenderer { style }),
-        Format::Json => Box::new(JsonRenderer),
-        Format::Prometheus => Box::new(PrometheusRenderer),
+/// Writes reports and process lists in one output format.
+///
+/// ```
+/// use memanalyzer::render::{Format, Renderer, TextStyle};
+/// let text = b"7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0 [stack]\nRss: 12 kB\n";
+/// let report = memanalyzer::analyze_reader(&text[..], &Default::default())?;
+/// let mut json = Vec::new();
+/// Renderer::new(Format::Json, TextStyle::default()).report(&report, &mut json)?;
+/// assert!(String::from_utf8(json)?.contains("\"rss_bytes\": 12288"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Renderer {
+    format: Format,
+    style: TextStyle,
+}
+
+/// What each output format implements.
+trait Render {
+    fn report(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
+    fn processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()>;
+}
+
+impl Renderer {
+    /// A renderer for `format`; `style` matters to text only.
+    pub fn new(format: Format, style: TextStyle) -> Renderer {
+        Renderer { format, style }
+    }
+
+    fn format(&self) -> Box<dyn Render> {
+        match self.format {
+            Format::Text => Box::new(text::TextRenderer { style: self.style }),
+            Format::Json => Box::new(json::JsonRenderer),
+            Format::Prometheus => Box::new(prometheus::PrometheusRenderer),
+        }
+    }
+
+    /// Writes one process's analysis.
+    pub fn report(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        self.format().report(report, out)
+    }
+
+    /// Writes the process list of `-ps`.
+    pub fn processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
+        self.format().processes(list, out)
     }
 }

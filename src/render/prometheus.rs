@@ -5,11 +5,12 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::Renderer;
-use crate::ps::ProcessList;
+use super::escape::injective;
+use super::Render;
+use crate::input::ps::ProcessList;
 use crate::report::{Amounts, Report};
 
-pub struct PrometheusRenderer;
+pub(crate) struct PrometheusRenderer;
 
 /// One metric family: name, help text, and how to read its value.
 struct Family<T> {
@@ -89,13 +90,13 @@ const TOTAL_FAMILIES: [Family<Amounts>; 8] = [
     },
 ];
 
-impl Renderer for PrometheusRenderer {
-    fn render(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+impl Render for PrometheusRenderer {
+    fn report(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let source = &report.source;
         let process_labels = format!(
             "pid=\"{}\",comm=\"{}\"",
             source.pid.map(|pid| pid.to_string()).unwrap_or_default(),
-            escape_label(source.comm.as_deref().unwrap_or_default())
+            label_value(source.comm.as_deref().unwrap_or_default())
         );
         let mut text = String::new();
         for family in &CATEGORY_FAMILIES {
@@ -106,8 +107,8 @@ impl Renderer for PrometheusRenderer {
                         text,
                         "{}{{{process_labels},section=\"{}\",category=\"{}\"}} {}",
                         family.name,
-                        escape_label(&section.name),
-                        escape_label(&category.label),
+                        section.id.key(),
+                        escape_label(&category.id.key()),
                         (family.value)(&category.amounts)
                     );
                 }
@@ -136,8 +137,8 @@ impl Renderer for PrometheusRenderer {
         out.write_all(text.as_bytes())
     }
 
-    fn render_processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
-        type Memory = crate::ps::ProcessMemory;
+    fn processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
+        type Memory = crate::input::ps::ProcessMemory;
         let families: [Family<Memory>; 4] = [
             Family {
                 name: "memanalyzer_process_rss_bytes",
@@ -170,8 +171,8 @@ impl Renderer for PrometheusRenderer {
                         "{}{{pid=\"{}\",comm=\"{}\",user=\"{}\"}} {}",
                         family.name,
                         row.pid,
-                        escape_label(&row.command),
-                        escape_label(&row.user),
+                        label_value(row.command.as_deref().unwrap_or(b"?")),
+                        label_value(row.user.as_deref().unwrap_or(b"?")),
                         (family.value)(memory)
                     );
                 }
@@ -203,6 +204,12 @@ fn scrape_duration(text: &mut String, seconds: f64) {
         "Time taken to read and analyze.",
     );
     let _ = writeln!(text, "memanalyzer_scrape_duration_seconds {seconds:.6}");
+}
+
+/// A label value from a name the process chose: made unique and printable (see `escape.rs`),
+/// then escaped as the format requires.
+fn label_value(name: &[u8]) -> String {
+    escape_label(&injective(name))
 }
 
 /// Escapes a label value: `\` → `\\`, `"` → `\"`, newline → `\n`.

@@ -7,28 +7,54 @@ use std::io::{self, Write};
 use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
 use owo_colors::OwoColorize;
 
-use super::{Renderer, TextStyle, Unit};
+use super::escape::for_terminal;
+use super::{Render, TextStyle, Unit};
 use crate::classify::DELETED_SUFFIX;
-use crate::escape::escape_bytes;
-use crate::ps::ProcessList;
-use crate::report::{Listing, RegionRow, Report};
+use crate::input::ps::ProcessList;
+use crate::report::{Listing, RegionRow, Report, SectionId};
+use crate::runtime::NATIVE_KEY;
 
-pub struct TextRenderer {
+pub(crate) struct TextRenderer {
     pub style: TextStyle,
 }
 
 /// Sections whose category labels end in `:` in the original tool's output; the others list names.
-const COLON_SECTIONS: [&str; 3] = ["Go Runtime", "Native Runtime", "Anonymous Memory"];
+const COLON_SECTIONS: [SectionId; 2] = [SectionId::Runtime, SectionId::Anonymous];
 
-impl Renderer for TextRenderer {
-    fn render(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+/// The breakdown and totals, as `Report::breakdown_text` gives them.
+pub(crate) fn breakdown(report: &Report) -> String {
+    let renderer = TextRenderer {
+        style: TextStyle::default(),
+    };
+    let mut out = Vec::new();
+    renderer
+        .write_breakdown(report, &mut out)
+        .and_then(|()| renderer.write_totals(report, &mut out))
+        .expect("writing into a Vec cannot fail");
+    String::from_utf8(out).expect("text output is UTF-8")
+}
+
+/// The listing of the `count` largest regions, as `Report::top_regions_text` gives it.
+pub(crate) fn top_regions(report: &Report, count: usize) -> String {
+    let count = count.min(report.regions.len());
+    let mut out = Vec::new();
+    TextRenderer {
+        style: TextStyle::default(),
+    }
+    .write_region_table(&report.regions[..count], Listing::Top(count), &mut out)
+    .expect("writing into a Vec cannot fail");
+    String::from_utf8(out).expect("text output is UTF-8")
+}
+
+impl Render for TextRenderer {
+    fn report(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
         self.write_source(report, out)?;
         self.write_breakdown(report, out)?;
         self.write_totals(report, out)?;
-        self.write_regions(report, out)
+        self.write_region_table(&report.regions, report.listing, out)
     }
 
-    fn render_processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
+    fn processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
         let unit = self.style.unit;
         let mut table = borderless_table(&[
             "PID", "USER", "COMMAND", "RSS", "PSS", "USS", "SWAP", "STATUS",
@@ -46,10 +72,12 @@ impl Renderer for TextRenderer {
                 ),
             };
             let [rss, pss, uss, swap] = memory;
+            let shown =
+                |name: &Option<Vec<u8>>| name.as_deref().map_or("?".to_string(), for_terminal);
             table.add_row([
                 row.pid.to_string(),
-                row.user.clone(),
-                row.command.clone(),
+                shown(&row.user),
+                shown(&row.command),
                 rss,
                 pss,
                 uss,
@@ -110,20 +138,23 @@ impl TextRenderer {
             about.push(format!("PID {pid}"));
         }
         if let Some(comm) = &source.comm {
-            about.push(escape_bytes(comm.as_bytes()));
+            about.push(for_terminal(comm));
         }
         if let Some(exe) = &source.exe {
-            about.push(escape_bytes(exe.as_bytes()));
+            about.push(for_terminal(exe));
         }
-        let runtime = match (&source.go_version, source.runtime) {
-            (Some(version), _) => format!("runtime go ({version})"),
-            (None, runtime) => format!("runtime {}", runtime.as_str()),
+        let runtime = match report.primary_runtime() {
+            Some(runtime) => match &runtime.version {
+                Some(version) => format!("runtime {} ({version})", runtime.id.key()),
+                None => format!("runtime {}", runtime.id.key()),
+            },
+            None => format!("runtime {NATIVE_KEY}"),
         };
         about.push(runtime);
         writeln!(
             out,
             "Source: {} ({})",
-            escape_bytes(source.path.as_bytes()),
+            for_terminal(source.path.as_os_str().as_encoded_bytes()),
             about.join(", ")
         )?;
         writeln!(out)
@@ -131,15 +162,21 @@ impl TextRenderer {
 
     fn write_breakdown(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "{}", self.heading("=== Complete Memory Breakdown ==="))?;
-        let label_width = report
+        let titles: Vec<Vec<String>> = report
             .sections
             .iter()
-            .flat_map(|section| {
+            .map(|section| {
                 section
                     .categories
                     .iter()
-                    .map(|category| category.name.chars().count() + 1)
+                    .map(|category| for_terminal(&category.title()))
+                    .collect()
             })
+            .collect();
+        let label_width = titles
+            .iter()
+            .flatten()
+            .map(|title| title.chars().count() + 1)
             .chain(["Subtotal:".len()])
             .max()
             .unwrap_or(0)
@@ -157,16 +194,16 @@ impl TextRenderer {
             .unwrap_or(1)
             .max(9);
         let total_rss = report.totals.rss;
-        for section in &report.sections {
+        for (section, titles) in report.sections.iter().zip(&titles) {
             writeln!(out)?;
-            writeln!(out, "{}", self.heading(&format!("{}:", section.name)))?;
-            let colon = if COLON_SECTIONS.contains(&section.name.as_str()) {
+            writeln!(out, "{}", self.heading(&format!("{}:", section.title)))?;
+            let colon = if COLON_SECTIONS.contains(&section.id) {
                 ":"
             } else {
                 ""
             };
-            for category in &section.categories {
-                let label = format!("{}{colon}", category.name);
+            for (category, title) in section.categories.iter().zip(titles) {
+                let label = format!("{title}{colon}");
                 let line = format!(
                     "  {label:<label_width$} {:>value_width$}",
                     size(category.amounts.rss)
@@ -214,19 +251,24 @@ impl TextRenderer {
         writeln!(out)
     }
 
-    fn write_regions(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
-        let title = match report.listing {
+    fn write_region_table(
+        &self,
+        regions: &[RegionRow],
+        listing: Listing,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let title = match listing {
             Listing::Top(0) => return Ok(()),
             Listing::Top(limit) => format!("=== Top {limit} Memory Regions ==="),
-            Listing::All => format!("=== All Memory Regions ({}) ===", report.regions.len()),
+            Listing::All => format!("=== All Memory Regions ({}) ===", regions.len()),
         };
         writeln!(out, "{}", self.heading(&title))?;
         writeln!(out)?;
         let unit = self.style.unit;
-        let widths = column_widths(&report.regions, unit);
+        let widths = column_widths(regions, unit);
         // Rendered in chunks so memory stays small with -all; every chunk gets the same column
         // widths, so the columns line up as in one table.
-        let mut chunks = report.regions.chunks(TABLE_CHUNK_ROWS);
+        let mut chunks = regions.chunks(TABLE_CHUNK_ROWS);
         let first = chunks.next().unwrap_or_default();
         let table = region_table(first, unit, &widths, true);
         let mut lines = table.lines();
@@ -341,35 +383,37 @@ fn borderless_table(headers: &[&str]) -> Table {
 }
 
 /// A region's name for a terminal: escaped, and `[anonymous]` for unnamed memory.
-pub fn display_name(name: &[u8]) -> String {
+fn display_name(name: &[u8]) -> String {
     if name.is_empty() {
         "[anonymous]".to_string()
     } else {
-        escape_bytes(name)
+        for_terminal(name)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::Perms;
-    use crate::report::{Amounts, Runtime, SourceInfo};
-    use std::rc::Rc;
+    use crate::classify::generic::ANON_READ_WRITE;
+    use crate::report::{Amounts, CategoryId, Evidence, Source};
+    use crate::smaps::Perms;
 
     fn report_with_regions(count: u64) -> Report {
         let regions = (0..count)
             .map(|index| RegionRow {
                 start: 0x7f00_0000_0000 + index * 0x1000,
                 end: 0x7f00_0000_1000 + index * 0x1000,
-                perms: Perms(*b"rw-p"),
+                perms: Perms::parse(b"rw-p").unwrap(),
+                offset: 0,
+                inode: 0,
                 // Names and sizes of different widths in different chunks.
                 name: if index % 1500 == 0 {
                     b"/a/very/long/path/name.so".to_vec()
                 } else {
                     Vec::new()
                 },
-                section: "Anonymous Memory",
-                category: Rc::from("Read-Write"),
+                category: CategoryId::known(&ANON_READ_WRITE),
+                evidence: Evidence::Layout,
                 amounts: Amounts {
                     rss: (count - index) * 1024 * 1024,
                     ..Amounts::default()
@@ -377,14 +421,13 @@ mod tests {
             })
             .collect();
         Report {
-            source: SourceInfo {
+            source: Source {
                 pid: None,
-                path: "-".to_string(),
+                path: "-".into(),
                 exe: None,
                 comm: None,
-                runtime: Runtime::Native,
-                go_version: None,
             },
+            runtimes: Vec::new(),
             totals: Amounts::default(),
             region_count: count,
             sections: Vec::new(),
@@ -402,7 +445,7 @@ mod tests {
         TextRenderer {
             style: TextStyle::default(),
         }
-        .render(&report, &mut out)
+        .report(&report, &mut out)
         .unwrap();
         let text = String::from_utf8(out).unwrap();
         let table: Vec<&str> = text
@@ -419,5 +462,14 @@ mod tests {
             };
             assert_eq!(line.find(name), Some(name_column), "{line}");
         }
+    }
+
+    #[test]
+    fn top_regions_text_lists_at_most_what_the_report_holds() {
+        let report = report_with_regions(30);
+        let text = top_regions(&report, 5);
+        assert!(text.starts_with("=== Top 5 Memory Regions ==="), "{text}");
+        assert_eq!(text.lines().count(), 2 + 2 + 5);
+        assert_eq!(top_regions(&report, 100).lines().count(), 2 + 2 + 30);
     }
 }

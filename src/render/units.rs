@@ -6,11 +6,14 @@ use humansize::{format_size, BINARY};
 /// The units text output can use. JSON and Prometheus always carry exact bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Unit {
+    /// Bytes, written `B`.
     Bytes,
+    /// Whole KiB, written `kB` as the kernel does.
     Kib,
     /// Whole MiB written `MB`, as the original tool did: the default.
     #[default]
     Mib,
+    /// GiB with two decimals, written `GB`.
     Gib,
     /// The most readable binary unit for each number, via humansize (`1.50 GiB`, `512 KiB`).
     Auto,

@@ -1,79 +1,56 @@
-//! Generates memanalyzer's man page and shell completions from its one clap definition
-//! (`memanalyzer::cli::Cli`), so they cannot drift from `--help`.
-//!
-//! The generated files are committed. `cargo run -p xtask -- generate` rewrites them,
-//! `cargo run -p xtask -- check` lists the stale ones, and `xtask/tests/generated.rs` fails when
-//! any of them differs from what [`generated_files`] produces.
+//! The man page and shell completions, generated from the one clap definition (`flags.rs`) so
+//! they cannot drift from `--help`: `memanalyzer --generate man|bash|zsh|fish|powershell` (a
+//! maintainers' entry, read before clap so that it appears in no generated file) prints one, and
+//! `scripts/generate.sh` writes them all into `man/` and `completions/`, where they are
+//! committed (`tests/it/generated.rs` fails while they are stale).
 //!
 //! clap_mangen and clap_complete know only clap's GNU spellings (`--pid`). memanalyzer also accepts
-//! the original Go tool's single-dash long options (`-pid 1`, `-pid=1`, `-all`; see `src/args.rs`),
+//! the original Go tool's single-dash long options (`-pid 1`, `-pid=1`, `-all`; see `args.rs`),
 //! so the man page and every completion script are extended here to show and offer those too, and
 //! the completions offer PIDs after `-pid`/`--pid` (clap has no notion of a PID value).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use clap::{Arg, Command, CommandFactory};
 use clap_complete::Shell;
-use memanalyzer::cli::{Cli, EXAMPLES, LONG_FLAGS, OUTPUT_GUIDE, VALUE_FLAGS};
+
+use super::flags::{Cli, EXAMPLES, LONG_FLAGS, OUTPUT_GUIDE, VALUE_FLAGS};
 
 const BIN: &str = "memanalyzer";
 
-/// The command that rewrites the generated files; named in every "stale" message.
-pub const GENERATE_COMMAND: &str = "cargo run -p xtask -- generate";
+/// The command that rewrites the generated files; named in every generated file.
+const GENERATE_COMMAND: &str = "bash scripts/generate.sh";
 
-/// Every generated file: its path relative to the repository root, and its content.
-pub fn generated_files() -> Vec<(PathBuf, Vec<u8>)> {
-    vec![
-        (PathBuf::from("man/memanalyzer.1"), man_page().into_bytes()),
-        (
-            PathBuf::from("completions/memanalyzer.bash"),
-            bash_completion().into_bytes(),
-        ),
-        (
-            PathBuf::from("completions/memanalyzer.zsh"),
-            zsh_completion().into_bytes(),
-        ),
-        (
-            PathBuf::from("completions/memanalyzer.fish"),
-            fish_completion().into_bytes(),
-        ),
-        (
-            PathBuf::from("completions/memanalyzer.ps1"),
-            powershell_completion().into_bytes(),
-        ),
-    ]
-}
+/// Makes one generated file.
+type Generator = fn() -> String;
 
-/// The repository root (the parent of this crate's directory).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives inside the repository")
-        .to_path_buf()
-}
+/// What `--generate` can print.
+const WHAT: [(&str, Generator); 5] = [
+    ("man", man_page),
+    ("bash", bash_completion),
+    ("zsh", zsh_completion),
+    ("fish", fish_completion),
+    ("powershell", powershell_completion),
+];
 
-/// The generated files (relative paths) whose copy under `root` is missing or differs.
-pub fn stale_files(root: &Path) -> Vec<PathBuf> {
-    generated_files()
-        .into_iter()
-        .filter(|(path, content)| std::fs::read(root.join(path)).ok().as_ref() != Some(content))
-        .map(|(path, _)| path)
-        .collect()
-}
-
-/// Writes every generated file under `root`, creating directories as needed.
-pub fn write_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    for (path, content) in generated_files() {
-        let target = root.join(&path);
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&target, content)?;
-        written.push(path);
+/// `Some` when the command line is `memanalyzer --generate WHAT`: the text to print, or why
+/// there is none.
+pub fn requested(args: &[std::ffi::OsString]) -> Option<Result<String, String>> {
+    let [_, flag, what] = args else {
+        return None;
+    };
+    if flag != "--generate" {
+        return None;
     }
-    Ok(written)
+    Some(
+        WHAT.iter()
+            .find(|(name, _)| what == name)
+            .map(|(_, generate)| generate())
+            .ok_or_else(|| {
+                let names: Vec<&str> = WHAT.iter().map(|(name, _)| *name).collect();
+                format!("--generate takes one of: {}", names.join(", "))
+            }),
+    )
 }
 
 /// The clap definition, built (so that `--help`/`--version` exist, as at run time).
@@ -96,7 +73,7 @@ fn long_args(command: &Command) -> Vec<&Arg> {
     accepted.sort_unstable();
     assert_eq!(
         longs, accepted,
-        "the clap definition and memanalyzer::cli::LONG_FLAGS disagree"
+        "the clap definition and LONG_FLAGS in src/cli/flags.rs disagree"
     );
     args
 }
@@ -111,7 +88,7 @@ fn takes_value(arg: &Arg) -> bool {
     assert_eq!(
         takes,
         VALUE_FLAGS.contains(&long(arg)),
-        "--{} and memanalyzer::cli::VALUE_FLAGS disagree",
+        "--{} and VALUE_FLAGS in src/cli/flags.rs disagree",
         long(arg)
     );
     takes
@@ -137,7 +114,7 @@ fn replace_once(text: &str, from: &str, to: &str, what: &str) -> String {
     assert_eq!(
         text.matches(from).count(),
         1,
-        "{what}: expected exactly one {from:?} in clap's output; update xtask/src/lib.rs"
+        "{what}: expected exactly one {from:?} in clap's output; update src/cli/generate.rs"
     );
     text.replacen(from, to, 1)
 }
@@ -174,7 +151,7 @@ fn man_page() -> String {
         ".TH {} 1 \"\" \"{BIN} {version}\" \"User Commands\"",
         BIN.to_uppercase()
     )
-    .unwrap();
+    .expect("writing to a String cannot fail");
     // Ragged right, no hyphenation: the page is full of commands, paths and identifiers
     // (node_exporter, smaps_rollup) that must not be split or stretched.
     page.push_str(".ad l\n.nh\n");
@@ -228,7 +205,7 @@ fn ascii_only(text: &str) -> String {
         if c.is_ascii() {
             out.push(c);
         } else {
-            write!(out, r"\[u{:04X}]", u32::from(c)).unwrap();
+            write!(out, r"\[u{:04X}]", u32::from(c)).expect("writing to a String cannot fail");
         }
     }
     out
@@ -247,7 +224,7 @@ fn synopsis(command: &Command) -> String {
     let mut covered = Vec::new();
     let mut out = String::from(".SH SYNOPSIS\n");
     for line in SYNOPSIS {
-        writeln!(out, ".SY {BIN}").unwrap();
+        writeln!(out, ".SY {BIN}").expect("writing to a String cannot fail");
         for group in line.split(' ') {
             let optional = group.starts_with('[');
             let names = group.trim_start_matches('[').trim_end_matches(']');
@@ -265,26 +242,27 @@ fn synopsis(command: &Command) -> String {
                     let mut text = bold(&format!("-{name}"));
                     if name.len() > 1 && takes_value(arg) {
                         // `\ ` keeps an option and its value on one line.
-                        write!(text, r"\ {}", italic(&value_name(arg))).unwrap();
+                        write!(text, r"\ {}", italic(&value_name(arg)))
+                            .expect("writing to a String cannot fail");
                     }
                     text
                 })
                 .collect();
             let group = alternatives.join(r"\ |\ ");
             if optional {
-                writeln!(out, r"[{group}]").unwrap();
+                writeln!(out, r"[{group}]").expect("writing to a String cannot fail");
             } else {
-                writeln!(out, "{group}").unwrap();
+                writeln!(out, "{group}").expect("writing to a String cannot fail");
             }
         }
         out.push_str(".YS\n");
     }
     // groff's .YS turns hyphenation back on.
     out.push_str(".nh\n");
-    for arg in command.get_arguments() {
+    for arg in command.get_arguments().filter(|arg| !arg.is_hide_set()) {
         assert!(
             covered.contains(arg.get_id()),
-            "--{} is missing from SYNOPSIS in xtask/src/lib.rs",
+            "--{} is missing from SYNOPSIS in src/cli/generate.rs",
             arg.get_id()
         );
     }
@@ -338,7 +316,8 @@ fn options(mut section: String, command: &Command) -> String {
 
 fn definition_list(out: &mut String, entries: &[(&str, &str)]) {
     for (term, text) in entries {
-        writeln!(out, ".TP\n{}\n{}", bold(term), escape(text)).unwrap();
+        writeln!(out, ".TP\n{}\n{}", bold(term), escape(text))
+            .expect("writing to a String cannot fail");
     }
 }
 
@@ -433,7 +412,7 @@ fn see_also() -> String {
     for (i, page) in pages.iter().enumerate() {
         let (name, section) = page.split_once('(').expect("name(section)");
         let comma = if i + 1 < pages.len() { "," } else { "" };
-        writeln!(out, ".BR {name} ({section}{comma}").unwrap();
+        writeln!(out, ".BR {name} ({section}{comma}").expect("writing to a String cannot fail");
     }
     out
 }
@@ -445,7 +424,7 @@ struct Item {
     text: String,
 }
 
-/// Renders `--help` text (src/cli.rs's `EXAMPLES`, `OUTPUT_GUIDE`) as roff. The text is blocks
+/// Renders `--help` text (`flags.rs`'s `EXAMPLES`, `OUTPUT_GUIDE`) as roff. The text is blocks
 /// separated by blank lines; a block whose first line ends in `:` and whose other lines are
 /// indented is a list (two columns, or `- ` bullets), any other block a paragraph. A list's
 /// first line becomes a subsection heading when `headings` is set.
@@ -466,7 +445,8 @@ fn render_help_text(out: &mut String, text: &str, headings: bool) {
             continue;
         }
         if headings {
-            writeln!(out, ".SS\n{}", escape(first.trim_end_matches(':'))).unwrap();
+            writeln!(out, ".SS\n{}", escape(first.trim_end_matches(':')))
+                .expect("writing to a String cannot fail");
         }
         let indent = |line: &str| line.len() - line.trim_start().len();
         let item_indent = rest.iter().map(|line| indent(line)).min().unwrap_or(0);
@@ -497,7 +477,7 @@ fn render_help_text(out: &mut String, text: &str, headings: bool) {
                 Some(term) => writeln!(out, ".TP\n{}\n{}", bold(&term), escape(&item.text)),
                 None => writeln!(out, ".IP \\(bu 2\n{}", escape(&item.text)),
             }
-            .unwrap();
+            .expect("writing to a String cannot fail");
         }
     }
 }
@@ -542,7 +522,7 @@ fn bash_completion() -> String {
         .flat_map(|arg| [format!("-{}", long(arg)), format!("--{}", long(arg))])
         .collect();
     let wrapper = format!(
-        r#"# Added by xtask ({GENERATE_COMMAND}): clap_complete knows only the GNU spellings
+        r#"# Added by memanalyzer --generate ({GENERATE_COMMAND}): clap_complete knows only the GNU spellings
 # (--pid), but memanalyzer also takes the original Go tool's single-dash long options (-pid 1,
 # -pid=1, -all). This offers those and PIDs after -pid/--pid, and hands the rest to clap's
 # function above, with a single-dash option spelled --NAME.
@@ -622,7 +602,7 @@ fn zsh_completion() -> String {
         };
         let Some(gnu) = option.strip_prefix("--") else {
             // A short option (-h, -V): kept as clap wrote it.
-            writeln!(out, "{spec} \\").unwrap();
+            writeln!(out, "{spec} \\").expect("writing to a String cannot fail");
             continue;
         };
         let name_len = gnu
@@ -646,11 +626,11 @@ fn zsh_completion() -> String {
             }
         }
         let group = group.join(" ");
-        writeln!(out, "'({group})--{name}{rest} \\").unwrap();
-        writeln!(out, "'({group})-{name}{rest} \\").unwrap();
+        writeln!(out, "'({group})--{name}{rest} \\").expect("writing to a String cannot fail");
+        writeln!(out, "'({group})-{name}{rest} \\").expect("writing to a String cannot fail");
     }
     let note = format!(
-        "# Added by xtask ({GENERATE_COMMAND}): each --NAME option also has\n\
+        "# Added by memanalyzer --generate ({GENERATE_COMMAND}): each --NAME option also has\n\
          # the original Go tool's single-dash spelling -NAME, and -pid/--pid complete PIDs.\n"
     );
     replace_once(
@@ -696,7 +676,7 @@ fn fish_completion() -> String {
         );
     }
     format!(
-        "# Added by xtask ({GENERATE_COMMAND}): each -l NAME also has -o NAME,\n\
+        "# Added by memanalyzer --generate ({GENERATE_COMMAND}): each -l NAME also has -o NAME,\n\
          # the original Go tool's single-dash spelling, and -pid/--pid complete PIDs.\n{script}"
     )
 }
@@ -741,12 +721,12 @@ fn powershell_completion() -> String {
                 long(arg),
                 possible.join(", ")
             )
-            .unwrap();
+            .expect("writing to a String cannot fail");
         }
     }
     let block = format!(
         r#"
-    # Added by xtask ({GENERATE_COMMAND}): clap's script completes only
+    # Added by memanalyzer --generate ({GENERATE_COMMAND}): clap's script completes only
     # option names. Values are completed here: PIDs after -pid/--pid, and the fixed values of
     # the options that have them, in either spelling (-format or --format).
     $values = @{{{values}

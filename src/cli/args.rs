@@ -5,9 +5,8 @@
 //! that was probably meant.
 
 use std::ffi::OsString;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use crate::cli::{LONG_FLAGS, VALUE_FLAGS};
+use super::flags::{LONG_FLAGS, VALUE_FLAGS};
 
 /// Returns `args` (program name first) with `-name` / `-name=value` rewritten to `--name…`.
 pub fn normalize_go_style<I>(args: I) -> Vec<OsString>
@@ -25,7 +24,7 @@ where
             out.push(arg);
             continue;
         }
-        let bytes = arg.as_bytes();
+        let bytes = arg.as_encoded_bytes();
         if bytes == b"--" {
             after_double_dash = true;
             out.push(arg);
@@ -48,9 +47,9 @@ where
         let word = name.len() >= 2 && name[0].is_ascii_alphabetic();
         if known || word {
             next_is_value = takes_separate_value(rest);
-            let mut long = b"-".to_vec();
-            long.extend_from_slice(bytes);
-            out.push(OsString::from_vec(long));
+            let mut long = OsString::from("-");
+            long.push(&arg);
+            out.push(long);
         } else {
             out.push(arg);
         }
@@ -78,41 +77,17 @@ pub fn add_flag_suggestion(mut error: clap::Error) -> clap::Error {
     error
 }
 
-/// The known flag closest to `unknown` (`--pdi`, `-fromat=json`), if it is one or two edits away.
+/// The known flag closest to `unknown` (`--pdi`, `-fromat=json`), if it is one or two edits away
+/// (insertions, deletions, substitutions, transpositions).
 fn similar_flag(unknown: &str) -> Option<&'static str> {
     let name = unknown.trim_start_matches('-');
     let name = name.split('=').next().unwrap_or(name);
     LONG_FLAGS
         .iter()
-        .map(|flag| (edit_distance(name, flag), *flag))
+        .map(|flag| (strsim::osa_distance(name, flag), *flag))
         .filter(|&(distance, flag)| distance > 0 && distance <= 2 && distance < flag.len() / 2 + 1)
         .min()
         .map(|(_, flag)| flag)
-}
-
-/// Optimal string alignment distance: insertions, deletions, substitutions and transpositions.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in rows.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(rows[i - 2][j - 2] + 1);
-            }
-            rows[i][j] = best;
-        }
-    }
-    rows[a.len()][b.len()]
 }
 
 /// `pid` (without `=value`) is followed by its value as the next argument.

@@ -1,16 +1,18 @@
 //! Where output goes: standard output, or a file replaced atomically (`-output FILE`), so that a
-//! reader such as node_exporter's textfile collector never sees half a file.
+//! reader such as node_exporter's textfile collector never sees half a file. The temporary file
+//! is tempfile's: created with O_EXCL under a random name beside the target (never following a
+//! link planted there), removed if the run fails, renamed over the target on commit.
 
-use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
 
 /// A file written under a temporary name in the target's directory and renamed over the target
 /// by [`AtomicFile::commit`]. Dropped without a commit, the temporary file is removed.
 pub struct AtomicFile {
     target: PathBuf,
-    temporary: PathBuf,
-    writer: Option<BufWriter<File>>,
+    writer: BufWriter<NamedTempFile>,
 }
 
 impl AtomicFile {
@@ -22,72 +24,44 @@ impl AtomicFile {
         let name = target.file_name().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "the output path names no file")
         })?;
-        // create_new (O_EXCL) never follows a link planted under the temporary name, which matters
-        // when root writes into a shared directory; a name left by a killed run is skipped.
-        let mut attempt = 0;
-        loop {
-            let mut temporary_name = std::ffi::OsString::from(".");
-            temporary_name.push(name);
-            temporary_name.push(format!(".tmp-{}-{attempt}", std::process::id()));
-            let temporary = directory.join(temporary_name);
-            match File::options()
-                .write(true)
-                .create_new(true)
-                .open(&temporary)
-            {
-                Ok(file) => {
-                    return Ok(AtomicFile {
-                        target: target.to_path_buf(),
-                        temporary,
-                        writer: Some(BufWriter::new(file)),
-                    })
-                }
-                Err(error) if error.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(name);
+        prefix.push(".");
+        let file = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .tempfile_in(directory)?;
+        Ok(AtomicFile {
+            target: target.to_path_buf(),
+            writer: BufWriter::new(file),
+        })
     }
 
     /// Flushes, syncs and renames the file into place. On failure the temporary file is removed.
-    pub fn commit(mut self) -> io::Result<()> {
-        let writer = self
+    pub fn commit(self) -> io::Result<()> {
+        let file = self
             .writer
-            .take()
-            .expect("commit is called once, with the writer in place");
-        let result = writer
             .into_inner()
-            .map_err(io::IntoInnerError::into_error)
-            .and_then(|file| file.sync_all())
-            .and_then(|()| fs::rename(&self.temporary, &self.target));
-        if result.is_err() {
-            let _ = fs::remove_file(&self.temporary);
-        }
-        result
+            .map_err(io::IntoInnerError::into_error)?;
+        file.as_file().sync_all()?;
+        file.persist(&self.target).map_err(|error| error.error)?;
+        Ok(())
     }
 }
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.writer.as_mut().expect("not yet committed").write(buf)
+        self.writer.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.writer.as_mut().expect("not yet committed").flush()
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if self.writer.take().is_some() {
-            let _ = fs::remove_file(&self.temporary);
-        }
+        self.writer.flush()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn replaces_the_target_only_on_commit() {
@@ -96,6 +70,7 @@ mod tests {
         fs::write(&target, "old\n").unwrap();
         let mut file = AtomicFile::create(&target).unwrap();
         file.write_all(b"new\n").unwrap();
+        file.flush().unwrap();
         assert_eq!(
             fs::read_to_string(&target).unwrap(),
             "old\n",
@@ -121,7 +96,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_rename_or_a_leftover_temporary_file_leaves_nothing_behind() {
+    fn a_failed_rename_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let occupied = dir.path().join("a-directory");
         fs::create_dir(&occupied).unwrap();
@@ -136,16 +111,5 @@ mod tests {
             1,
             "only the directory is left"
         );
-
-        // A temporary file left by a killed run with the same PID does not block the next one.
-        let target = dir.path().join("out.txt");
-        let leftover = dir
-            .path()
-            .join(format!(".out.txt.tmp-{}-0", std::process::id()));
-        fs::write(&leftover, "stale").unwrap();
-        let mut file = AtomicFile::create(&target).unwrap();
-        file.write_all(b"fresh").unwrap();
-        file.commit().unwrap();
-        assert_eq!(fs::read_to_string(&target).unwrap(), "fresh");
     }
 }

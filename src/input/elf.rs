@@ -1,13 +1,36 @@
-//! Recognises a Go binary from its ELF file, reading only the headers and the few bytes of the
-//! `.go.buildinfo` section it needs (production binaries are hundreds of MB; we never read them whole).
+//! What a live process's executable file says about its runtime, read from its ELF headers and
+//! the few bytes of the sections that matter (production binaries are hundreds of MB; they are
+//! never read whole). Today: Go's `.go.buildinfo`.
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 
-/// What the executable says about its runtime.
+/// What was learned from the executable file; `elf` is `None` when it could not be read (a
+/// saved smaps file, another user's process).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ExecutableFacts {
+    pub elf: Option<ElfFacts>,
+}
+
+/// What an ELF file (or a file that is not ELF at all) showed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ElfFacts {
+    /// Go's build information, for a Go binary.
+    pub go: Option<GoBuildInfo>,
+}
+
+impl ExecutableFacts {
+    /// Reads what matters from an open executable; unreadable means nothing is known.
+    pub(crate) fn read<F: ReadAt>(file: &F) -> ExecutableFacts {
+        ExecutableFacts {
+            elf: go_build_info(file).ok().map(|go| ElfFacts { go }),
+        }
+    }
+}
+
+/// What the executable says about Go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GoBuildInfo {
+pub(crate) struct GoBuildInfo {
     /// e.g. `go1.22.3`; `None` for the pre-1.18 layout, whose version sits behind pointers.
     pub version: Option<String>,
 }
@@ -18,19 +41,28 @@ const MAX_SECTIONS: usize = 4096;
 const MAX_SECTION_NAMES_BYTES: u64 = 1024 * 1024;
 
 /// Reading at an offset, as `pread` does: how the ELF file is read, so tests can count the bytes.
-pub trait ReadAt {
+pub(crate) trait ReadAt {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
 }
 
 impl ReadAt for File {
+    #[cfg(unix)]
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        FileExt::read_at(self, buf, offset)
+        std::os::unix::fs::FileExt::read_at(self, buf, offset)
+    }
+
+    #[cfg(not(unix))]
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = self;
+        file.seek(SeekFrom::Start(offset))?;
+        file.read(buf)
     }
 }
 
 /// `Ok(Some(_))` for a Go binary, `Ok(None)` for any other ELF file (or a non-ELF file), and an
 /// error only when the file cannot be read.
-pub fn go_build_info<F: ReadAt>(file: &F) -> io::Result<Option<GoBuildInfo>> {
+pub(crate) fn go_build_info<F: ReadAt>(file: &F) -> io::Result<Option<GoBuildInfo>> {
     let mut ident = [0u8; 64];
     let read = read_up_to(file, 0, &mut ident)?;
     if read < 52 || &ident[..4] != b"\x7fELF" {
@@ -299,6 +331,7 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_c_binary_is_not_go() {
         let me = File::open("/bin/sh").expect("/bin/sh exists on Linux");
@@ -307,8 +340,9 @@ mod tests {
 
     #[test]
     fn non_elf_files_are_not_go() {
-        let file = tempfile::tempfile().unwrap();
-        file.write_all_at(b"#!/bin/sh\necho hi\n", 0).unwrap();
+        use std::io::Write;
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"#!/bin/sh\necho hi\n").unwrap();
         assert_eq!(go_build_info(&file).unwrap(), None);
     }
 }

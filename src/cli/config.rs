@@ -1,21 +1,21 @@
 //! Resolves the parsed command line and the environment (is stdout a terminal? NO_COLOR?
-//! CLICOLOR_FORCE?) into the settings a run uses, once, so the rest of the program never looks
+//! CLICOLOR? TERM?) into the settings a run uses, once, so the rest of the program never looks
 //! at either.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::cli::{Cli, ColorArg, FormatArg, UnitArg};
-use crate::render::{Format, TextStyle, Unit};
-use crate::report::Listing;
-use crate::source::Input;
+use memanalyzer::render::{Format, TextStyle, Unit};
+use memanalyzer::{Input, Options};
+
+use super::flags::{Cli, ColorArg, FormatArg, UnitArg};
 
 /// What a run does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// Analyze one process's regions.
-    Analyze { input: Input, listing: Listing },
+    Analyze { input: Input, options: Options },
     /// List the processes this user can see (`-ps`).
     ProcessList,
 }
@@ -34,7 +34,9 @@ pub struct Config {
 pub struct Environment {
     pub stdout_is_terminal: bool,
     pub no_color: Option<OsString>,
+    pub clicolor: Option<OsString>,
     pub clicolor_force: Option<OsString>,
+    pub term: Option<OsString>,
 }
 
 impl Environment {
@@ -42,21 +44,25 @@ impl Environment {
         Environment {
             stdout_is_terminal: std::io::stdout().is_terminal(),
             no_color: std::env::var_os("NO_COLOR"),
+            clicolor: std::env::var_os("CLICOLOR"),
             clicolor_force: std::env::var_os("CLICOLOR_FORCE"),
+            term: std::env::var_os("TERM"),
         }
     }
 
-    /// `-color auto`: NO_COLOR (non-empty) turns colour off; otherwise CLICOLOR_FORCE (non-empty,
-    /// not `0`) turns it on even for a pipe; otherwise colour only for a terminal.
+    /// `-color auto`, as no-color.org and bixense.com/clicolors have it: NO_COLOR (non-empty)
+    /// turns colour off; otherwise CLICOLOR_FORCE (non-empty, not `0`) turns it on even for a
+    /// pipe; otherwise colour only for a terminal, unless CLICOLOR is `0` or TERM is `dumb`.
     fn auto_color(&self) -> bool {
         let set = |value: &Option<OsString>| value.as_ref().is_some_and(|value| !value.is_empty());
+        let is = |value: &Option<OsString>, text: &str| value.as_deref() == Some(text.as_ref());
         if set(&self.no_color) {
             return false;
         }
-        if set(&self.clicolor_force) && self.clicolor_force.as_deref() != Some("0".as_ref()) {
+        if set(&self.clicolor_force) && !is(&self.clicolor_force, "0") {
             return true;
         }
-        self.stdout_is_terminal
+        self.stdout_is_terminal && !is(&self.clicolor, "0") && !is(&self.term, "dumb")
     }
 }
 
@@ -75,12 +81,12 @@ impl Config {
         let mode = if cli.ps {
             Mode::ProcessList
         } else {
-            let listing = if cli.all {
-                Listing::All
+            let options = if cli.all {
+                Options::default().all()
             } else {
-                Listing::Top(cli.top)
+                Options::default().top(cli.top)
             };
-            Mode::Analyze { input, listing }
+            Mode::Analyze { input, options }
         };
         // A file is not a terminal: -output never gets colour unless asked for.
         let to_terminal = cli.output.is_none() && environment.stdout_is_terminal;
@@ -131,6 +137,7 @@ mod tests {
             stdout_is_terminal: terminal,
             no_color: no_color.map(OsString::from),
             clicolor_force: force.map(OsString::from),
+            ..Environment::default()
         }
     }
 
@@ -155,5 +162,23 @@ mod tests {
             env(true, None, Some("1"))
         ));
         assert!(!color_for(&["--output", "/tmp/x"], env(true, None, None)));
+    }
+
+    #[test]
+    fn clicolor_zero_and_a_dumb_terminal_mean_no_colour() {
+        let with = |clicolor: Option<&str>, term: Option<&str>| Environment {
+            clicolor: clicolor.map(OsString::from),
+            term: term.map(OsString::from),
+            ..env(true, None, None)
+        };
+        assert!(!color_for(&[], with(Some("0"), None)));
+        assert!(color_for(&[], with(Some("1"), None)));
+        assert!(!color_for(&[], with(None, Some("dumb"))));
+        assert!(color_for(&[], with(None, Some("xterm-256color"))));
+        let forced = Environment {
+            clicolor_force: Some("1".into()),
+            ..with(Some("0"), Some("dumb"))
+        };
+        assert!(color_for(&[], forced), "CLICOLOR_FORCE wins");
     }
 }

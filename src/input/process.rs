@@ -1,6 +1,6 @@
-//! Reads what `/proc/<pid>/` says about a live process besides its smaps: executable, name and
-//! state. Everything is opened read-only through one handle on the `/proc/<pid>` directory, so a
-//! PID reused by a new process after ours exits is never mistaken for it.
+//! A handle on `/proc/<pid>`: everything about a live process is read through it, read-only, so
+//! a PID reused by a new process after ours exits is never mistaken for it (a file opened
+//! through the handle of a process that has gone fails instead of reading the newcomer's).
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -12,7 +12,7 @@ use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::Mode;
 
-use crate::elf::{go_build_info, GoBuildInfo};
+use super::elf::ExecutableFacts;
 
 /// The kernel's PF_KTHREAD flag in `/proc/<pid>/stat`.
 const PF_KTHREAD: u64 = 0x0020_0000;
@@ -20,42 +20,46 @@ const PF_KTHREAD: u64 = 0x0020_0000;
 const PF_EXITING: u64 = 0x0000_0004;
 
 /// A handle on `/proc/<pid>`, valid for that one process even if its PID is later reused.
-pub struct ProcessDir {
-    pub pid: i32,
+pub(crate) struct ProcessDir {
     dir: OwnedFd,
 }
 
 /// The process's state letter and flags from `/proc/<pid>/stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessStatus {
+pub(crate) struct ProcessStatus {
     pub state: u8,
     pub flags: u64,
 }
 
 impl ProcessStatus {
-    pub fn is_kernel_thread(&self) -> bool {
+    pub(crate) fn is_kernel_thread(&self) -> bool {
         self.flags & PF_KTHREAD != 0
     }
+
     /// Exiting or exited: PF_EXITING is set, or the state is `Z` (zombie) or `X` (dead). Its
     /// address space is being torn down or gone, so a read of its smaps may have been cut short.
-    pub fn has_exited(&self) -> bool {
-        matches!(self.state, b'Z' | b'X') || self.flags & PF_EXITING != 0
+    pub(crate) fn has_exited(&self) -> bool {
+        self.is_zombie() || self.flags & PF_EXITING != 0
+    }
+
+    pub(crate) fn is_zombie(&self) -> bool {
+        matches!(self.state, b'Z' | b'X')
     }
 }
 
 impl ProcessDir {
-    pub fn open(pid: i32) -> Result<ProcessDir, Errno> {
+    pub(crate) fn open(pid: i32) -> Result<ProcessDir, Errno> {
         let path = format!("/proc/{pid}");
         let dir = nix::fcntl::open(
             path.as_str(),
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(ProcessDir { pid, dir })
+        Ok(ProcessDir { dir })
     }
 
     /// Opens a file inside the directory read-only.
-    pub fn open_file(&self, name: &str) -> Result<File, Errno> {
+    pub(crate) fn open_file(&self, name: &str) -> Result<File, Errno> {
         let fd = openat(
             &self.dir,
             name,
@@ -65,39 +69,62 @@ impl ProcessDir {
         Ok(File::from(fd))
     }
 
+    /// A whole (small) file of the directory.
+    pub(crate) fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(1024);
+        self.open_file(name)?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
     /// The executable's path as the kernel prints it in smaps (with ` (deleted)` if it was deleted).
-    pub fn exe_path(&self) -> Option<Vec<u8>> {
+    pub(crate) fn exe_path(&self) -> Option<Vec<u8>> {
         let target = readlinkat(&self.dir, "exe").ok()?;
         Some(OsStr::new(&target).as_bytes().to_vec())
     }
 
-    /// The executable's Go build information, read from its first bytes only. `Err` when the
-    /// executable cannot be opened (another user's process, a kernel thread).
-    pub fn go_build_info(&self) -> io::Result<Option<GoBuildInfo>> {
-        let exe = self.open_file("exe").map_err(io::Error::from)?;
-        go_build_info(&exe)
+    /// What the executable file says, read from its first bytes only.
+    pub(crate) fn executable_facts(&self) -> ExecutableFacts {
+        match self.open_file("exe") {
+            Ok(exe) => ExecutableFacts::read(&exe),
+            Err(_) => ExecutableFacts::default(),
+        }
     }
 
-    pub fn comm(&self) -> Option<String> {
-        let mut text = String::new();
-        self.open_file("comm")
-            .ok()?
-            .read_to_string(&mut text)
-            .ok()?;
-        Some(text.trim_end_matches('\n').to_string())
+    /// The process's name, raw bytes (a process can set any bytes).
+    pub(crate) fn comm(&self) -> Option<Vec<u8>> {
+        let mut comm = self.read("comm").ok()?;
+        if comm.last() == Some(&b'\n') {
+            comm.pop();
+        }
+        Some(comm)
     }
 
-    /// `None` once the process is gone (its directory handle then refuses every open).
-    pub fn status(&self) -> Option<ProcessStatus> {
-        let mut text = Vec::with_capacity(512);
-        self.open_file("stat").ok()?.read_to_end(&mut text).ok()?;
-        parse_stat(&text)
+    /// `Err` once the process is gone (its directory handle then refuses every open), or when
+    /// `/proc` hides it.
+    pub(crate) fn status(&self) -> Result<ProcessStatus, Errno> {
+        let text = self.read("stat").map_err(errno_of)?;
+        parse_stat(&text).ok_or(Errno::ESRCH)
     }
+
+    /// The real uid from `/proc/<pid>/status` (`Uid:\treal\teffective\t…`).
+    pub(crate) fn real_uid(&self) -> Option<u32> {
+        let status = self.read("status").ok()?;
+        let line = status
+            .split(|&b| b == b'\n')
+            .find(|line| line.starts_with(b"Uid:"))?;
+        let text = std::str::from_utf8(line).ok()?;
+        text.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+/// The errno behind an I/O error from reading a `/proc` file.
+pub(crate) fn errno_of(error: io::Error) -> Errno {
+    error.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
 }
 
 /// Parses the state and flags out of `/proc/<pid>/stat`. The command name (field 2) may hold
 /// spaces and parentheses, so fields are counted after its last `)`.
-pub fn parse_stat(text: &[u8]) -> Option<ProcessStatus> {
+pub(crate) fn parse_stat(text: &[u8]) -> Option<ProcessStatus> {
     let close = text.iter().rposition(|&b| b == b')')?;
     let mut fields = text[close + 1..]
         .split(|&b| b == b' ')
@@ -139,7 +166,10 @@ mod tests {
         assert!(!status.has_exited() && !status.is_kernel_thread());
         assert!(me.exe_path().is_some());
         assert!(me.comm().is_some());
-        // The test binary is Rust, not Go.
-        assert_eq!(me.go_build_info().unwrap(), None);
+        let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+        assert_eq!(me.real_uid(), Some(uid));
+        // The test binary is Rust, not Go, and its executable is readable.
+        let facts = me.executable_facts();
+        assert_eq!(facts.elf.map(|elf| elf.go), Some(None));
     }
 }

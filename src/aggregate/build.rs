@@ -1,0 +1,203 @@
+//! Builds the report once the input has ended: decides which runtimes are present (the
+//! executable file first, then the regions' signals), picks the rule of each chain that holds,
+//! and lays the categories out in sections. Decides, never re-classifies.
+
+use std::collections::HashMap;
+
+use super::tally::Count;
+use super::{Aggregator, ProcessInfo};
+use crate::classify::{generic, CategoryDef, Facts, Label, Rule, Target};
+use crate::report::{
+    CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report, SectionId,
+    SectionReport, Source, Warning,
+};
+use crate::runtime::{self, Verdict, NATIVE_TITLE, REGISTRY};
+
+pub(super) fn report(
+    aggregator: Aggregator,
+    process: ProcessInfo,
+    listing: Listing,
+    warnings: Vec<Warning>,
+) -> Report {
+    let runtimes = detect_runtimes(&aggregator, &process);
+    let chosen = aggregator.candidates.chosen();
+    let facts = Facts {
+        runtimes: runtimes.iter().map(|runtime| runtime.id).collect(),
+        shared_libraries: aggregator.signals.shared_libraries,
+        chosen_executable: chosen.map(|(index, _)| index),
+    };
+    let exe = process
+        .exe
+        .clone()
+        .or_else(|| chosen.map(|(_, path)| path.to_vec()));
+    let language = runtimes
+        .iter()
+        .map(|detected| runtime::def(detected.id))
+        .find(|def| def.is_language());
+    let labels = Labels {
+        relabel: language.map_or(&[], |def| def.relabel),
+        executable: exe.as_deref(),
+    };
+    let table = aggregator.classifier.table();
+
+    // Each cell's count goes to the category of the rule that holds for it.
+    let mut by_category: HashMap<&'static str, (&'static CategoryDef, Count)> = HashMap::new();
+    for ((chain, subkey), count) in aggregator.tally.cells() {
+        if let Target::Category(def) = facts.resolve(table, chain, *subkey).target {
+            by_category
+                .entry(def.key)
+                .or_insert((def, Count::default()))
+                .1
+                .merge(count);
+        }
+    }
+    let mut categories: Vec<CategoryReport> = by_category
+        .into_values()
+        .map(|(def, count)| CategoryReport {
+            id: CategoryId::known(def),
+            label: labels.of(def),
+            regions: count.regions,
+            amounts: count.amounts,
+        })
+        .collect();
+    categories.extend(aggregator.groups.iter().map(|group| CategoryReport {
+        id: CategoryId::named(group.key.clone()),
+        label: group.label().to_vec(),
+        regions: group.count.regions,
+        amounts: group.count.amounts,
+    }));
+    let title = language.map_or(NATIVE_TITLE, |def| def.section_title);
+    let sections = sections(categories, title);
+
+    let groups = &aggregator.groups;
+    let regions = aggregator
+        .kept
+        .into_sorted()
+        .into_iter()
+        .map(|kept| {
+            let rule: &Rule = facts.resolve(table, &kept.chain, kept.subkey);
+            let category = match rule.target {
+                Target::Category(def) => CategoryId::known(def),
+                Target::NamedGroup => {
+                    CategoryId::named(groups.get(kept.subkey as usize).key.clone())
+                }
+            };
+            let region = kept.region;
+            RegionRow {
+                start: region.start,
+                end: region.end,
+                perms: region.perms,
+                offset: region.offset,
+                inode: region.inode,
+                name: region.name,
+                category,
+                evidence: rule.evidence,
+                amounts: region.amounts,
+            }
+        })
+        .collect();
+
+    Report {
+        source: Source {
+            pid: process.pid,
+            path: process.path,
+            exe,
+            comm: process.comm,
+        },
+        runtimes,
+        totals: aggregator.totals.amounts,
+        region_count: aggregator.totals.regions,
+        sections,
+        listing,
+        regions,
+        warnings,
+        duration: std::time::Duration::ZERO,
+    }
+}
+
+/// The executable file decides where it can; otherwise the regions' signals do.
+fn detect_runtimes(aggregator: &Aggregator, process: &ProcessInfo) -> Vec<DetectedRuntime> {
+    REGISTRY
+        .iter()
+        .filter_map(|def| {
+            let (version, evidence) = match (def.executable)(&process.executable) {
+                Verdict::Present { version } => (version, Evidence::Executable),
+                Verdict::Absent => return None,
+                Verdict::Unknown => (None, aggregator.signals.runtime(def.id)?),
+            };
+            Some(DetectedRuntime {
+                id: def.id,
+                version,
+                evidence,
+            })
+        })
+        .collect()
+}
+
+/// How fixed labels read in this process.
+struct Labels<'a> {
+    /// The language runtime's relabelling of other categories.
+    relabel: &'static [runtime::Relabel],
+    executable: Option<&'a [u8]>,
+}
+
+impl Labels<'_> {
+    fn of(&self, def: &'static CategoryDef) -> Vec<u8> {
+        if let Some(relabel) = self.relabel.iter().find(|r| r.category.key == def.key) {
+            return relabel.label.as_bytes().to_vec();
+        }
+        match def.label {
+            Label::Fixed(text) => text.as_bytes().to_vec(),
+            Label::Executable => {
+                let name = self
+                    .executable
+                    .map_or(&b"Executable"[..], generic::file_name);
+                [name, b" Binary"].concat()
+            }
+        }
+    }
+}
+
+/// Sections in their fixed order, each with its categories: fixed ones in their declared
+/// order, named groups largest first.
+fn sections(
+    mut categories: Vec<CategoryReport>,
+    runtime_title: &'static str,
+) -> Vec<SectionReport> {
+    categories.sort_by(|a, b| {
+        let order = |category: &CategoryReport| category.id.def().map(runtime::category_order);
+        a.id.section()
+            .cmp(&b.id.section())
+            .then(order(a).cmp(&order(b)))
+            .then(b.amounts.rss.cmp(&a.amounts.rss))
+            .then(b.amounts.size.cmp(&a.amounts.size))
+    });
+    let mut sections: Vec<SectionReport> = Vec::new();
+    for category in categories {
+        let id = category.id.section();
+        if sections.last().is_none_or(|section| section.id != id) {
+            sections.push(SectionReport {
+                id,
+                title: section_title(id, runtime_title),
+                subtotal: Default::default(),
+                categories: Vec::new(),
+            });
+        }
+        let section = sections.last_mut().expect("pushed above");
+        section.subtotal += category.amounts;
+        section.categories.push(category);
+    }
+    sections
+}
+
+/// The heading, as the original tool printed it (the runtime section is named after the runtime).
+fn section_title(id: SectionId, runtime_title: &'static str) -> &'static str {
+    match id {
+        SectionId::Runtime => runtime_title,
+        SectionId::Named => "Named Memory Regions (mmap)",
+        SectionId::FileBacked => "File-Backed Memory",
+        SectionId::SharedMemory => "Shared Memory",
+        SectionId::Anonymous => "Anonymous Memory",
+        SectionId::Other => "Other",
+    }
+}

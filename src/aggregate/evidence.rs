@@ -1,0 +1,83 @@
+//! What the regions say about the process beyond their categories: which runtimes' signals
+//! were seen, whether shared libraries are mapped, whether the last region was `[vsyscall]`,
+//! and, for a saved file, which mapped path is the executable.
+
+use crate::classify::{Rule, Signal};
+use crate::report::{Evidence, RuntimeId};
+use crate::smaps::Perms;
+
+/// Most paths a saved file's regions are checked against before the executable is found.
+const MAX_CANDIDATES: usize = 64;
+
+/// The subkey of a region whose path is no candidate for the executable.
+pub(crate) const NO_CANDIDATE: u32 = u32::MAX;
+
+#[derive(Default)]
+pub(crate) struct Signals {
+    /// Each runtime signalled, with the strongest evidence seen for it.
+    runtimes: Vec<(RuntimeId, Evidence)>,
+    pub shared_libraries: bool,
+    pub last_was_vsyscall: bool,
+}
+
+impl Signals {
+    pub(crate) fn note(&mut self, rule: &Rule) {
+        for signal in rule.signals {
+            match *signal {
+                Signal::SharedLibrary => self.shared_libraries = true,
+                Signal::Runtime(id) => match self.runtimes.iter_mut().find(|(seen, _)| *seen == id)
+                {
+                    Some((_, evidence)) => *evidence = (*evidence).min(rule.evidence),
+                    None => self.runtimes.push((id, rule.evidence)),
+                },
+            }
+        }
+    }
+
+    /// How the regions showed `id`, if they did.
+    pub(crate) fn runtime(&self, id: RuntimeId) -> Option<Evidence> {
+        self.runtimes
+            .iter()
+            .find(|(seen, _)| *seen == id)
+            .map(|(_, evidence)| *evidence)
+    }
+}
+
+/// For a saved file, where `/proc/<pid>/exe` is unknown: the paths that could be the
+/// executable, in the order first seen; the first one mapped executable is taken for it.
+#[derive(Default)]
+pub(crate) struct Candidates {
+    paths: Vec<Vec<u8>>,
+    chosen: Option<u32>,
+}
+
+impl Candidates {
+    /// The candidate index of a region of `path`, or [`NO_CANDIDATE`].
+    pub(crate) fn subkey(&mut self, path: &[u8], perms: Perms) -> u32 {
+        if let Some(chosen) = self.chosen {
+            // Once one is chosen, no later path can be: only the chosen one is told apart.
+            return if self.paths[chosen as usize] == path {
+                chosen
+            } else {
+                NO_CANDIDATE
+            };
+        }
+        let index = match self.paths.iter().position(|known| known == path) {
+            Some(index) => index,
+            None if self.paths.len() < MAX_CANDIDATES => {
+                self.paths.push(path.to_vec());
+                self.paths.len() - 1
+            }
+            None => return NO_CANDIDATE,
+        };
+        if perms.executable() {
+            self.chosen = Some(index as u32);
+        }
+        index as u32
+    }
+
+    pub(crate) fn chosen(&self) -> Option<(u32, &[u8])> {
+        self.chosen
+            .map(|index| (index, self.paths[index as usize].as_slice()))
+    }
+}

@@ -1,0 +1,168 @@
+//! Adds classified regions up, in memory that does not grow with the number of regions (except
+//! with `-all`, which must keep every one), and builds the [`Report`] once the input has ended.
+//! Each part does one job: `window.rs` waits for a region's successor, `tally.rs` sums per
+//! classification, `groups.rs` groups named regions, `top.rs` keeps the largest regions,
+//! `evidence.rs` notes what the regions reveal, and `build.rs` decides categories and builds the
+//! report.
+
+mod build;
+mod evidence;
+mod groups;
+mod tally;
+mod top;
+mod window;
+
+use std::path::PathBuf;
+
+use crate::classify::{named_group_source, Classifier, Condition, Target};
+use crate::input::elf::ExecutableFacts;
+use crate::report::{Amounts, Listing, Report, Warning};
+use crate::smaps::Region;
+
+use evidence::{Candidates, Signals, NO_CANDIDATE};
+use groups::NamedGroups;
+use tally::{Count, Tally};
+use top::Kept;
+use window::{OwnedRegion, Window};
+
+/// What the caller knows about the process beyond its smaps text.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProcessInfo {
+    pub pid: Option<i32>,
+    /// `/proc/<pid>/smaps`, the file's path, or `-`.
+    pub path: PathBuf,
+    /// The executable's path as smaps prints it (`/proc/<pid>/exe`'s target).
+    pub exe: Option<Vec<u8>>,
+    pub comm: Option<Vec<u8>>,
+    /// What the executable file says, for a live process.
+    pub executable: ExecutableFacts,
+}
+
+/// Accumulates regions one at a time; [`Aggregator::finish`] turns them into a [`Report`].
+pub(crate) struct Aggregator {
+    classifier: Classifier,
+    window: Window,
+    totals: Count,
+    tally: Tally,
+    groups: NamedGroups,
+    kept: Kept,
+    signals: Signals,
+    candidates: Candidates,
+}
+
+impl Aggregator {
+    pub(crate) fn new(listing: Listing, executable: Option<&[u8]>) -> Aggregator {
+        Aggregator {
+            classifier: Classifier::new(executable),
+            window: Window::default(),
+            totals: Count::default(),
+            tally: Tally::default(),
+            groups: NamedGroups::default(),
+            kept: Kept::new(listing),
+            signals: Signals::default(),
+            candidates: Candidates::default(),
+        }
+    }
+
+    /// Takes the next region in address order.
+    pub(crate) fn add(&mut self, region: &Region<'_>) {
+        let amounts = Amounts::of_fields(&region.fields);
+        self.totals.add(amounts);
+        self.signals.last_was_vsyscall = region.header.name == b"[vsyscall]";
+        let Aggregator {
+            window,
+            classifier,
+            tally,
+            groups,
+            kept,
+            signals,
+            candidates,
+            ..
+        } = self;
+        window.push(&region.header, amounts, |ready, around| {
+            count(
+                classifier, tally, groups, kept, signals, candidates, ready, around,
+            )
+        });
+    }
+
+    /// Counts the last region; call once the input has ended.
+    pub(crate) fn flush(&mut self) {
+        let Aggregator {
+            window,
+            classifier,
+            tally,
+            groups,
+            kept,
+            signals,
+            candidates,
+            ..
+        } = self;
+        window.flush(|ready, around| {
+            count(
+                classifier, tally, groups, kept, signals, candidates, ready, around,
+            )
+        });
+    }
+
+    /// Whether the last region was `[vsyscall]`, which the kernel always prints last on x86-64:
+    /// proof that a live read was not cut short.
+    pub(crate) fn ended_with_vsyscall(&self) -> bool {
+        self.signals.last_was_vsyscall
+    }
+
+    pub(crate) fn region_count(&self) -> u64 {
+        self.totals.regions
+    }
+
+    /// Builds the report; `flush` must have been called.
+    pub(crate) fn finish(
+        self,
+        process: ProcessInfo,
+        listing: Listing,
+        warnings: Vec<Warning>,
+    ) -> Report {
+        build::report(self, process, listing, warnings)
+    }
+}
+
+/// Classifies one region and counts it everywhere it belongs.
+#[allow(clippy::too_many_arguments)] // the aggregator's parts, borrowed apart
+fn count(
+    classifier: &Classifier,
+    tally: &mut Tally,
+    groups: &mut NamedGroups,
+    kept: &mut Kept,
+    signals: &mut Signals,
+    candidates: &mut Candidates,
+    region: &OwnedRegion,
+    around: &crate::classify::Neighbours,
+) {
+    let header = region.header();
+    let chain = classifier.classify(&header, around);
+    let table = classifier.table();
+    let first = table.rule(chain.first());
+    signals.note(first);
+    let subkey = if let Target::NamedGroup = first.target {
+        let name = named_group_source(&region.name).expect("group rules match only named regions");
+        groups.add(name, region.amounts) as u32
+    } else if chain
+        .rules()
+        .iter()
+        .any(|&index| table.rule(index).when == Some(Condition::ChosenExecutable))
+    {
+        candidates.subkey(&region.name, region.perms)
+    } else {
+        NO_CANDIDATE
+    };
+    let cell_subkey = if let Target::NamedGroup = first.target {
+        0 // named groups keep their own sums; one cell holds them all
+    } else {
+        subkey
+    };
+    tally.add((chain, cell_subkey), region.amounts);
+    kept.offer(region, chain, subkey);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,489 @@
+//! Puts every region into exactly one category with one ordered table of rules, first match
+//! wins. The table is assembled from the generic rules (`generic.rs`: what the kernel names,
+//! files, shared memory, unnamed memory by permissions) and each runtime's own (`runtime/`),
+//! ordered by [`Stage`].
+//!
+//! Some rules hold only if a runtime turns out to be present, which may be learned after the
+//! region was seen (the Go heap is recognised at its address, Go itself perhaps only by a later
+//! name). Classification therefore returns a short [`Chain`] of matching rules ending in one
+//! that always holds; once the whole input has been read, [`Facts`] pick the first whose
+//! condition holds. Nothing is classified twice.
+
+pub(crate) mod generic;
+
+pub(crate) use generic::{fold_digits, fold_digits_into, named_group_source, DELETED_SUFFIX};
+
+use std::sync::OnceLock;
+
+use crate::report::{Evidence, RuntimeId, SectionId};
+use crate::smaps::{Header, Perms};
+
+/// A category the rules can put regions in.
+#[derive(Debug)]
+pub(crate) struct CategoryDef {
+    /// Stable key (`go.heap`), unique over all categories.
+    pub key: &'static str,
+    /// What people read.
+    pub label: Label,
+    /// Where it is shown.
+    pub section: SectionId,
+    /// One line saying what it holds, for `--help` and the README.
+    #[allow(dead_code)] // read by the tests that keep the documentation complete
+    pub about: &'static str,
+}
+
+/// How a category's label is made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Label {
+    /// This text.
+    Fixed(&'static str),
+    /// `<executable's file name> Binary`.
+    Executable,
+}
+
+impl CategoryDef {
+    pub(crate) const fn new(
+        key: &'static str,
+        label: &'static str,
+        section: SectionId,
+        about: &'static str,
+    ) -> CategoryDef {
+        CategoryDef {
+            key,
+            label: Label::Fixed(label),
+            section,
+            about,
+        }
+    }
+}
+
+/// Where a rule puts the regions it matches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// This category.
+    Category(&'static CategoryDef),
+    /// The group of regions with the same `[anon:NAME]`, digits folded (`TNC-*`).
+    NamedGroup,
+}
+
+/// What must turn out to be true, once the whole input is known, for a rule to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Condition {
+    /// The runtime is present.
+    Runtime(RuntimeId),
+    /// The runtime is present and no shared library is mapped (a Go binary without C code).
+    RuntimeWithoutSharedLibraries(RuntimeId),
+    /// For a saved file: this region's path is the one taken for the executable.
+    ChosenExecutable,
+}
+
+/// What a matching region tells about the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// The runtime is present.
+    Runtime(RuntimeId),
+    /// A shared library is mapped.
+    SharedLibrary,
+}
+
+/// The rule table's order: rules of an earlier stage are tried first, and within a stage the
+/// generic rules first, then each runtime's in the registry's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stage {
+    /// Names the kernel gives (`[heap]`, `[stack]`, `[vdso]`).
+    KernelName,
+    /// Names a runtime gives its anonymous memory (`[anon: Go: heap]`).
+    RuntimeName,
+    /// Any other `[anon:NAME]`.
+    OtherName,
+    /// Shared memory, devices and other special files.
+    Special,
+    /// Files a runtime is known by (its libraries).
+    RuntimeFile,
+    /// Any other file.
+    File,
+    /// Unnamed no-access reservations and guards.
+    Reservation,
+    /// Unnamed memory a runtime is recognised in by its layout.
+    RuntimeLayout,
+    /// Unnamed memory recognised by its layout whatever the runtime (thread stacks).
+    Layout,
+    /// What is left of a runtime's unnamed memory.
+    RuntimeFallback,
+    /// Unnamed memory by its permissions, and anything else.
+    Fallback,
+}
+
+/// A test of an unnamed region's layout: its size, alignment, address and neighbours.
+pub(crate) type LayoutTest = fn(&Header<'_>, &Neighbours) -> bool;
+
+/// How a rule matches a region's name (and, for unnamed memory, its place).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum NameMatch {
+    /// The whole name.
+    Exact(&'static str),
+    /// The name's beginning.
+    Prefix(&'static str),
+    /// `[anon:NAME]` whose NAME, without surrounding spaces, equals this.
+    AnonExact(&'static str),
+    /// `[anon:NAME]` whose NAME, without leading spaces, starts with this.
+    AnonPrefix(&'static str),
+    /// Any `[anon:NAME]` or `[anon_shmem:NAME]`.
+    AnyAnonName,
+    /// A path whose file name is this library (`libc.so.6`), or a versioned form of it.
+    Library(&'static str),
+    /// The path of the analyzed executable, when it is known.
+    Executable,
+    /// When the executable is not known (a saved file): a path that could be it.
+    ExecutableCandidate,
+    /// A shared library's path ending in ` (deleted)`.
+    DeletedSharedLibrary,
+    /// A path ending in ` (deleted)`.
+    DeletedPath,
+    /// A path whose file name is `*.so` or `*.so.N…`.
+    SharedLibrary,
+    /// Any other path.
+    Path,
+    /// No name, and the layout test holds (sizes, alignment, neighbours).
+    UnnamedWhere(LayoutTest),
+    /// No name.
+    Unnamed,
+    /// Anything.
+    Any,
+}
+
+/// Which permissions a rule needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PermMatch {
+    /// Any permissions.
+    Any,
+    /// Readable and writable, private.
+    PrivateReadWrite,
+    /// Executable.
+    Executable,
+    /// Readable.
+    Readable,
+    /// No access at all.
+    NoAccess,
+}
+
+/// One line of a rule table.
+#[derive(Debug)]
+pub(crate) struct Rule {
+    pub stage: Stage,
+    pub name: NameMatch,
+    pub perms: PermMatch,
+    pub target: Target,
+    /// `None`: the rule always holds when it matches.
+    pub when: Option<Condition>,
+    pub signals: &'static [Signal],
+    pub evidence: Evidence,
+}
+
+/// A rule: in `stage`, regions whose name and permissions match go to `category`. Holds
+/// unconditionally, signals nothing, known by name; the methods below change that.
+pub(crate) const fn rule(
+    stage: Stage,
+    name: NameMatch,
+    perms: PermMatch,
+    category: &'static CategoryDef,
+) -> Rule {
+    Rule {
+        stage,
+        name,
+        perms,
+        target: Target::Category(category),
+        when: None,
+        signals: &[],
+        evidence: Evidence::Name,
+    }
+}
+
+/// A rule: in `stage`, regions whose name matches go to the group of regions of the same
+/// `[anon:NAME]` (digits folded).
+pub(crate) const fn group_rule(stage: Stage, name: NameMatch) -> Rule {
+    Rule {
+        stage,
+        name,
+        perms: PermMatch::Any,
+        target: Target::NamedGroup,
+        when: None,
+        signals: &[],
+        evidence: Evidence::Name,
+    }
+}
+
+impl Rule {
+    /// Holds only if `condition` turns out true.
+    pub(crate) const fn when(mut self, condition: Condition) -> Rule {
+        self.when = Some(condition);
+        self
+    }
+
+    /// A matching region is evidence of these.
+    pub(crate) const fn signals(mut self, signals: &'static [Signal]) -> Rule {
+        self.signals = signals;
+        self
+    }
+
+    /// The rule infers from layout (sizes, alignment, neighbours), not from a name.
+    pub(crate) const fn by_layout(mut self) -> Rule {
+        self.evidence = Evidence::Layout;
+        self
+    }
+}
+
+/// Index of a rule in the assembled table.
+pub(crate) type RuleIndex = u16;
+
+/// Longest chain of matching rules kept for one region (the last one always holds).
+const MAX_CHAIN: usize = 4;
+
+/// The rules that matched one region, in table order: every one but the last has a condition;
+/// the last always holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Chain {
+    rules: [RuleIndex; MAX_CHAIN],
+    len: u8,
+}
+
+impl Chain {
+    /// The matching rules, first match first.
+    pub(crate) fn rules(&self) -> &[RuleIndex] {
+        &self.rules[..usize::from(self.len)]
+    }
+
+    /// The first rule that matched, whether or not it holds.
+    pub(crate) fn first(&self) -> RuleIndex {
+        self.rules[0]
+    }
+}
+
+/// The regions around the one being classified, which some rules look at.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Neighbours {
+    pub previous: Option<Neighbour>,
+    pub next: Option<Neighbour>,
+}
+
+/// A region's neighbour in address order.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Neighbour {
+    pub start: u64,
+    pub end: u64,
+    pub unnamed_no_access: bool,
+}
+
+impl Neighbour {
+    pub(crate) fn of(header: &Header<'_>) -> Neighbour {
+        Neighbour {
+            start: header.start,
+            end: header.end,
+            unnamed_no_access: header.name.is_empty() && header.perms.no_access(),
+        }
+    }
+
+    /// Size of the address range in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        self.end - self.start
+    }
+}
+
+/// The assembled rule table.
+pub(crate) struct RuleTable {
+    rules: Vec<&'static Rule>,
+}
+
+impl RuleTable {
+    /// The generic rules and every runtime's, in stage order; built once.
+    pub(crate) fn get() -> &'static RuleTable {
+        static TABLE: OnceLock<RuleTable> = OnceLock::new();
+        TABLE.get_or_init(|| {
+            let mut rules: Vec<&'static Rule> = generic::RULES.iter().collect();
+            for runtime in crate::runtime::REGISTRY {
+                rules.extend(runtime.rules.iter());
+            }
+            // Stable: within a stage, generic rules first, then runtimes in registry order.
+            rules.sort_by_key(|rule| rule.stage);
+            assert!(
+                matches!(
+                    rules.last(),
+                    Some(Rule {
+                        name: NameMatch::Any,
+                        when: None,
+                        ..
+                    })
+                ),
+                "the last rule matches every region"
+            );
+            assert!(rules.len() < usize::from(RuleIndex::MAX));
+            // A named region's chain is its one group rule, so group sums never depend on facts.
+            assert!(rules
+                .iter()
+                .all(|rule| rule.when.is_none() || rule.stage > Stage::OtherName));
+            RuleTable { rules }
+        })
+    }
+
+    pub(crate) fn rule(&self, index: RuleIndex) -> &'static Rule {
+        self.rules[usize::from(index)]
+    }
+
+    #[cfg(test)]
+    pub(crate) fn rules(&self) -> &[&'static Rule] {
+        &self.rules
+    }
+}
+
+/// Classifies regions; holds what the rules need besides the region and its neighbours.
+pub(crate) struct Classifier {
+    table: &'static RuleTable,
+    /// The executable's path as smaps prints it, when known (a live process).
+    executable: Option<Vec<u8>>,
+}
+
+impl Classifier {
+    /// `executable` is the analyzed binary's path as `/proc/<pid>/exe` gives it, when known.
+    pub(crate) fn new(executable: Option<&[u8]>) -> Classifier {
+        Classifier {
+            table: RuleTable::get(),
+            executable: executable.map(<[u8]>::to_vec),
+        }
+    }
+
+    pub(crate) fn table(&self) -> &'static RuleTable {
+        self.table
+    }
+
+    /// The rules that match, up to and including the first that always holds.
+    pub(crate) fn classify(&self, header: &Header<'_>, around: &Neighbours) -> Chain {
+        let name = NameView::of(header.name);
+        let mut chain = Chain {
+            rules: [0; MAX_CHAIN],
+            len: 0,
+        };
+        for (index, rule) in self.table.rules.iter().enumerate() {
+            let full = usize::from(chain.len) == MAX_CHAIN - 1;
+            if (full && rule.when.is_some())
+                || !perms_match(rule.perms, header.perms)
+                || !self.name_matches(rule.name, &name, header, around)
+            {
+                continue;
+            }
+            chain.rules[usize::from(chain.len)] = index as RuleIndex;
+            chain.len += 1;
+            if rule.when.is_none() {
+                return chain;
+            }
+        }
+        unreachable!("the last rule matches every region")
+    }
+
+    fn name_matches(
+        &self,
+        pattern: NameMatch,
+        name: &NameView<'_>,
+        header: &Header<'_>,
+        around: &Neighbours,
+    ) -> bool {
+        use NameMatch::*;
+        let raw = name.raw;
+        match pattern {
+            Exact(text) => raw == text.as_bytes(),
+            Prefix(text) => raw.starts_with(text.as_bytes()),
+            AnonExact(text) => name.anon.is_some_and(|anon| anon == text.as_bytes()),
+            AnonPrefix(text) => name
+                .anon
+                .is_some_and(|anon| anon.starts_with(text.as_bytes())),
+            AnyAnonName => name.group.is_some(),
+            Library(file) => name.is_path && !name.is_deleted && generic::is_library(raw, file),
+            Executable => self.executable.as_deref() == Some(raw),
+            ExecutableCandidate => {
+                self.executable.is_none() && name.is_path && !name.is_shared_library
+            }
+            DeletedSharedLibrary => name.is_path && name.is_deleted && name.is_shared_library,
+            DeletedPath => name.is_path && name.is_deleted,
+            SharedLibrary => name.is_path && name.is_shared_library,
+            Path => name.is_path,
+            UnnamedWhere(test) => raw.is_empty() && test(header, around),
+            Unnamed => raw.is_empty(),
+            Any => true,
+        }
+    }
+}
+
+/// What the rules ask of a name, worked out once per region.
+struct NameView<'a> {
+    raw: &'a [u8],
+    /// NAME of `[anon:NAME]`, without leading or trailing spaces.
+    anon: Option<&'a [u8]>,
+    /// NAME of `[anon:NAME]` or `[anon_shmem:NAME]`: what named regions are grouped by.
+    group: Option<&'a [u8]>,
+    is_path: bool,
+    is_deleted: bool,
+    is_shared_library: bool,
+}
+
+impl<'a> NameView<'a> {
+    fn of(raw: &'a [u8]) -> NameView<'a> {
+        let is_path = raw.first() == Some(&b'/');
+        NameView {
+            raw,
+            anon: generic::anon_name(raw),
+            group: named_group_source(raw),
+            is_path,
+            is_deleted: is_path && raw.ends_with(DELETED_SUFFIX),
+            is_shared_library: is_path && generic::is_shared_library(raw),
+        }
+    }
+}
+
+fn perms_match(pattern: PermMatch, perms: Perms) -> bool {
+    match pattern {
+        PermMatch::Any => true,
+        PermMatch::PrivateReadWrite => perms.readable() && perms.writable() && !perms.shared(),
+        PermMatch::Executable => perms.executable(),
+        PermMatch::Readable => perms.readable(),
+        PermMatch::NoAccess => perms.no_access(),
+    }
+}
+
+/// What the whole input (and, for a live process, the executable) turned out to say: decides
+/// which rule of each [`Chain`] holds.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Facts {
+    /// The runtimes present.
+    pub runtimes: Vec<RuntimeId>,
+    /// Any shared library is mapped.
+    pub shared_libraries: bool,
+    /// For a saved file: the candidate taken for the executable (see the aggregator).
+    pub chosen_executable: Option<u32>,
+}
+
+impl Facts {
+    fn holds(&self, condition: Condition, subkey: u32) -> bool {
+        match condition {
+            Condition::Runtime(id) => self.runtimes.contains(&id),
+            Condition::RuntimeWithoutSharedLibraries(id) => {
+                self.runtimes.contains(&id) && !self.shared_libraries
+            }
+            Condition::ChosenExecutable => self.chosen_executable == Some(subkey),
+        }
+    }
+
+    /// The rule of `chain` that holds. `subkey` identifies the region's executable candidate.
+    pub(crate) fn resolve(&self, table: &RuleTable, chain: &Chain, subkey: u32) -> &'static Rule {
+        chain
+            .rules()
+            .iter()
+            .map(|&index| table.rule(index))
+            .find(|rule| {
+                rule.when
+                    .is_none_or(|condition| self.holds(condition, subkey))
+            })
+            .expect("the last rule of a chain always holds")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,333 @@
+//! The rule table on single regions: which category each kind of name and layout lands in,
+//! with and without the runtime facts that conditional rules wait for.
+
+use super::*;
+use crate::runtime::GO;
+use crate::smaps::parse_header;
+
+/// The category key of a region of `line`, given the facts, with the executable known.
+fn category_with(line: &str, around: &Neighbours, facts: &Facts) -> String {
+    let classifier = Classifier::new(Some(b"/usr/bin/app"));
+    let chain = classifier.classify(&parse_header(line.as_bytes()).unwrap(), around);
+    match facts.resolve(classifier.table(), &chain, 0).target {
+        Target::Category(def) => def.key.to_string(),
+        Target::NamedGroup => "named".to_string(),
+    }
+}
+
+fn category(line: &str) -> String {
+    category_with(line, &Neighbours::default(), &Facts::default())
+}
+
+fn go() -> Facts {
+    Facts {
+        runtimes: vec![GO],
+        shared_libraries: true,
+        ..Facts::default()
+    }
+}
+
+#[test]
+fn recognises_kernel_and_runtime_names() {
+    let cases = [
+        (
+            "55a000000000-55a000021000 rw-p 00000000 00:00 0 [heap]",
+            "c.heap",
+        ),
+        (
+            "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]",
+            "stack",
+        ),
+        (
+            "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack:1234]",
+            "stack",
+        ),
+        (
+            "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]",
+            "other.kernel",
+        ),
+        (
+            "c000000000-c004000000 rw-p 00000000 00:00 0 [anon: Go: heap]",
+            "go.heap",
+        ),
+        (
+            "c004000000-c008000000 ---p 00000000 00:00 0 [anon: Go: heap reservation]",
+            "runtime.metadata",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:Go: gc bits]",
+            "runtime.metadata",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon: glibc: malloc arena]",
+            "c.heap",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon: glibc: pthread stack: 42]",
+            "stack",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon: glibc: getrandom states]",
+            "runtime.metadata",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:stack_and_tls:77]",
+            "stack",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:scudo:primary]",
+            "c.heap",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:jemalloc_pg]",
+            "c.heap",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:partition_alloc]",
+            "c.heap",
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(category(line), expected, "{line}");
+    }
+}
+
+#[test]
+fn recognises_named_shared_and_file_memory() {
+    let cases = [
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:TNC-3]",
+            "named",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-s 00000000 00:01 9 [anon_shmem:pool]",
+            "named",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-s 00000000 00:01 9 /memfd:buf (deleted)",
+            "shm.memfd",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-s 00000000 00:01 9 /SYSV0000abcd (deleted)",
+            "shm.sysv",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-s 00000000 00:01 9 /dev/shm/ring",
+            "shm.posix",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-s 00000000 00:01 9 /dev/zero (deleted)",
+            "shm.anonymous",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-s 00000000 00:05 9 /dev/nvidia0",
+            "other.devices",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-s 00000000 00:0f 9 anon_inode:[io_uring]",
+            "other.anon_inode",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-s 00000000 00:0f 9 /anon_hugepage (deleted)",
+            "other.hugepages",
+        ),
+        (
+            "00400000-00401000 r-xp 00000000 08:01 7 /usr/bin/app",
+            "file.binary",
+        ),
+        (
+            "7f0000000000-7f0000100000 r-xp 00000000 08:01 7 /lib/libc.so.6",
+            "file.libraries",
+        ),
+        (
+            "7f0000000000-7f0000100000 r-xp 00000000 08:01 7 /lib/ld-linux-x86-64.so.2",
+            "file.libraries",
+        ),
+        (
+            "7f0000000000-7f0000100000 r--p 00000000 08:01 7 /lib/old.so.1 (deleted)",
+            "file.deleted",
+        ),
+        (
+            "7f0000000000-7f0000100000 r--p 00000000 08:01 7 /lib/libc.so.6 (deleted)",
+            "file.deleted",
+        ),
+        (
+            "7f0000000000-7f0000100000 r--p 00000000 08:01 7 /usr/share/zoneinfo/UTC",
+            "file.other",
+        ),
+        (
+            "7f0000000000-7f0000100000 r--p 00000000 08:01 7 /data/app.json.so.bak",
+            "file.other",
+        ),
+        (
+            "7f0000000000-7f0000100000 r--p 00000000 00:00 0 [weird]",
+            "other.unrecognized",
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(category(line), expected, "{line}");
+    }
+}
+
+#[test]
+fn splits_unnamed_memory_by_permissions() {
+    let cases = [
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 ",
+            "anon.rw",
+        ),
+        (
+            "7f0000000000-7f0000100000 r--p 00000000 00:00 0 ",
+            "anon.ro",
+        ),
+        (
+            "7f0000000000-7f0000100000 r-xp 00000000 00:00 0 ",
+            "anon.exec",
+        ),
+        (
+            "7f0000000000-7f0000100000 ---p 00000000 00:00 0 ",
+            "anon.reserved",
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(category(line), expected, "{line}");
+    }
+}
+
+#[test]
+fn go_arenas_are_heap_only_in_a_go_process() {
+    for line in [
+        "c000000000-c004000000 rw-p 00000000 00:00 0 ",
+        "1c000000000-1c004000000 rw-p 00000000 00:00 0 ",
+        "c004000000-c004100000 rw-p 00000000 00:00 0 ",
+    ] {
+        let around = Neighbours::default();
+        assert_eq!(category_with(line, &around, &go()), "go.heap", "{line}");
+        assert_ne!(
+            category_with(line, &around, &Facts::default()),
+            "go.heap",
+            "{line}"
+        );
+    }
+    // High hint addresses fall among ordinary mmaps: never taken for the Go heap.
+    let high = "7fc000000000-7fc000100000 rw-p 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(high, &Neighbours::default(), &go()),
+        "anon.rw"
+    );
+    // Without C code, a Go process's other unnamed read-write memory is the runtime's own.
+    let static_go = Facts {
+        shared_libraries: false,
+        ..go()
+    };
+    assert_eq!(
+        category_with(high, &Neighbours::default(), &static_go),
+        "runtime.metadata"
+    );
+}
+
+#[test]
+fn the_first_arena_signals_go() {
+    let classifier = Classifier::new(None);
+    let table = classifier.table();
+    let signals_go = |line: &str| {
+        let chain = classifier.classify(
+            &parse_header(line.as_bytes()).unwrap(),
+            &Neighbours::default(),
+        );
+        table
+            .rule(chain.first())
+            .signals
+            .contains(&Signal::Runtime(GO))
+    };
+    assert!(signals_go("c000000000-c004000000 rw-p 00000000 00:00 0 "));
+    assert!(!signals_go("c004000000-c008000000 rw-p 00000000 00:00 0 "));
+    assert!(signals_go(
+        "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon: Go: heap]"
+    ));
+}
+
+#[test]
+fn layout_rules_look_at_the_neighbours() {
+    let after = |line: &str| Neighbours {
+        previous: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
+        next: None,
+    };
+    let before = |line: &str| Neighbours {
+        previous: None,
+        next: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
+    };
+    let none = Facts::default();
+    let guard = "7f0000000000-7f0000001000 ---p 00000000 00:00 0 ";
+    let stack = "7f0000001000-7f0000801000 rw-p 00000000 00:00 0 ";
+    assert_eq!(category_with(stack, &after(guard), &none), "stack");
+    let far = "7f0000002000-7f0000801000 rw-p 00000000 00:00 0 ";
+    assert_eq!(category_with(far, &after(guard), &none), "anon.rw");
+    let fenced = "7f0000001000-7f0004001000 rw-p 00000000 00:00 0 ";
+    assert_eq!(category_with(fenced, &after(guard), &none), "anon.rw");
+    let tiny = "7f0000001000-7f0000003000 rw-p 00000000 00:00 0 ";
+    assert_eq!(category_with(tiny, &after(guard), &none), "anon.rw");
+
+    let arena = "7fcf74000000-7fcf74021000 rw-p 00000000 00:00 0 ";
+    let tail = "7fcf74021000-7fcf78000000 ---p 00000000 00:00 0 ";
+    assert_eq!(category_with(arena, &before(tail), &none), "c.heap");
+    let short = "7fcf74021000-7fcf77000000 ---p 00000000 00:00 0 ";
+    assert_eq!(category_with(arena, &before(short), &none), "anon.rw");
+    let full = "7fcf74000000-7fcf78000000 rw-p 00000000 00:00 0 ";
+    assert_eq!(category_with(full, &Neighbours::default(), &none), "c.heap");
+    // An aligned map at the top of the address space: no arena fits, and no overflow.
+    let top = "fffffffffc000000-fffffffffc001000 rw-p 00000000 00:00 0 ";
+    let above = "fffffffffc001000-ffffffffffff0000 ---p 00000000 00:00 0 ";
+    assert_eq!(category_with(top, &before(above), &none), "anon.rw");
+}
+
+#[test]
+fn a_saved_files_executable_is_chosen_later() {
+    let classifier = Classifier::new(None);
+    let chain = classifier.classify(
+        &parse_header(b"00400000-00401000 r-xp 00000000 08:01 7 /usr/bin/app").unwrap(),
+        &Neighbours::default(),
+    );
+    let key = |facts: &Facts, subkey| match facts.resolve(classifier.table(), &chain, subkey).target
+    {
+        Target::Category(def) => def.key,
+        Target::NamedGroup => "named",
+    };
+    let chosen = Facts {
+        chosen_executable: Some(3),
+        ..Facts::default()
+    };
+    assert_eq!(key(&chosen, 3), "file.binary");
+    assert_eq!(key(&chosen, 4), "file.other");
+    assert_eq!(key(&Facts::default(), 3), "file.other");
+}
+
+#[test]
+fn names_fold_their_numbers_into_one_group() {
+    assert_eq!(fold_digits(b"TNC-511"), b"TNC-*");
+    assert_eq!(fold_digits(b"cache v2 shard 17"), b"cache v* shard *");
+    assert_eq!(
+        named_group_source(b"[anon: TXMetaCache]"),
+        Some(&b"TXMetaCache"[..])
+    );
+    assert_eq!(
+        named_group_source(b"[anon:TXMetaCache]"),
+        Some(&b"TXMetaCache"[..])
+    );
+    assert_eq!(
+        named_group_source(b"[anon_shmem:pool ]"),
+        Some(&b"pool"[..])
+    );
+}
+
+#[test]
+fn every_chain_ends_in_a_rule_that_always_holds() {
+    let table = RuleTable::get();
+    let last = table.rules().last().unwrap();
+    assert!(matches!(last.name, NameMatch::Any) && last.when.is_none());
+    let stages: Vec<Stage> = table.rules().iter().map(|rule| rule.stage).collect();
+    assert!(
+        stages.windows(2).all(|pair| pair[0] <= pair[1]),
+        "rules in stage order"
+    );
+}

@@ -1,0 +1,55 @@
+//! The modes a run can be in, one file each, and where their output goes. A new mode is a new
+//! file here, a variant of `config::Mode`, and one line in [`run`].
+
+mod analyze;
+mod ps;
+
+use std::io::{self, Write};
+
+use anyhow::Context;
+
+use super::config::{Config, Mode};
+use super::output::AtomicFile;
+use memanalyzer::render::{escape, Renderer};
+
+/// Does what `config` says and writes the result to `out` (or to the `-output` file,
+/// atomically). Warnings go to `warn`.
+pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
+    let renderer = Renderer::new(config.format, config.style);
+    match &config.mode {
+        Mode::Analyze { input, options } => {
+            analyze::run(config, &renderer, input, options, out, warn)
+        }
+        Mode::ProcessList => ps::run(config, &renderer, out),
+    }
+}
+
+/// Writes through `render` to standard output or, with `-output`, to a file renamed into place.
+fn emit(
+    config: &Config,
+    out: &mut dyn Write,
+    render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    match &config.output {
+        None => {
+            render(out).context("cannot write the output")?;
+            out.flush().context("cannot write the output")?;
+        }
+        Some(path) => {
+            let shown = escape::for_terminal(path.as_os_str().as_encoded_bytes());
+            let context = || format!("cannot write {shown}");
+            let mut file = AtomicFile::create(path).with_context(context)?;
+            render(&mut file).with_context(context)?;
+            file.commit().with_context(context)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether an error is a write into a closed pipe (`memanalyzer -all | head -1`): not a failure.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<io::Error>())
+        .any(|cause| cause.kind() == io::ErrorKind::BrokenPipe)
+}

@@ -1,0 +1,176 @@
+//! Where smaps text comes from — a live process, a saved file or standard input — and the
+//! checks that go with each. Reading is overlapped with parsing (`prefetch.rs`); a live read has
+//! its own completeness checks (`live.rs`) and reads everything through one handle on
+//! `/proc/<pid>` (`process.rs`); `ps.rs` lists processes; `elf.rs` reads the executable.
+
+pub(crate) mod elf;
+#[cfg(target_os = "linux")]
+mod live;
+mod prefetch;
+#[cfg(target_os = "linux")]
+pub(crate) mod process;
+pub(crate) mod ps;
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use crate::aggregate::{Aggregator, ProcessInfo};
+use crate::error::Error;
+use crate::report::{Listing, Report, Warning};
+use crate::smaps::{parse_reader, StreamError};
+use prefetch::Prefetch;
+
+/// What to analyze.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A live process's `/proc/<pid>/smaps` (Linux only).
+    Pid(i32),
+    /// A saved smaps file.
+    File(PathBuf),
+    /// Smaps text on standard input (`-file -`).
+    Stdin,
+}
+
+/// How to analyze: which regions to list, and what is known about the process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Which regions the report lists (the 20 largest by default).
+    pub listing: Listing,
+    /// For a saved file: the executable's path as smaps prints it, when known; otherwise the
+    /// first mapped path with an executable mapping is taken for it.
+    pub executable: Option<Vec<u8>>,
+}
+
+impl Options {
+    /// The report lists these regions.
+    pub fn listing(mut self, listing: Listing) -> Options {
+        self.listing = listing;
+        self
+    }
+
+    /// The report lists the `count` largest regions.
+    pub fn top(mut self, count: usize) -> Options {
+        self.listing = Listing::Top(count);
+        self
+    }
+
+    /// The report lists every region, largest first.
+    pub fn all(mut self) -> Options {
+        self.listing = Listing::All;
+        self
+    }
+
+    /// For a saved file: the path of the process's executable, as smaps prints it.
+    pub fn executable(mut self, path: impl Into<Vec<u8>>) -> Options {
+        self.executable = Some(path.into());
+        self
+    }
+}
+
+/// Reads and analyzes `input`.
+pub fn analyze(input: &Input, options: &Options) -> Result<Report, Error> {
+    let started = std::time::Instant::now();
+    let mut report = match input {
+        Input::Pid(pid) => analyze_pid_unchecked(*pid, options)?,
+        Input::File(path) => {
+            let file = File::open(path).map_err(|source| Error::Open {
+                path: path.clone(),
+                source,
+            })?;
+            analyze_stream(prefetched(file, path)?, info_for(path, options), options)?
+        }
+        Input::Stdin => {
+            let path = Path::new("-");
+            analyze_stream(
+                prefetched(io::stdin(), path)?,
+                info_for(path, options),
+                options,
+            )?
+        }
+    };
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// Analyzes a live process (Linux only).
+pub fn analyze_pid(pid: i32, options: &Options) -> Result<Report, Error> {
+    analyze(&Input::Pid(pid), options)
+}
+
+/// Analyzes the calling process itself: what the original tool's `GetCompleteMemoryProfile()`
+/// did for a service that wants its own breakdown.
+pub fn analyze_self(options: &Options) -> Result<Report, Error> {
+    analyze_pid(std::process::id() as i32, options)
+}
+
+/// Analyzes smaps text from any reader: a saved file, a network stream, a test string.
+pub fn analyze_reader<R: Read>(reader: R, options: &Options) -> Result<Report, Error> {
+    let started = std::time::Instant::now();
+    let mut report = analyze_stream(reader, info_for(Path::new("-"), options), options)?;
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+fn info_for(path: &Path, options: &Options) -> ProcessInfo {
+    ProcessInfo {
+        path: path.to_path_buf(),
+        exe: options.executable.clone(),
+        ..ProcessInfo::default()
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn analyze_pid_unchecked(pid: i32, options: &Options) -> Result<Report, Error> {
+    live::analyze_pid(pid, options)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn analyze_pid_unchecked(_pid: i32, _options: &Options) -> Result<Report, Error> {
+    Err(Error::NeedsProcfs)
+}
+
+/// Reads `source` ahead on a second core while the caller parses (see `prefetch.rs`).
+fn prefetched<R: Read + Send + 'static>(source: R, path: &Path) -> Result<Prefetch, Error> {
+    Prefetch::new(source).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Parses and aggregates a whole stream that is not a live process.
+fn analyze_stream<R: Read>(
+    reader: R,
+    info: ProcessInfo,
+    options: &Options,
+) -> Result<Report, Error> {
+    let (aggregator, warnings) = stream(reader, &info, options)?;
+    if aggregator.region_count() == 0 {
+        return Err(Error::Empty { path: info.path });
+    }
+    Ok(aggregator.finish(info, options.listing, warnings))
+}
+
+/// Parses `reader` into an aggregator, every region counted.
+fn stream<R: Read>(
+    reader: R,
+    info: &ProcessInfo,
+    options: &Options,
+) -> Result<(Aggregator, Vec<Warning>), Error> {
+    let mut aggregator = Aggregator::new(options.listing, info.exe.as_deref());
+    let summary =
+        parse_reader(reader, |region| aggregator.add(region)).map_err(|error| match error {
+            StreamError::Io(source) => Error::Read {
+                path: info.path.clone(),
+                source,
+            },
+            StreamError::Parse(source) => Error::Parse {
+                path: info.path.clone(),
+                source,
+            },
+        })?;
+    aggregator.flush();
+    let warnings = summary.warnings.into_iter().map(Warning::Input).collect();
+    Ok((aggregator, warnings))
+}

@@ -1,0 +1,52 @@
+//! glibc: its malloc arenas (named with `glibc.mem.decorate_maps=1` from glibc 2.39, recognised
+//! by their 64 MiB reservations before), its named thread stacks and metadata, and its
+//! detection from `libc.so.6`.
+
+use super::{not_in_executable, Role, RuntimeDef};
+use crate::classify::generic::{C_HEAP, RUNTIME_METADATA, SHARED_LIBRARIES, STACK};
+use crate::classify::{rule, NameMatch::*, Neighbours, PermMatch, Rule, Signal, Stage};
+use crate::report::RuntimeId;
+use crate::smaps::Header;
+
+pub(crate) const GLIBC: RuntimeId = RuntimeId::new("glibc");
+
+const IS_GLIBC: &[Signal] = &[Signal::Runtime(GLIBC)];
+
+#[rustfmt::skip]
+static RULES: &[Rule] = &[
+    rule(Stage::RuntimeName, AnonExact("glibc: malloc arena"),       PermMatch::Any, &C_HEAP).signals(IS_GLIBC),
+    rule(Stage::RuntimeName, AnonExact("glibc: malloc"),             PermMatch::Any, &C_HEAP).signals(IS_GLIBC),
+    rule(Stage::RuntimeName, AnonPrefix("glibc: pthread stack"),     PermMatch::Any, &STACK).signals(IS_GLIBC),
+    rule(Stage::RuntimeName, AnonPrefix("glibc: pthread user stack"), PermMatch::Any, &STACK).signals(IS_GLIBC),
+    rule(Stage::RuntimeName, AnonPrefix("glibc: unused stack"),      PermMatch::Any, &STACK).signals(IS_GLIBC),
+    rule(Stage::RuntimeName, AnonPrefix("glibc: "),                  PermMatch::Any, &RUNTIME_METADATA).signals(IS_GLIBC),
+    rule(Stage::RuntimeFile, Library("libc.so.6"), PermMatch::Any, &SHARED_LIBRARIES)
+        .signals(&[Signal::Runtime(GLIBC), Signal::SharedLibrary]),
+    rule(Stage::RuntimeLayout, UnnamedWhere(is_malloc_arena), PermMatch::PrivateReadWrite, &C_HEAP).by_layout(),
+];
+
+pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
+    id: GLIBC,
+    name: "glibc",
+    role: Role::Allocator,
+    section_title: "",
+    categories: &[],
+    rules: RULES,
+    relabel: &[],
+    executable: not_in_executable,
+};
+
+/// glibc's HEAP_MAX_SIZE on 64-bit: each thread arena reserves this much, aligned to it.
+const MALLOC_ARENA_BYTES: u64 = 64 * 1024 * 1024;
+
+/// 64 MiB-aligned, filling a 64 MiB reservation alone or with a no-access tail right after it.
+fn is_malloc_arena(header: &Header<'_>, around: &Neighbours) -> bool {
+    header.start % MALLOC_ARENA_BYTES == 0
+        && (header.size() == MALLOC_ARENA_BYTES
+            || around.next.is_some_and(|tail| {
+                tail.unnamed_no_access
+                    && tail.start == header.end
+                    // Checked: hostile input may put an arena at the very top.
+                    && header.start.checked_add(MALLOC_ARENA_BYTES) == Some(tail.end)
+            }))
+}

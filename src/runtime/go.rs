@@ -1,0 +1,78 @@
+//! Go: the heap arenas (named `[anon: Go: heap]` from Go 1.25, recognised by their address
+//! before), the runtime's named metadata, and its detection from the executable's build
+//! information or its names.
+
+use super::{Relabel, Role, RuntimeDef, Verdict};
+use crate::classify::generic::{C_HEAP, RUNTIME_METADATA};
+use crate::classify::{
+    rule, CategoryDef, Condition, NameMatch::*, Neighbours, PermMatch, Rule, Signal, Stage,
+};
+use crate::input::elf::ExecutableFacts;
+use crate::report::{RuntimeId, SectionId};
+use crate::smaps::Header;
+
+pub(crate) const GO: RuntimeId = RuntimeId::new("go");
+
+pub(crate) static HEAP: CategoryDef = CategoryDef::new(
+    "go.heap",
+    "Heap",
+    SectionId::Runtime,
+    "Go's heap arenas; goroutine stacks live inside them (Go allocates stacks from heap spans)",
+);
+
+const IS_GO: &[Signal] = &[Signal::Runtime(GO)];
+
+#[rustfmt::skip]
+static RULES: &[Rule] = &[
+    rule(Stage::RuntimeName, AnonExact("Go: heap"), PermMatch::Any, &HEAP).signals(IS_GO),
+    rule(Stage::RuntimeName, AnonPrefix("Go: "),    PermMatch::Any, &RUNTIME_METADATA).signals(IS_GO),
+    rule(Stage::RuntimeLayout, UnnamedWhere(at_first_arena_hint), PermMatch::PrivateReadWrite, &HEAP)
+        .when(Condition::Runtime(GO)).signals(IS_GO).by_layout(),
+    rule(Stage::RuntimeLayout, UnnamedWhere(in_arena_range), PermMatch::PrivateReadWrite, &HEAP)
+        .when(Condition::Runtime(GO)).by_layout(),
+    // A Go binary without C code: its other unnamed read-write memory is the runtime's own.
+    rule(Stage::RuntimeFallback, Unnamed, PermMatch::PrivateReadWrite, &RUNTIME_METADATA)
+        .when(Condition::RuntimeWithoutSharedLibraries(GO)).by_layout(),
+];
+
+pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
+    id: GO,
+    name: "Go",
+    role: Role::Language,
+    section_title: "Go Runtime",
+    categories: &[&HEAP],
+    rules: RULES,
+    relabel: &[Relabel {
+        category: &C_HEAP,
+        label: "C Heap (cgo/malloc)",
+    }],
+    executable: from_build_info,
+};
+
+/// A Go binary carries build information (`.go.buildinfo`); its absence is proof of another
+/// language.
+fn from_build_info(facts: &ExecutableFacts) -> Verdict {
+    match &facts.elf {
+        None => Verdict::Unknown,
+        Some(elf) => match &elf.go {
+            Some(info) => Verdict::Present {
+                version: info.version.clone(),
+            },
+            None => Verdict::Absent,
+        },
+    }
+}
+
+/// Go's heap arenas on 64-bit Linux start at hint addresses `0x00c0 << 32`, `0x01c0 << 32`, …
+/// and grow upward in 64 MiB steps. Only the hints below 16 TiB are taken: higher ones (up to
+/// `0x7fc0 << 32`) fall among ordinary mmap addresses, where a C allocation would be mistaken
+/// for Go heap one time in 256.
+fn in_arena_range(header: &Header<'_>, _: &Neighbours) -> bool {
+    header.start < 0x1000_0000_0000 && (header.start >> 32) & 0xff == 0xc0
+}
+
+/// The first heap arena starts exactly at a hint address such as `0xc000000000`: evidence that
+/// the process is Go.
+fn at_first_arena_hint(header: &Header<'_>, around: &Neighbours) -> bool {
+    in_arena_range(header, around) && header.start & 0xff_ffff_ffff == 0xc0_0000_0000
+}

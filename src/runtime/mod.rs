@@ -1,0 +1,160 @@
+//! The runtimes and allocators memanalyzer recognises, one file each, and the registry that
+//! lists them. A runtime brings its identity, how it is detected (the executable file, the
+//! libraries it maps, the names it gives its memory), its rules as data, its categories, its
+//! section title, and the labels it gives other categories in its processes.
+//!
+//! To add a runtime: write `src/runtime/NAME.rs` with a `pub(crate) static RUNTIME: RuntimeDef`
+//! and add one line to [`REGISTRY`]. Nothing else names a runtime.
+
+mod bionic;
+mod glibc;
+mod go;
+mod jemalloc;
+mod partition_alloc;
+
+use crate::classify::{generic, CategoryDef, Rule};
+use crate::input::elf::ExecutableFacts;
+use crate::report::RuntimeId;
+
+pub(crate) use go::GO;
+
+/// Every runtime, in the order their rules are tried within a stage and they are listed.
+pub(crate) static REGISTRY: &[&RuntimeDef] = &[
+    &go::RUNTIME,
+    &glibc::RUNTIME,
+    &bionic::RUNTIME,
+    &jemalloc::RUNTIME,
+    &partition_alloc::RUNTIME,
+];
+
+/// The runtime section's title when no language runtime is found.
+pub(crate) const NATIVE_TITLE: &str = "Native Runtime";
+/// `source.runtime` in JSON when no language runtime is found.
+pub(crate) const NATIVE_KEY: &str = "native";
+
+/// What a runtime is to the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A language runtime (Go): the runtime section is named after it.
+    Language,
+    /// A C library or memory allocator, beside any language runtime.
+    Allocator,
+}
+
+/// What the executable file says about a runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The file could not be read, or says nothing either way: the regions decide.
+    Unknown,
+    /// The file shows the runtime is not there, whatever the regions suggest.
+    Absent,
+    /// The file shows it is there.
+    Present { version: Option<String> },
+}
+
+/// A category whose label a language runtime changes in its processes.
+#[derive(Debug)]
+pub(crate) struct Relabel {
+    pub category: &'static CategoryDef,
+    pub label: &'static str,
+}
+
+/// Everything memanalyzer knows about one runtime.
+#[derive(Debug)]
+pub(crate) struct RuntimeDef {
+    pub id: RuntimeId,
+    /// The name people know it by.
+    pub name: &'static str,
+    pub role: Role,
+    /// The runtime section's title in its processes (language runtimes).
+    pub section_title: &'static str,
+    /// Its own categories, in the order they are shown.
+    pub categories: &'static [&'static CategoryDef],
+    /// Its rules; each takes its place in the table by its stage.
+    pub rules: &'static [Rule],
+    /// Labels it gives other categories in its processes (a language runtime).
+    pub relabel: &'static [Relabel],
+    /// What the executable file says, when a live process's executable can be read.
+    pub executable: fn(&ExecutableFacts) -> Verdict,
+}
+
+impl RuntimeDef {
+    pub(crate) fn is_language(&self) -> bool {
+        self.role == Role::Language
+    }
+}
+
+/// A `RuntimeDef::executable` for runtimes the executable file says nothing about.
+pub(crate) fn not_in_executable(_: &ExecutableFacts) -> Verdict {
+    Verdict::Unknown
+}
+
+/// The runtime with this id. Ids are made only by the runtime files, so it is always there.
+pub(crate) fn def(id: RuntimeId) -> &'static RuntimeDef {
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|runtime| runtime.id == id)
+        .expect("every RuntimeId belongs to a registered runtime")
+}
+
+/// Every category, in the order they are shown within a section: each runtime's own in
+/// registry order, then the generic ones.
+pub(crate) fn categories() -> impl Iterator<Item = &'static CategoryDef> {
+    REGISTRY
+        .iter()
+        .flat_map(|runtime| runtime.categories.iter().copied())
+        .chain(generic::CATEGORIES.iter().copied())
+}
+
+/// The category with this key.
+pub(crate) fn category_by_key(key: &str) -> Option<&'static CategoryDef> {
+    categories().find(|category| category.key == key)
+}
+
+/// Where a category is shown among the others of its section.
+pub(crate) fn category_order(category: &CategoryDef) -> usize {
+    categories()
+        .position(|other| other.key == category.key)
+        .unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::{RuleTable, Target};
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_and_category_keys_are_unique() {
+        let ids: HashSet<&str> = REGISTRY.iter().map(|runtime| runtime.id.key()).collect();
+        assert_eq!(ids.len(), REGISTRY.len());
+        assert!(!ids.contains(NATIVE_KEY));
+        let keys: Vec<&str> = categories().map(|category| category.key).collect();
+        let unique: HashSet<&&str> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "{keys:?}");
+        for key in keys {
+            assert!(!key.starts_with("named:"), "{key} looks like a named group");
+        }
+    }
+
+    #[test]
+    fn every_rule_targets_a_listed_category() {
+        for rule in RuleTable::get().rules() {
+            if let Target::Category(category) = rule.target {
+                assert!(
+                    category_by_key(category.key).is_some(),
+                    "{} is not in any category list",
+                    category.key
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn language_runtimes_have_a_section_title() {
+        for runtime in REGISTRY {
+            assert_eq!(runtime.is_language(), !runtime.section_title.is_empty());
+        }
+    }
+}

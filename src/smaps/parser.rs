@@ -1,0 +1,555 @@
+//! The record parser: lines are `&[u8]` slices into the caller's buffer; numbers are parsed
+//! straight from bytes, so parsing allocates nothing per line or per region.
+//! [`parse_reader`] streams any `Read` through one bounded buffer, so memory does not grow with
+//! the input's size; [`parse_bytes`] parses text already in memory.
+
+use std::io::Read;
+
+use super::buffer::RecordBuffer;
+use super::error::{ParseError, ParseErrorKind, StreamError, Warning};
+use super::fields::{FieldKey, Fields, Unit};
+use super::header::{parse_decimal, parse_header, trim_leading_spaces, Header};
+
+/// Longest line accepted. Real smaps lines are under 4.2 KiB (PATH_MAX plus the header prefix).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Longest record (header plus field lines) the streaming buffer grows to hold.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Largest kB value accepted, for one field and for its sum over all records (8 EiB): the sum of
+/// two such sums (e.g. Private_Clean + Private_Dirty) converted to bytes (× 1024) still fits a
+/// u64, so totals never saturate and the categories always add up to them exactly.
+pub(crate) const MAX_KB: u64 = u64::MAX / 1024 / 2;
+
+/// One complete record: the mapping header, its numeric fields and its VmFlags bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region<'a> {
+    /// The header line.
+    pub header: Header<'a>,
+    /// The numeric field lines.
+    pub fields: Fields,
+    /// The two-letter VmFlags codes, space separated, as printed (empty on kernels before 3.8).
+    pub vm_flags: &'a [u8],
+    /// 1-based line number of the header in the whole input.
+    pub line: u64,
+}
+
+/// What a whole parse saw, besides the regions themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParseSummary {
+    /// Records parsed.
+    pub regions: u64,
+    /// Lines read.
+    pub lines: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// What was tolerated.
+    pub warnings: Vec<Warning>,
+}
+
+/// Parses a whole smaps text held in memory, calling `on_region` for each record in order.
+pub fn parse_bytes<F>(data: &[u8], mut on_region: F) -> Result<ParseSummary, ParseError>
+where
+    F: FnMut(&Region<'_>),
+{
+    let mut parser = Parser::default();
+    parser.feed(data, true, &mut on_region)?;
+    Ok(parser.finish(data.len() as u64))
+}
+
+/// Streams smaps text from `reader` through one bounded buffer, calling `on_region` for each
+/// record in order. Memory use is bounded by the longest record, not by the input's size.
+pub fn parse_reader<R, F>(mut reader: R, mut on_region: F) -> Result<ParseSummary, StreamError>
+where
+    R: Read,
+    F: FnMut(&Region<'_>),
+{
+    let mut parser = Parser::default();
+    let mut buffer = RecordBuffer::new();
+    let mut total_bytes = 0u64;
+    loop {
+        total_bytes += buffer.fill_from(&mut reader, parser.line_no)? as u64;
+        let complete = buffer.complete();
+        if !complete.is_empty() {
+            let taken = complete.len();
+            parser
+                .feed(complete, buffer.at_eof(), &mut on_region)
+                .map_err(StreamError::Parse)?;
+            buffer.consume(taken);
+        }
+        if buffer.at_eof() {
+            return Ok(parser.finish(total_bytes));
+        }
+    }
+}
+
+/// Field lines start with a capital letter (`Rss:`); mapping headers start with a hex digit.
+pub(crate) fn is_header_line(line: &[u8]) -> bool {
+    !line.first().is_some_and(u8::is_ascii_uppercase)
+}
+
+/// Parser state carried across the chunks of one input.
+#[derive(Default)]
+pub(crate) struct Parser {
+    line_no: u64,
+    regions: u64,
+    crlf: Option<bool>,
+    /// Keys present in the previous complete record, to notice a final record cut short.
+    previous_present: u32,
+    /// Index in [`FieldKey::ALL`] of the key most likely on the next field line.
+    next_key: usize,
+    /// Sums in kB of each key's values over all records so far, bounded by [`MAX_KB`];
+    /// indexed by [`FieldKey`].
+    totals: [u64; FieldKey::ALL.len()],
+    /// Header line of a record without field lines that ended a chunk: the next chunk starts
+    /// with a header, so the input is a maps file (reported as a whole parse would report it).
+    fieldless_record: Option<u64>,
+    warnings: Vec<Warning>,
+}
+
+/// A record whose header has been seen and whose fields are still being read.
+pub(crate) struct OpenRecord<'a> {
+    header: Header<'a>,
+    pub(crate) fields: Fields,
+    vm_flags: &'a [u8],
+    line: u64,
+}
+
+impl Parser {
+    /// Parses `data`, which holds only complete records unless `is_final`.
+    pub(crate) fn feed<'a, F>(
+        &mut self,
+        data: &'a [u8],
+        is_final: bool,
+        on_region: &mut F,
+    ) -> Result<(), ParseError>
+    where
+        F: FnMut(&Region<'_>),
+    {
+        let mut open: Option<OpenRecord<'a>> = None;
+        let ended_without_newline = data.last().is_some_and(|&last| last != b'\n');
+        // One pass over the chunk finds every line end; far cheaper than a search per line.
+        let mut line_start = 0;
+        let line_ends =
+            memchr::memchr_iter(b'\n', data).chain(ended_without_newline.then_some(data.len()));
+        for line_end in line_ends {
+            let mut line = &data[line_start..line_end];
+            line_start = line_end + 1;
+            self.line_no += 1;
+            if line.len() > MAX_LINE_BYTES {
+                return Err(self.error(ParseErrorKind::LineTooLong));
+            }
+            let crlf = *self.crlf.get_or_insert_with(|| {
+                let crlf = line.last() == Some(&b'\r');
+                if crlf {
+                    self.warnings.push(Warning::CrlfLineEnds);
+                }
+                crlf
+            });
+            if crlf {
+                line = line.strip_suffix(b"\r").unwrap_or(line);
+            }
+            if line.is_empty() {
+                continue;
+            }
+            if is_header_line(line) {
+                let header = parse_header(line).map_err(|expected| {
+                    self.error(ParseErrorKind::BadHeader { expected })
+                        .found(line)
+                })?;
+                if header.name == b"[rollup]" {
+                    return Err(self.error(ParseErrorKind::LooksLikeRollup));
+                }
+                if let Some(line) = self.fieldless_record.take() {
+                    return Err(ParseError::new(line, ParseErrorKind::LooksLikeMaps));
+                }
+                if let Some(previous) = open.take() {
+                    if previous.fields.is_empty() {
+                        return Err(ParseError::new(
+                            previous.line,
+                            ParseErrorKind::LooksLikeMaps,
+                        ));
+                    }
+                    self.emit(previous, on_region);
+                }
+                open = Some(OpenRecord {
+                    header,
+                    fields: Fields::default(),
+                    vm_flags: &[],
+                    line: self.line_no,
+                });
+            } else {
+                let Some(record) = open.as_mut() else {
+                    return Err(self.error(ParseErrorKind::FieldBeforeHeader).found(line));
+                };
+                self.parse_field_line(line, record)?;
+            }
+        }
+        if let Some(last) = open {
+            if is_final {
+                let cut_short = ended_without_newline
+                    || (self.regions > 0
+                        && last.fields.present_keys() & self.previous_present
+                            != self.previous_present);
+                if last.fields.is_empty() && self.regions == 0 {
+                    return Err(ParseError::new(last.line, ParseErrorKind::LooksLikeMaps));
+                }
+                if cut_short {
+                    self.warnings
+                        .push(Warning::FinalRecordCutShort { line: last.line });
+                }
+            } else if last.fields.is_empty() {
+                // The next chunk starts with a header, which will make this an error.
+                self.fieldless_record = Some(last.line);
+                return Ok(());
+            }
+            self.emit(last, on_region);
+        }
+        Ok(())
+    }
+
+    fn emit<F>(&mut self, record: OpenRecord<'_>, on_region: &mut F)
+    where
+        F: FnMut(&Region<'_>),
+    {
+        self.regions += 1;
+        self.previous_present = record.fields.present_keys();
+        on_region(&Region {
+            header: record.header,
+            fields: record.fields,
+            vm_flags: record.vm_flags,
+            line: record.line,
+        });
+    }
+
+    /// Reads one `Key: value` line into `fields`; returns the VmFlags bytes when it is that line.
+    /// Unknown keys are skipped.
+    pub(crate) fn parse_field<'a>(
+        &mut self,
+        line: &'a [u8],
+        fields: &mut Fields,
+    ) -> Result<Option<&'a [u8]>, ParseError> {
+        // The kernel prints keys in a fixed order: try the one after the last key first.
+        let predicted = FieldKey::ALL[self.next_key % FieldKey::ALL.len()];
+        let predicted_name = predicted.name().as_bytes();
+        let (key, colon) =
+            if line.starts_with(predicted_name) && line.get(predicted_name.len()) == Some(&b':') {
+                (predicted, predicted_name.len())
+            } else {
+                let Some(colon) = memchr::memchr(b':', line) else {
+                    return Err(self.error(ParseErrorKind::NotAField).found(line));
+                };
+                let Some(key) = FieldKey::from_name(&line[..colon]) else {
+                    return Ok(None); // Unknown keys come and go between kernel versions and vendors.
+                };
+                (key, colon)
+            };
+        self.next_key = key.index() + 1;
+        let value = trim_leading_spaces(&line[colon + 1..]);
+        fields.mark_present(key);
+        let Some(slot) = fields.slot(key) else {
+            return Ok(Some(value)); // VmFlags: kept as bytes
+        };
+        let bad_value = || self.error(ParseErrorKind::BadField { key }).found(value);
+        let digits_end = value
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(value.len());
+        let (digits, unit) = value.split_at(digits_end);
+        if digits.is_empty() {
+            return Err(bad_value());
+        }
+        let unit_ok = match key.unit() {
+            Unit::Kb => unit == b" kB",
+            Unit::Count | Unit::Flags => unit.is_empty(),
+        };
+        if !unit_ok {
+            return Err(bad_value());
+        }
+        let number = parse_decimal(digits)
+            .filter(|&number| number <= MAX_KB)
+            .ok_or_else(|| self.error(ParseErrorKind::Overflow { key }))?;
+        if key.unit() == Unit::Kb {
+            // A repeated key replaces its earlier value in the record, and so in the total.
+            let total = &mut self.totals[key.index()];
+            let sum = *total - *slot + number;
+            if sum > MAX_KB {
+                return Err(ParseError::new(
+                    self.line_no,
+                    ParseErrorKind::TotalOverflow { key },
+                ));
+            }
+            *total = sum;
+        }
+        *slot = number;
+        Ok(None)
+    }
+
+    fn parse_field_line<'a>(
+        &mut self,
+        line: &'a [u8],
+        record: &mut OpenRecord<'a>,
+    ) -> Result<(), ParseError> {
+        if let Some(vm_flags) = self.parse_field(line, &mut record.fields)? {
+            record.vm_flags = vm_flags;
+        }
+        Ok(())
+    }
+
+    /// Counts one more line (for callers that split lines themselves, like the rollup parser).
+    pub(crate) fn next_line(&mut self) -> u64 {
+        self.line_no += 1;
+        self.line_no
+    }
+
+    pub(crate) fn error(&self, kind: ParseErrorKind) -> ParseError {
+        ParseError::new(self.line_no, kind)
+    }
+
+    pub(crate) fn finish(self, bytes: u64) -> ParseSummary {
+        ParseSummary {
+            regions: self.regions,
+            lines: self.line_no,
+            bytes,
+            warnings: self.warnings,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    const TWO_RECORDS: &str = "\
+00400000-00452000 r-xp 00000000 08:02 173521      /usr/bin/dbus-daemon
+Size:                328 kB
+Rss:                 300 kB
+Pss:                 150 kB
+Shared_Clean:        300 kB
+Shared_Dirty:          0 kB
+Private_Clean:         0 kB
+Private_Dirty:         0 kB
+Swap:                  0 kB
+THPeligible:    0
+VmFlags: rd ex mr mw me dw 
+7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0 
+Size:                132 kB
+Rss:                  12 kB
+Pss:                  12 kB
+Shared_Clean:          0 kB
+Shared_Dirty:          0 kB
+Private_Clean:         0 kB
+Private_Dirty:        12 kB
+Swap:                  4 kB
+THPeligible:    0
+VmFlags: rd wr mr mw me ac 
+";
+
+    /// Parses `data` and returns each region's header with an owned copy of its name.
+    fn collect(data: &[u8]) -> Result<(Vec<(Header<'static>, Fields)>, ParseSummary), ParseError> {
+        let mut regions = Vec::new();
+        let summary = parse_bytes(data, |region| {
+            let name: &'static [u8] = Box::leak(region.header.name.to_vec().into_boxed_slice());
+            regions.push((
+                Header {
+                    name,
+                    ..region.header
+                },
+                region.fields,
+            ));
+        })?;
+        Ok((regions, summary))
+    }
+
+    #[test]
+    fn parses_records_and_fields() {
+        let (regions, summary) = collect(TWO_RECORDS.as_bytes()).unwrap();
+        assert_eq!(summary.regions, 2);
+        assert!(summary.warnings.is_empty());
+        let (first, fields) = regions[0];
+        assert_eq!(first.name, b"/usr/bin/dbus-daemon");
+        assert_eq!(
+            (fields.size, fields.rss, fields.pss, fields.shared()),
+            (328, 300, 150, 300)
+        );
+        let (_, second) = regions[1];
+        assert_eq!((second.rss, second.private(), second.swap), (12, 12, 4));
+        assert!(second.has(FieldKey::Swap));
+        assert!(!second.has(FieldKey::Locked));
+    }
+
+    #[test]
+    fn keeps_vm_flags_as_bytes() {
+        let mut flags = Vec::new();
+        parse_bytes(TWO_RECORDS.as_bytes(), |region| {
+            flags.push(region.vm_flags.to_vec())
+        })
+        .unwrap();
+        assert_eq!(flags, [&b"rd ex mr mw me dw "[..], b"rd wr mr mw me ac "]);
+    }
+
+    #[test]
+    fn streaming_matches_whole_input_at_every_buffer_split() {
+        let data = TWO_RECORDS.repeat(3000);
+        let mut whole = Vec::new();
+        parse_bytes(data.as_bytes(), |region| {
+            whole.push((region.header.start, region.fields))
+        })
+        .unwrap();
+        let mut streamed = Vec::new();
+        // A reader returning odd-sized pieces exercises every split position over the input.
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                self.1 = self.1 % 997 + 1;
+                let take = self.1.min(out.len()).min(self.0.len());
+                out[..take].copy_from_slice(&self.0[..take]);
+                self.0 = &self.0[take..];
+                Ok(take)
+            }
+        }
+        let summary = parse_reader(Trickle(data.as_bytes(), 0), |region| {
+            streamed.push((region.header.start, region.fields))
+        })
+        .unwrap();
+        assert_eq!(summary.regions, 6000);
+        assert_eq!(summary.bytes, data.len() as u64);
+        assert_eq!(whole, streamed);
+    }
+
+    #[test]
+    fn tolerates_crlf_and_unknown_keys() {
+        let crlf = TWO_RECORDS
+            .replace('\n', "\r\n")
+            .replace("Swap:", "Vendor_Thing:   7 kB\r\nSwap:");
+        let (regions, summary) = collect(crlf.as_bytes()).unwrap();
+        assert_eq!(regions.len(), 2);
+        assert_eq!(regions[1].1.swap, 4);
+        assert_eq!(summary.warnings, vec![Warning::CrlfLineEnds]);
+    }
+
+    #[test]
+    fn warns_about_a_final_record_cut_short() {
+        let cut = &TWO_RECORDS[..TWO_RECORDS.find("Pss:                  12").unwrap() - 1];
+        let (regions, summary) = collect(cut.as_bytes()).unwrap();
+        assert_eq!(regions.len(), 2);
+        assert_eq!(regions[1].1.rss, 12);
+        assert_eq!(
+            summary.warnings,
+            vec![Warning::FinalRecordCutShort { line: 12 }]
+        );
+    }
+
+    #[test]
+    fn reports_errors_with_line_numbers() {
+        let overflow = TWO_RECORDS.replace(
+            "Rss:                 300 kB",
+            "Rss: 99999999999999999999999 kB",
+        );
+        let error = collect(overflow.as_bytes()).unwrap_err();
+        assert_eq!(error.line, 3);
+        assert_eq!(error.kind, ParseErrorKind::Overflow { key: FieldKey::Rss });
+
+        let bad_unit =
+            TWO_RECORDS.replace("Rss:                 300 kB", "Rss:                 300 MB");
+        let error = collect(bad_unit.as_bytes()).unwrap_err();
+        assert_eq!(error.line, 3);
+        assert!(error.to_string().contains("after `Rss:`"), "{error}");
+        assert!(error.to_string().contains("found `300 MB`"), "{error}");
+
+        let no_colon = TWO_RECORDS.replace("Pss:                 150 kB", "Pss 150 kB");
+        let error = collect(no_colon.as_bytes()).unwrap_err();
+        assert_eq!((error.line, error.kind), (4, ParseErrorKind::NotAField));
+
+        let maps = "00400000-00452000 r-xp 00000000 08:02 1 /bin/x\n00452000-00453000 rw-p 00000000 00:00 0 \n";
+        let error = collect(maps.as_bytes()).unwrap_err();
+        assert_eq!(error.kind, ParseErrorKind::LooksLikeMaps);
+
+        let rollup = "00400000-7fff00000000 ---p 00000000 00:00 0                          [rollup]\nRss: 4 kB\n";
+        assert_eq!(
+            collect(rollup.as_bytes()).unwrap_err().kind,
+            ParseErrorKind::LooksLikeRollup
+        );
+
+        let field_first = "Rss: 4 kB\n";
+        assert_eq!(
+            collect(field_first.as_bytes()).unwrap_err().kind,
+            ParseErrorKind::FieldBeforeHeader
+        );
+    }
+
+    #[test]
+    fn rejects_values_whose_sum_is_too_large() {
+        let record = |rss: &str| format!("1000-2000 rw-p 00000000 00:00 0 \nRss: {rss} kB\n");
+        let half = (MAX_KB / 2 + 1).to_string();
+        let error = collect((record(&half) + &record(&half)).as_bytes()).unwrap_err();
+        assert_eq!(error.line, 4);
+        assert_eq!(
+            error.kind,
+            ParseErrorKind::TotalOverflow { key: FieldKey::Rss }
+        );
+        assert!(error.to_string().contains("add up to"), "{error}");
+        // A repeated key replaces its value in the total too.
+        let repeated = record(&MAX_KB.to_string()) + "Rss: 1 kB\n" + &record(&half);
+        assert!(collect(repeated.as_bytes()).is_ok());
+        let too_big = record(&(MAX_KB + 1).to_string());
+        assert!(matches!(
+            collect(too_big.as_bytes()).unwrap_err().kind,
+            ParseErrorKind::Overflow { .. }
+        ));
+    }
+
+    /// Parses `data` through `parse_reader`, `piece` bytes per read.
+    fn collect_streamed(data: &[u8], piece: usize) -> Result<Vec<(u64, Fields)>, ParseError> {
+        struct Pieces<'a>(&'a [u8], usize);
+        impl Read for Pieces<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let take = self.1.min(out.len()).min(self.0.len());
+                out[..take].copy_from_slice(&self.0[..take]);
+                self.0 = &self.0[take..];
+                Ok(take)
+            }
+        }
+        let mut regions = Vec::new();
+        match parse_reader(Pieces(data, piece), |region| {
+            regions.push((region.header.start, region.fields))
+        }) {
+            Ok(_) => Ok(regions),
+            Err(StreamError::Parse(error)) => Err(error),
+            Err(StreamError::Io(error)) => panic!("{error}"),
+        }
+    }
+
+    #[test]
+    fn streaming_agrees_with_whole_input_on_empty_lines_and_maps_files() {
+        // An empty line inside a record is skipped, wherever the reads end.
+        let gap = "1000-2000 rw-p 00000000 00:00 0 \nSize: 4 kB\n\nRss: 4 kB\n\
+                   3000-4000 rw-p 00000000 00:00 0 \nRss: 8 kB\n";
+        let (whole, _) = collect(gap.as_bytes()).unwrap();
+        assert_eq!(whole[0].1.rss, 4);
+        // A maps file is rejected at its first header, wherever the reads end.
+        let maps = "1000-2000 rw-p 00000000 00:00 0 \n2000-3000 rw-p 00000000 00:00 0 \n\
+                    3000-4000 rw-p 00000000 00:00 0 \n";
+        let maps_error = collect(maps.as_bytes()).unwrap_err();
+        for piece in 1..=gap.len() {
+            let streamed = collect_streamed(gap.as_bytes(), piece).unwrap();
+            let expected: Vec<_> = whole.iter().map(|(h, f)| (h.start, *f)).collect();
+            assert_eq!(streamed, expected, "pieces of {piece}");
+            assert_eq!(
+                collect_streamed(maps.as_bytes(), piece).unwrap_err(),
+                maps_error,
+                "pieces of {piece}"
+            );
+        }
+    }
+
+    #[test]
+    fn bounds_lines_when_streaming() {
+        let endless = std::io::repeat(b'a').take(10 * 1024 * 1024);
+        let error = parse_reader(endless, |_| {}).unwrap_err();
+        match error {
+            StreamError::Parse(error) => assert_eq!(error.kind, ParseErrorKind::LineTooLong),
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
