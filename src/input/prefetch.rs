@@ -246,9 +246,33 @@ mod tests {
 
     #[test]
     fn dropping_early_stops_the_reader() {
-        let mut prefetch = Prefetch::new(io::repeat(b'x')).unwrap();
+        /// Endless input that says when the reader thread lets go of it.
+        struct Endless(mpsc::Sender<()>);
+        impl Read for Endless {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                out.fill(b'x');
+                Ok(out.len())
+            }
+        }
+        impl Drop for Endless {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let (dropped_tx, dropped) = mpsc::channel();
+        let mut prefetch = Prefetch::new(Endless(dropped_tx)).unwrap();
+        assert!(prefetch.reader.is_some(), "endless input starts the reader");
         let mut some = [0u8; 10];
         prefetch.read_exact(&mut some).unwrap();
-        drop(prefetch); // returns at once; the reader notices the closed channel and ends
+        assert_eq!(&some, b"xxxxxxxxxx");
+        // While the consumer holds both channels the reader cannot finish: it is blocked on a
+        // full channel or waiting for a buffer back.
+        assert_eq!(dropped.try_recv(), Err(mpsc::TryRecvError::Empty));
+        drop(prefetch);
+        // The reader notices the closed channels, returns, and drops its source. (The bound only
+        // keeps a broken reader from hanging the test.)
+        dropped
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the reader thread did not end after the Prefetch was dropped");
     }
 }
