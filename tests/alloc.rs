@@ -1,3 +1,6 @@
+//! A test binary of its own, since it installs a global allocator (the other integration tests
+//! are in `tests/it/`).
+//!
 //! Performance target 5: parsing and categorizing N regions in top-N mode makes a number of heap
 //! allocations that does not grow with N.
 //!
@@ -10,10 +13,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use memanalyzer::aggregate::ProcessFacts;
-use memanalyzer::parse::parse_bytes;
-use memanalyzer::report::{Listing, Report};
-use memanalyzer::source::analyze_reader;
+use memanalyzer::smaps::parse_bytes;
+use memanalyzer::{analyze_reader, Listing, Options, Report};
 
 #[path = "../benches/synthetic.rs"]
 mod synthetic;
@@ -106,7 +107,7 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, Counts) {
 }
 
 fn analyze(data: &[u8], listing: Listing) -> Report {
-    analyze_reader(data, ProcessFacts::default(), listing).expect("synthetic smaps is valid")
+    analyze_reader(data, &Options::default().listing(listing)).expect("synthetic smaps is valid")
 }
 
 /// Allocations of parse + classify + aggregate + finish (the `-file` path), per input size.

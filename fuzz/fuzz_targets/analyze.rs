@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 use memanalyzer::smaps::{parse_bytes, parse_reader, Fields, ParseErrorKind, Perms, StreamError};
 use memanalyzer::render::Unit;
 
-#[path = "../../tests/support/invariants.rs"]
+#[path = "../../tests/it/support/invariants.rs"]
 mod invariants;
 
 fuzz_target!(|data: &[u8]| {

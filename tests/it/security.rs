@@ -2,29 +2,22 @@
 //! bytes in a file) never reach the terminal unescaped, bad input ends with one clear error and
 //! bounded memory, and the target is only ever read — never written, signalled or traced.
 //!
-//! Peak memory is measured with `wait4(2)`'s `ru_maxrss`, from a small helper process (this test
-//! binary, re-run as [`rusage_helper_process`]): the peak the kernel reports for a child includes
-//! the address space it was `exec`ed from, so a child started straight from this (large, busy)
-//! test process would inherit this process's own peak.
-
-mod common;
-#[path = "../benches/synthetic.rs"]
-mod synthetic;
+//! Peak memory is measured with `wait4(2)`'s `ru_maxrss` by a small helper process,
+//! `examples/peak_rss.rs` (see there why it cannot be this test process).
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::fs;
+use std::io::{Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::*;
-use serde_json::{json, Value};
-use tempfile::NamedTempFile;
+use crate::support::prelude::*;
+use crate::support::synthetic;
+use crate::support::system::require_program;
 
 /// No single run may take longer than this; it only stops a hung test, it asserts no timing.
 const HANG_GUARD: Duration = Duration::from_secs(180);
@@ -36,23 +29,6 @@ const ENDLESS_INPUT_LIMIT: u64 = 100 * 1024 * 1024;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn temp_file(contents: impl AsRef<[u8]>) -> NamedTempFile {
-    let mut file = NamedTempFile::new().expect("temp file");
-    file.write_all(contents.as_ref()).expect("write temp file");
-    file.flush().unwrap();
-    file
-}
-
-fn path_of(file: &NamedTempFile) -> &str {
-    file.path().to_str().expect("temp paths are UTF-8")
-}
-
-fn find_in_path(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
-}
 
 /// Checks that `bytes` are text a terminal cannot act on: UTF-8 with no control character
 /// (C0 such as ESC, BEL and CR, DEL, or C1 such as U+009B CSI) other than the line end.
@@ -130,10 +106,6 @@ fn output_bounded(cmd: &mut Command, what: &str) -> Output {
 // ---------------------------------------------------------------------------------------------
 // Running memanalyzer with its peak memory measured
 // ---------------------------------------------------------------------------------------------
-
-/// Tells [`rusage_helper_process`] what to run: `{"args": [...], "dir": "..."}`.
-const RUSAGE_HELPER_ENV: &str = "MEMANALYZER_TEST_RUSAGE_HELPER";
-const RUSAGE_HELPER_TEST: &str = "rusage_helper_process";
 
 /// What memanalyzer gets on standard input.
 enum Feed {
@@ -222,36 +194,40 @@ impl Measured {
 /// Runs `memanalyzer ARGS…` with `feed` on its stdin and measures its peak RSS.
 fn run_measured(args: &[&str], feed: Feed) -> Measured {
     let dir = tempfile::tempdir().expect("temp dir");
-    let spec = json!({ "args": args, "dir": dir.path().to_str().expect("UTF-8 temp dir") });
-    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-    cmd.args([RUSAGE_HELPER_TEST, "--exact", "--test-threads=1"])
-        .env(RUSAGE_HELPER_ENV, spec.to_string())
+    let mut cmd = Command::new(peak_rss_path());
+    cmd.arg(dir.path())
+        .arg(memanalyzer_path())
+        .args(args)
         .stdin(match feed {
             Feed::Nothing => Stdio::null(),
             _ => Stdio::piped(),
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut helper = cmd.spawn().expect("start the rusage helper");
+    let mut helper = cmd.spawn().expect("start examples/peak_rss");
     let writer = helper
         .stdin
         .take()
         .map(|stdin| thread::spawn(move || feed.write(stdin)));
     let log = read_all_in_background(helper.stdout.take());
     let log_err = read_all_in_background(helper.stderr.take());
-    let status = wait_bounded(&mut helper, HANG_GUARD + Duration::from_secs(30), "helper");
+    let status = wait_bounded(
+        &mut helper,
+        HANG_GUARD + Duration::from_secs(30),
+        "peak_rss",
+    );
     let stdin_written = writer.map_or(0, |writer| writer.join().expect("stdin writer"));
     let (log, log_err) = (log.join().unwrap(), log_err.join().unwrap());
     let result = fs::read_to_string(dir.path().join("result")).unwrap_or_else(|error| {
         panic!(
-            "the rusage helper left no result ({error}); it ended with {status:?}:\n{}\n{}",
+            "peak_rss left no result ({error}); it ended with {status:?}:\n{}\n{}",
             String::from_utf8_lossy(&log),
             String::from_utf8_lossy(&log_err)
         )
     });
     let fields: Vec<&str> = result.split_whitespace().collect();
     let [how, value, max_rss_kib] = fields[..] else {
-        panic!("unexpected helper result {result:?}");
+        panic!("unexpected peak_rss result {result:?}");
     };
     Measured {
         code: (how == "exit").then(|| value.parse().unwrap()),
@@ -260,81 +236,6 @@ fn run_measured(args: &[&str], feed: Feed) -> Measured {
         stderr: fs::read(dir.path().join("stderr")).unwrap(),
         stdin_written,
     }
-}
-
-/// Not a test: when [`run_measured`] re-runs this binary with `RUSAGE_HELPER_ENV` set, it runs
-/// memanalyzer, waits for it with `wait4(2)` and writes `exit|signal N MAXRSS_KIB` to `dir/result`
-/// (memanalyzer's stdout and stderr to `dir/stdout` and `dir/stderr`). Without that variable
-/// it does nothing.
-///
-/// This process is small, and the pre-exec hook below makes `Command` fork rather than
-/// `posix_spawn` (which shares our address space until `exec`), so the child starts from a copy
-/// of only this process's few anonymous pages.
-#[test]
-fn rusage_helper_process() {
-    let Ok(spec) = std::env::var(RUSAGE_HELPER_ENV) else {
-        return;
-    };
-    let spec: Value = serde_json::from_str(&spec).expect("helper spec");
-    let args: Vec<&str> = spec["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .map(|arg| arg.as_str().expect("string argument"))
-        .collect();
-    let dir = PathBuf::from(spec["dir"].as_str().expect("dir"));
-    let mut cmd = Command::new(memanalyzer_path());
-    cmd.args(&args)
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::inherit())
-        .stdout(File::create(dir.join("stdout")).unwrap())
-        .stderr(File::create(dir.join("stderr")).unwrap());
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            // Dies with this thread, which waits for it below.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().expect("start memanalyzer");
-    let pid = child.id() as libc::pid_t;
-    // Our own copy of stdin would keep a pipe open after memanalyzer has gone.
-    let null = File::open("/dev/null").unwrap();
-    // SAFETY: dup2 onto our stdin descriptor, which nothing here reads.
-    assert!(unsafe { libc::dup2(null.as_raw_fd(), 0) } == 0);
-    drop(null);
-
-    let deadline = Instant::now() + HANG_GUARD;
-    let (status, usage) = loop {
-        let mut status = 0;
-        // SAFETY: rusage is plain data; wait4 fills it in.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointers to a status and a rusage.
-        let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if rc == pid {
-            break (status, usage);
-        }
-        let error = io::Error::last_os_error();
-        assert!(
-            rc == 0 || error.kind() == io::ErrorKind::Interrupted,
-            "wait4: {error}"
-        );
-        if Instant::now() >= deadline {
-            // SAFETY: kill(2) has no memory-safety preconditions; the child is not reaped yet.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-        thread::sleep(Duration::from_millis(2));
-    };
-    drop(child); // already reaped by wait4; dropping a Child neither waits nor kills
-    let how = if libc::WIFEXITED(status) {
-        format!("exit {}", libc::WEXITSTATUS(status))
-    } else {
-        format!("signal {}", libc::WTERMSIG(status))
-    };
-    fs::write(dir.join("result"), format!("{how} {}", usage.ru_maxrss)).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,18 +469,6 @@ fn an_endless_record_stops_early_with_bounded_memory() {
         run.describe()
     );
     run.assert_bounded_memory();
-}
-
-/// The sample with one more region named `name` before `[vsyscall]`.
-fn sample_with_name(name: &str) -> String {
-    let mut text = String::new();
-    for &(start, size, perms, region, rss, shared) in &SAMPLE_REGIONS {
-        if region == "[vsyscall]" {
-            text.push_str(&smaps_record(0x7ffe_0000_0000, 8, "r--p", name, 8, 0));
-        }
-        text.push_str(&smaps_record(start, size, perms, region, rss, shared));
-    }
-    text
 }
 
 #[test]
@@ -823,15 +712,11 @@ fn state_and_tracer(pid: i32) -> (char, String) {
 
 #[test]
 fn the_target_is_opened_read_only_and_never_signalled_or_traced() {
-    let Some(strace) = find_in_path("strace") else {
-        eprintln!("note: strace is not installed; skipped");
-        return;
-    };
+    let strace = or_skip!(require_program("strace", "strace"));
     let workload = Workload::spawn(&["--mappings", "50", "--threads", "2", "--memfd-kb", "64"]);
     let pid = workload.pid;
     if state_and_tracer(pid).1 != "0" {
-        eprintln!("note: the test itself runs under a tracer (strace -f, gdb); skipped");
-        return;
+        skip!("the test itself runs under a tracer (strace -f, gdb), so strace cannot trace");
     }
     let dir = tempfile::tempdir().unwrap();
     let trace_path = dir.path().join("trace");
@@ -851,8 +736,7 @@ fn the_target_is_opened_read_only_and_never_signalled_or_traced() {
         && stderr.starts_with("strace:")
         && (stderr.contains("ptrace") || stderr.contains("Operation not permitted"))
     {
-        eprintln!("note: strace cannot trace here ({stderr}); skipped");
-        return;
+        skip!("strace cannot trace here, ptrace is not allowed ({stderr})");
     }
     assert!(output.status.success(), "{output:?}");
     assert_eq!(stderr, "", "{output:?}");

@@ -1,4 +1,4 @@
-//! The zero-copy parser (`memanalyzer::parse::parse_bytes`) against a deliberately simple
+//! The zero-copy parser (`memanalyzer::smaps::parse_bytes`) against a deliberately simple
 //! reference parser written here, region by region, on every fixture that parses and on
 //! generated valid smaps: odd names, odd column widths, both field orders, optional fields
 //! missing. The streaming parser (`parse_reader`, fed in small pieces) must agree as well.
@@ -9,11 +9,14 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use memanalyzer::parse::{parse_bytes, parse_reader, FieldKey, Fields, Region, StreamError};
+use memanalyzer::smaps::{parse_bytes, parse_reader, FieldKey, Fields, Region, StreamError};
 use proptest::prelude::*;
+
+use crate::support::files::{fixtures_dir, CAPTURES};
+use crate::support::readers::Pieces;
+use crate::support::smaps::ORDER_6_18;
 
 // ---------------------------------------------------------------------------------------------
 // The reference parser
@@ -238,18 +241,6 @@ fn compare(data: &[u8], what: &str) -> Result<(), String> {
     compare_streaming(data, &parsed, what)
 }
 
-/// A reader that hands out `piece` bytes at a time.
-struct Pieces<'a>(&'a [u8], usize);
-
-impl Read for Pieces<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let take = self.1.min(out.len()).min(self.0.len());
-        out[..take].copy_from_slice(&self.0[..take]);
-        self.0 = &self.0[take..];
-        Ok(take)
-    }
-}
-
 /// The streaming parser, fed in pieces of a few sizes, must report the same regions.
 fn compare_streaming(data: &[u8], whole: &[Parsed], what: &str) -> Result<(), String> {
     let key = |p: &Parsed| {
@@ -265,7 +256,7 @@ fn compare_streaming(data: &[u8], whole: &[Parsed], what: &str) -> Result<(), St
     let expected: Vec<_> = whole.iter().map(key).collect();
     for piece in [11, 128, 4096, usize::MAX] {
         let mut streamed = Vec::new();
-        parse_reader(Pieces(data, piece), |region| {
+        parse_reader(Pieces::new(data, piece), |region| {
             streamed.push(key(&Parsed::of(region)))
         })
         .map_err(|error: StreamError| {
@@ -297,7 +288,7 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_fixture_that_parses_matches_the_reference() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let root = fixtures_dir();
     let mut files = Vec::new();
     files_under(&root, &mut files);
     files.sort();
@@ -314,7 +305,7 @@ fn every_fixture_that_parses_matches_the_reference() {
         compared.push(what);
     }
     // The real captures and every edge file with known totals must be among them.
-    for capture in ["go", "go-cgo", "java", "node", "python", "c-threads"] {
+    for capture in CAPTURES {
         let name = format!("{capture}/smaps");
         assert!(compared.contains(&name), "{name} was not compared");
     }
@@ -333,35 +324,6 @@ fn every_fixture_that_parses_matches_the_reference() {
 // ---------------------------------------------------------------------------------------------
 // Generated valid smaps
 // ---------------------------------------------------------------------------------------------
-
-/// Field order of Linux 6.18; `ProtectionKey` only with memory protection keys.
-const ORDER_6_18: [&str; 25] = [
-    "Size",
-    "KernelPageSize",
-    "MMUPageSize",
-    "Rss",
-    "Pss",
-    "Pss_Dirty",
-    "Shared_Clean",
-    "Shared_Dirty",
-    "Private_Clean",
-    "Private_Dirty",
-    "Referenced",
-    "Anonymous",
-    "KSM",
-    "LazyFree",
-    "AnonHugePages",
-    "ShmemPmdMapped",
-    "FilePmdMapped",
-    "Shared_Hugetlb",
-    "Private_Hugetlb",
-    "Swap",
-    "SwapPss",
-    "Locked",
-    "THPeligible",
-    "ProtectionKey",
-    "VmFlags",
-];
 
 /// Keys that older or differently configured kernels leave out of the 6.18 layout.
 const OPTIONAL_6_18: [&str; 5] = [

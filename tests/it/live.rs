@@ -3,17 +3,15 @@
 //! process can fail to be analyzed: zombie, kernel thread, permission denied, and exiting while
 //! being read.
 
-mod common;
-
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
 use serde_json::Value;
+
+use crate::support::prelude::*;
+use crate::support::system::Nobody;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -97,18 +95,13 @@ fn known_layout() -> (Workload, Value) {
     (workload, doc)
 }
 
-fn category_rss(doc: &Value, section: &str, name: &str) -> u64 {
-    let category = category(doc, section, name)
-        .unwrap_or_else(|| panic!("no category {section} / {name} in {:#}", doc["sections"]));
-    u64_at(category, "/rss_bytes")
+/// The category with stable id `id`; panics if no region is in it.
+fn category_of<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    category_by_id(doc, id).unwrap_or_else(|| panic!("no category {id} in {:#}", doc["sections"]))
 }
 
-/// The regions of a `-all` listing in one category.
-fn regions_in<'a>(doc: &'a Value, category: &str) -> Vec<&'a Value> {
-    top_regions(doc)
-        .iter()
-        .filter(|region| region["category"] == category)
-        .collect()
+fn category_rss(doc: &Value, id: &str) -> u64 {
+    u64_at(category_of(doc, id), "/rss_bytes")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,9 +180,9 @@ fn text_rss_line_is_the_rollup_rss_in_whole_megabytes() {
 #[test]
 fn shared_memory_holds_the_memfd_and_sysv_segment() {
     let (_workload, doc) = known_layout();
-    assert!(category_rss(&doc, "Shared Memory", "memfd") >= 4 * MIB);
-    assert!(category_rss(&doc, "Shared Memory", "SysV Shared Memory") >= 2 * MIB);
-    let memfd = regions_in(&doc, "memfd");
+    assert!(category_rss(&doc, "shm.memfd") >= 4 * MIB);
+    assert!(category_rss(&doc, "shm.sysv") >= 2 * MIB);
+    let memfd = regions_in(&doc, "shm.memfd");
     assert!(
         memfd
             .iter()
@@ -201,7 +194,7 @@ fn shared_memory_holds_the_memfd_and_sysv_segment() {
 #[test]
 fn anonymous_read_write_holds_the_64_mib_region() {
     let (_workload, doc) = known_layout();
-    assert!(category_rss(&doc, "Anonymous Memory", "Read-Write") >= 64 * MIB);
+    assert!(category_rss(&doc, "anon.rw") >= 64 * MIB);
     let big = top_regions(&doc)
         .iter()
         .find(|r| u64_at(r, "/size_bytes") == 64 * MIB)
@@ -209,6 +202,8 @@ fn anonymous_read_write_holds_the_64_mib_region() {
     assert_eq!(big["perms"], "rw-p");
     assert_eq!(big["section"], "Anonymous Memory", "{big:#}");
     assert_eq!(big["category"], "Read-Write", "{big:#}");
+    assert_eq!(big["section_id"], "anonymous", "{big:#}");
+    assert_eq!(big["category_id"], "anon.rw", "{big:#}");
 }
 
 #[test]
@@ -216,8 +211,9 @@ fn native_runtime_stack_has_the_main_and_thread_stacks() {
     let (_workload, doc) = known_layout();
     assert_eq!(doc["source"]["runtime"], "native");
     let stack = category(&doc, "Native Runtime", "Stack").expect("Native Runtime / Stack");
+    assert_eq!(stack["id"], "stack");
     assert!(u64_at(stack, "/regions") >= 4, "{stack:#}");
-    let stacks = regions_in(&doc, "Stack");
+    let stacks = regions_in(&doc, "stack");
     assert!(stacks.iter().any(|r| r["name"] == "[stack]"), "{stacks:#?}");
     let thread_stacks = stacks
         .iter()
@@ -229,8 +225,8 @@ fn native_runtime_stack_has_the_main_and_thread_stacks() {
 #[test]
 fn file_backed_memory_holds_the_deleted_file_and_the_binary() {
     let (_workload, doc) = known_layout();
-    assert!(category_rss(&doc, "File-Backed Memory", "Deleted Files") >= MIB);
-    let deleted = regions_in(&doc, "Deleted Files");
+    assert!(category_rss(&doc, "file.deleted") >= MIB);
+    let deleted = regions_in(&doc, "file.deleted");
     assert!(
         deleted.iter().any(|r| {
             let name = r["name"].as_str().unwrap();
@@ -240,8 +236,8 @@ fn file_backed_memory_holds_the_deleted_file_and_the_binary() {
     );
     let binary = workload_path().file_name().unwrap().to_str().unwrap();
     let label = format!("{binary} Binary");
-    let category = category(&doc, "File-Backed Memory", &label)
-        .unwrap_or_else(|| panic!("no {label} in {:#}", doc["sections"]));
+    let category = category_of(&doc, "file.binary");
+    assert_eq!(category["name"], label);
     assert!(u64_at(category, "/regions") >= 1);
 }
 
@@ -281,74 +277,22 @@ fn kernel_thread_is_reported_as_a_kernel_thread() {
     const PF_KTHREAD: u64 = 0x0020_0000;
     let flags = fs::read_to_string("/proc/2/stat").ok().and_then(|stat| {
         let after_name = &stat[stat.rfind(')')? + 1..];
-        after_name.split_whitespace().nth(7)?.parse::<u64>().ok()
+        // After the name: state, ppid, pgrp, session, tty_nr, tpgid, flags (field 9 of stat).
+        after_name.split_whitespace().nth(6)?.parse::<u64>().ok()
     });
     if flags.is_none_or(|flags| flags & PF_KTHREAD == 0) {
-        eprintln!("note: PID 2 is not a visible kernel thread here (PID namespace?); skipped");
-        return;
+        skip!("PID 2 is not a visible kernel thread here (a PID namespace: a container?)");
     }
     let line = runtime_error(&["-pid", "2"]);
     assert!(line.contains("kernel thread"), "{line}");
 }
 
-fn find_in_path(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
-}
-
-/// Whether user `nobody` can reach and run `path`: every directory above it searchable by
-/// others, the file readable and executable by others.
-fn usable_by_others(path: &Path) -> bool {
-    let mode = |path: &Path| path.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
-    mode(path) & 0o005 == 0o005 && path.ancestors().skip(1).all(|dir| mode(dir) & 0o001 != 0)
-}
-
-/// The memanalyzer binary at a path user `nobody` can run (a copy in a 0755 temp dir if needed).
-fn memanalyzer_for_nobody() -> (Option<tempfile::TempDir>, PathBuf) {
-    let binary = memanalyzer_path();
-    if usable_by_others(&binary) {
-        return (None, binary);
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let copy = dir.path().join("memanalyzer");
-    fs::copy(&binary, &copy).expect("copy memanalyzer");
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-    assert!(
-        usable_by_others(&copy),
-        "{} is not usable by others",
-        copy.display()
-    );
-    (Some(dir), copy)
-}
-
 #[test]
 fn another_users_process_is_permission_denied() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("note: not root, cannot switch to another user; skipped");
-        return;
-    }
-    let Some(setpriv) = find_in_path("setpriv") else {
-        eprintln!("note: no setpriv in PATH; skipped");
-        return;
-    };
+    let nobody = or_skip!(Nobody::memanalyzer());
     let workload = Workload::spawn(&[]); // owned by root
-    let (_dir, binary) = memanalyzer_for_nobody();
-    let output = Command::new(setpriv)
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&binary)
-        .args(["-pid", &workload.pid_arg()])
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run setpriv");
+    let output = or_skip!(nobody.run(&["-pid", &workload.pid_arg()]));
     let stderr = utf8(&output.stderr);
-    if stderr.starts_with("setpriv:") {
-        eprintln!("note: setpriv cannot switch users here ({stderr}); skipped");
-        return;
-    }
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let line = assert_one_error_line(&stderr);
     assert!(line.contains("permission denied"), "{line}");

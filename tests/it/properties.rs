@@ -9,20 +9,14 @@
 //!     runs with the invariants holding.
 
 use std::fs;
-use std::path::Path;
 
-use memanalyzer::aggregate::ProcessFacts;
 use memanalyzer::render::{Format, Unit};
-use memanalyzer::report::{Amounts, Listing, Report};
-use memanalyzer::source::analyze_reader;
+use memanalyzer::{analyze_reader, Amounts, Error, Options, Report, SectionId};
 use proptest::prelude::*;
 
-// ---------------------------------------------------------------------------------------------
-// The invariants
-// ---------------------------------------------------------------------------------------------
-
-#[path = "support/invariants.rs"]
-mod invariants;
+use crate::support::files::fixtures_dir;
+use crate::support::invariants;
+use crate::support::smaps::{Record, ORDER_6_18};
 
 /// The invariants of `support/invariants.rs`, in the default unit.
 fn analyze_and_check(data: &[u8]) -> Option<Report> {
@@ -41,34 +35,10 @@ fn config() -> ProptestConfig {
 // (a) Hostile input
 // ---------------------------------------------------------------------------------------------
 
-const KEYS: [&str; 26] = [
-    "Size",
-    "KernelPageSize",
-    "MMUPageSize",
-    "Rss",
-    "Pss",
-    "Pss_Dirty",
-    "Shared_Clean",
-    "Shared_Dirty",
-    "Private_Clean",
-    "Private_Dirty",
-    "Referenced",
-    "Anonymous",
-    "KSM",
-    "LazyFree",
-    "AnonHugePages",
-    "ShmemPmdMapped",
-    "FilePmdMapped",
-    "Shared_Hugetlb",
-    "Private_Hugetlb",
-    "Swap",
-    "SwapPss",
-    "Locked",
-    "THPeligible",
-    "ProtectionKey",
-    "VmFlags",
-    "Vendor_Thing",
-];
+/// The keys a field line may have: every key the kernel prints, and one it does not.
+fn key(index: usize) -> &'static str {
+    ORDER_6_18.get(index).copied().unwrap_or("Vendor_Thing")
+}
 
 const NAMES: [&[u8]; 22] = [
     b"",
@@ -135,8 +105,8 @@ fn field_fragment() -> impl Strategy<Value = Vec<u8>> {
         Just("rd wr mr mw me ac ".to_string()),
     ];
     let unit = prop_oneof![Just(" kB"), Just(""), Just(" MB"), Just("kB")];
-    (0usize..KEYS.len(), 0usize..12, value, unit).prop_map(|(key, spaces, value, unit)| {
-        format!("{}:{}{value}{unit}", KEYS[key], " ".repeat(spaces)).into_bytes()
+    (0..=ORDER_6_18.len(), 0usize..12, value, unit).prop_map(|(index, spaces, value, unit)| {
+        format!("{}:{}{value}{unit}", key(index), " ".repeat(spaces)).into_bytes()
     })
 }
 
@@ -183,22 +153,8 @@ proptest! {
 // (b) Valid smaps
 // ---------------------------------------------------------------------------------------------
 
-/// One generated record and the fields it prints, in kB.
-#[derive(Debug, Clone)]
-struct Record {
-    gap_pages: u64,
-    pages: u64,
-    perms: String,
-    name: Vec<u8>,
-    shared_clean: u64,
-    shared_dirty: u64,
-    private_clean: u64,
-    private_dirty: u64,
-    swap: u64,
-    hugetlb: u64,
-}
-
-fn record() -> impl Strategy<Value = Record> {
+/// A generated record: how far after the previous one it starts, and what it holds.
+fn record() -> impl Strategy<Value = (u64, Record)> {
     (
         (0u64..20_000, 1u64..20_000),
         "[r-][w-][x-][ps]",
@@ -209,77 +165,36 @@ fn record() -> impl Strategy<Value = Record> {
         .prop_filter("no [rollup] record in smaps", |(_, _, name, _, _)| {
             NAMES[*name] != b"[rollup]"
         })
-        .prop_map(
-            |((gap_pages, pages), perms, name, rss, (swap, hugetlb))| Record {
-                gap_pages,
-                pages,
-                perms,
-                name: NAMES[name].to_vec(),
+        .prop_map(|((gap_pages, pages), perms, name, rss, (swap, hugetlb))| {
+            let record = Record {
                 shared_clean: rss[0],
                 shared_dirty: rss[1],
                 private_clean: rss[2],
                 private_dirty: rss[3],
                 swap,
-                hugetlb,
-            },
-        )
+                private_hugetlb: hugetlb,
+                padded: true,
+                ..Record::new(0, pages * 4, &perms, NAMES[name])
+            };
+            (gap_pages, record)
+        })
 }
 
-/// Renders records as smaps text in the 6.18 layout, starting at `base`; returns the text and
-/// the expected totals in bytes.
-fn smaps_text(base: u64, records: &[Record]) -> (Vec<u8>, Amounts) {
+/// Lays the records out in address order from `base`: the smaps text and the expected totals.
+fn smaps_text(base: u64, records: &[(u64, Record)]) -> (Vec<u8>, Amounts) {
     let mut text = Vec::new();
-    let mut totals = Amounts::default();
     let mut address = base;
-    for record in records {
-        let start = address + record.gap_pages * 4096;
-        let end = start + record.pages * 4096;
-        address = end;
-        let size = record.pages * 4;
-        let rss =
-            record.shared_clean + record.shared_dirty + record.private_clean + record.private_dirty;
-        let pss = record.private_clean
-            + record.private_dirty
-            + (record.shared_clean + record.shared_dirty) / 2;
-        let prefix = format!("{start:08x}-{end:08x} {} 00000000 00:00 0 ", record.perms);
-        text.extend_from_slice(prefix.as_bytes());
-        if !record.name.is_empty() {
-            text.extend(std::iter::repeat_n(
-                b' ',
-                73usize.saturating_sub(prefix.len() + 1),
-            ));
-            text.extend_from_slice(&record.name);
-        }
-        text.extend_from_slice(
-            format!(
-                "\nSize:           {size:>8} kB\nKernelPageSize:        4 kB\nMMUPageSize:           4 kB\n\
-                 Rss:            {rss:>8} kB\nPss:            {pss:>8} kB\nPss_Dirty:      {pd:>8} kB\n\
-                 Shared_Clean:   {sc:>8} kB\nShared_Dirty:   {sd:>8} kB\nPrivate_Clean:  {pc:>8} kB\n\
-                 Private_Dirty:  {pd:>8} kB\nReferenced:     {rss:>8} kB\nAnonymous:      {pd:>8} kB\n\
-                 KSM:                   0 kB\nLazyFree:              0 kB\nAnonHugePages:         0 kB\n\
-                 ShmemPmdMapped:        0 kB\nFilePmdMapped:         0 kB\nShared_Hugetlb:        0 kB\n\
-                 Private_Hugetlb:{hugetlb:>8} kB\nSwap:           {swap:>8} kB\nSwapPss:        {swap:>8} kB\n\
-                 Locked:                0 kB\nTHPeligible:           0\nVmFlags: rd wr mr mw me ac \n",
-                sc = record.shared_clean,
-                sd = record.shared_dirty,
-                pc = record.private_clean,
-                pd = record.private_dirty,
-                hugetlb = record.hugetlb,
-                swap = record.swap,
-            )
-            .as_bytes(),
-        );
-        let kib = |kb: u64| kb * 1024;
-        totals.size += kib(size);
-        totals.rss += kib(rss);
-        totals.pss += kib(pss);
-        totals.private += kib(record.private_clean + record.private_dirty);
-        totals.shared += kib(record.shared_clean + record.shared_dirty);
-        totals.swap += kib(record.swap);
-        totals.swap_pss += kib(record.swap);
-        totals.hugetlb += kib(record.hugetlb);
+    let mut placed = Vec::new();
+    for (gap_pages, record) in records {
+        let record = Record {
+            start: address + gap_pages * 4096,
+            ..record.clone()
+        };
+        address = record.end();
+        text.extend(record.text());
+        placed.push(record);
     }
-    (text, totals)
+    (text, placed.iter().map(Record::amounts).sum())
 }
 
 proptest! {
@@ -319,7 +234,7 @@ proptest! {
 
 #[test]
 fn fuzz_regression_inputs_run() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz");
+    let dir = fixtures_dir().join("fuzz");
     let mut count = 0;
     for entry in fs::read_dir(&dir).expect("fixtures/fuzz exists") {
         let path = entry.expect("readable directory").path();
@@ -337,7 +252,7 @@ fn fuzz_regression_inputs_run() {
 /// What the regression inputs must give now, beyond not panicking.
 #[test]
 fn fuzz_regression_inputs_give_the_right_answers() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz");
+    let dir = fixtures_dir().join("fuzz");
     let read = |name: &str| fs::read(dir.join(name)).expect("readable fixture");
 
     // A header with no field lines, then an empty line: a maps file, however it is read.
@@ -348,12 +263,25 @@ fn fuzz_regression_inputs_give_the_right_answers() {
     // An aligned map at the top of the address space is anonymous memory, not an arena.
     let report = analyze_and_check(&read("crash-malloc-arena-at-top")).expect("valid");
     assert_eq!(report.region_count, 2);
+    assert!(
+        report.section(SectionId::Anonymous).is_some(),
+        "{report:#?}"
+    );
     // Sums beyond any real amount of memory are an error, not saturated totals.
     let error = analyze_reader(
         &read("crash-saturated-totals")[..],
-        ProcessFacts::default(),
-        Listing::All,
+        &Options::default().all(),
     )
     .unwrap_err();
-    assert!(error.to_string().contains("add up to"), "{error}");
+    let Error::Parse { source, .. } = &error else {
+        panic!("not a parse error: {error:?}");
+    };
+    assert!(
+        matches!(
+            source.kind,
+            memanalyzer::smaps::ParseErrorKind::TotalOverflow { .. }
+        ),
+        "{source:?}"
+    );
+    assert!(source.to_string().contains("add up to"), "{source}");
 }

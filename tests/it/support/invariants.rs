@@ -1,6 +1,6 @@
 //! The invariants every successful analysis keeps, checked the same way by the fuzz target
-//! (`fuzz/fuzz_targets/analyze.rs`) and the property tests (`tests/properties.rs`), which both
-//! include this file by path:
+//! (`fuzz/fuzz_targets/analyze.rs`, which includes this file by path), the property tests
+//! (`tests/it/properties.rs`) and the fixture tests (`tests/it/fixtures.rs`):
 //! - every section's categories add up to its subtotal, and the subtotals to the totals, field by
 //!   field (computed in u128, so a saturated sum cannot hide); each region is counted once;
 //! - the listing holds min(N, regions) or all regions, largest first, and the top N are the first
@@ -10,16 +10,14 @@
 //!   from line ends; with colour, every ESC starts an SGR sequence (`ESC [ digits/; m`).
 #![allow(dead_code)]
 
-use memanalyzer::aggregate::ProcessFacts;
-use memanalyzer::render::{renderer, Format, TextStyle, Unit};
-use memanalyzer::report::{Amounts, Listing, Report};
-use memanalyzer::source::analyze_reader;
+use memanalyzer::render::{Format, Renderer, TextStyle, Unit};
+use memanalyzer::{analyze_reader, Amounts, Listing, Options, RegionRow, Report};
 
 /// Runs `data` through the analysis with both listings and, when it succeeds, checks the
 /// invariants and renders it with both renderers in `unit`. Returns the `-all` report.
 pub fn analyze_and_check(data: &[u8], unit: Unit) -> Option<Report> {
-    let top = analyze_reader(data, ProcessFacts::default(), Listing::Top(5));
-    let all = analyze_reader(data, ProcessFacts::default(), Listing::All);
+    let top = analyze_reader(data, &Options::default().top(5));
+    let all = analyze_reader(data, &Options::default().all());
     match (top, all) {
         (Ok(top), Ok(all)) => {
             check_report(&top, Listing::Top(5));
@@ -63,7 +61,7 @@ pub fn check_report(report: &Report, listing: Listing) {
             categories_sum.amounts,
             Sum::of(&section.subtotal).amounts,
             "categories of {:?} do not add up to its subtotal",
-            section.name
+            section.title
         );
         sections_sum.add(&section.subtotal, categories_sum.regions as u64);
     }
@@ -82,7 +80,7 @@ pub fn check_report(report: &Report, listing: Listing) {
     };
     assert_eq!(report.regions.len() as u64, expected_rows, "listing length");
     for pair in report.regions.windows(2) {
-        let rank = |row: &memanalyzer::report::RegionRow| (row.amounts.rss, row.amounts.size);
+        let rank = |row: &RegionRow| (row.amounts.rss, row.amounts.size);
         assert!(
             rank(&pair[0]) >= rank(&pair[1]),
             "listing not largest first"
@@ -140,15 +138,10 @@ pub fn check_renderers(report: &Report, unit: Unit) {
 }
 
 pub fn render(report: &Report, format: Format, color: bool, unit: Unit) -> Vec<u8> {
-    #[allow(clippy::needless_update)] // TextStyle may grow fields.
-    let style = TextStyle {
-        color,
-        unit,
-        ..TextStyle::default()
-    };
+    let style = TextStyle { color, unit };
     let mut out = Vec::new();
-    renderer(format, style)
-        .render(report, &mut out)
+    Renderer::new(format, style)
+        .report(report, &mut out)
         .expect("rendering into a Vec cannot fail");
     out
 }
@@ -164,29 +157,27 @@ pub fn check_no_control_bytes(text: &[u8]) {
     }
 }
 
-/// Removes `ESC [ (digits|;)* m` sequences; panics on any other use of ESC.
+/// `text` without its SGR sequences (`ESC [ digits/semicolons m`). Any other use of ESC is kept,
+/// so that it shows up: as a difference from the uncoloured text, or as the control character
+/// [`check_no_control_bytes`] rejects.
 pub fn strip_sgr(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     let mut rest = text;
     while let Some((&byte, tail)) = rest.split_first() {
-        if byte != 0x1b {
-            out.push(byte);
-            rest = tail;
-            continue;
+        if byte == 0x1b {
+            if let Some(params) = tail.strip_prefix(b"[") {
+                let end = params
+                    .iter()
+                    .position(|&b| !(b.is_ascii_digit() || b == b';'))
+                    .unwrap_or(params.len());
+                if params.get(end) == Some(&b'm') {
+                    rest = &params[end + 1..];
+                    continue;
+                }
+            }
         }
-        let Some(params) = tail.strip_prefix(b"[") else {
-            panic!("ESC not followed by `[` in coloured text output");
-        };
-        let end = params
-            .iter()
-            .position(|&b| !(b.is_ascii_digit() || b == b';'))
-            .unwrap_or(params.len());
-        assert_eq!(
-            params.get(end),
-            Some(&b'm'),
-            "ESC [ … not ended by `m` in coloured text output"
-        );
-        rest = &params[end + 1..];
+        out.push(byte);
+        rest = tail;
     }
     out
 }

@@ -1,0 +1,305 @@
+//! The library on every capture in `fixtures/`: exact totals against the kernel's own
+//! `smaps_rollup` (real captures) or the `.expected` files (hand-made), every region counted in
+//! exactly one category, and the categories each runtime's memory must land in, by stable id.
+//! (How the categories are shown, titles and region counts, is pinned in `snapshots.rs`.)
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+
+use memanalyzer::{analyze, CategoryReport, Input, Listing, Options, Report, SectionId};
+
+use crate::support::files::{fixture_path, fixtures_dir, CAPTURES};
+use crate::support::invariants::check_report;
+
+fn analyze_file(path: &Path) -> Report {
+    let report = analyze(&Input::File(path.to_path_buf()), &Options::default().all())
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    // Every region in exactly one category: categories add up to the sections, the sections to
+    // the totals, field by field, and -all lists every region.
+    check_report(&report, Listing::All);
+    report
+}
+
+fn analyze_fixture(relative: &str) -> Report {
+    analyze_file(&fixture_path(relative))
+}
+
+/// `key=value` (kB) lines of an `.expected` file, or `Key: N kB` lines of a smaps_rollup.
+fn numbers(path: &Path) -> HashMap<String, u64> {
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    text.lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once('=').or_else(|| line.split_once(':'))?;
+            let number = value.split_whitespace().next()?.parse().ok()?;
+            Some((key.trim().to_string(), number))
+        })
+        .collect()
+}
+
+fn kib(numbers: &HashMap<String, u64>, key: &str) -> u64 {
+    numbers
+        .get(key)
+        .copied()
+        .unwrap_or_else(|| panic!("no {key}"))
+        * 1024
+}
+
+fn assert_totals_match_expected(report: &Report, expected: &HashMap<String, u64>, what: &str) {
+    let totals = &report.totals;
+    assert_eq!(totals.size, kib(expected, "size"), "{what}: size");
+    assert_eq!(totals.rss, kib(expected, "rss"), "{what}: rss");
+    assert_eq!(totals.pss, kib(expected, "pss"), "{what}: pss");
+    assert_eq!(totals.private, kib(expected, "private"), "{what}: private");
+    assert_eq!(totals.shared, kib(expected, "shared"), "{what}: shared");
+    assert_eq!(totals.swap, kib(expected, "swap"), "{what}: swap");
+    assert_eq!(
+        totals.swap_pss,
+        kib(expected, "swap_pss"),
+        "{what}: swap_pss"
+    );
+    assert_eq!(totals.hugetlb, kib(expected, "hugetlb"), "{what}: hugetlb");
+    assert_eq!(report.region_count, expected["regions"], "{what}: regions");
+}
+
+/// The category with stable id `key`; panics if no region is in it.
+fn category<'a>(report: &'a Report, key: &str) -> &'a CategoryReport {
+    report
+        .category(key)
+        .unwrap_or_else(|| panic!("no {key} in {:#?}", report.sections))
+}
+
+/// The number of regions in the category `key`.
+fn regions(report: &Report, key: &str) -> u64 {
+    category(report, key).regions
+}
+
+/// The RSS of the category `key`, in KiB.
+fn rss_kib(report: &Report, key: &str) -> u64 {
+    category(report, key).amounts.rss / 1024
+}
+
+/// The key of the language runtime found, or `native`.
+fn runtime(report: &Report) -> &'static str {
+    report
+        .primary_runtime()
+        .map_or("native", |runtime| runtime.id.key())
+}
+
+#[test]
+fn real_captures_match_the_kernels_rollup() {
+    for name in CAPTURES {
+        let report = analyze_fixture(&format!("{name}/smaps"));
+        let rollup = numbers(&fixture_path(&format!("{name}/smaps_rollup")));
+        let totals = &report.totals;
+        assert_eq!(totals.rss, kib(&rollup, "Rss"), "{name}: Rss");
+        assert_eq!(
+            totals.private,
+            kib(&rollup, "Private_Clean") + kib(&rollup, "Private_Dirty"),
+            "{name}: private"
+        );
+        assert_eq!(
+            totals.shared,
+            kib(&rollup, "Shared_Clean") + kib(&rollup, "Shared_Dirty"),
+            "{name}: shared"
+        );
+        assert_eq!(totals.swap, kib(&rollup, "Swap"), "{name}: Swap");
+        assert_eq!(totals.swap_pss, kib(&rollup, "SwapPss"), "{name}: SwapPss");
+        assert_eq!(
+            totals.hugetlb,
+            kib(&rollup, "Shared_Hugetlb") + kib(&rollup, "Private_Hugetlb"),
+            "{name}: hugetlb"
+        );
+        // Per-region Pss is truncated to whole kB, so the sum is below the rollup by < 1 kB a region.
+        let pss_gap = kib(&rollup, "Pss") - totals.pss;
+        assert!(
+            pss_gap < report.region_count * 1024,
+            "{name}: Pss gap {pss_gap}"
+        );
+
+        assert_totals_match_expected(
+            &report,
+            &numbers(&fixture_path(&format!("{name}/expected"))),
+            name,
+        );
+    }
+}
+
+#[test]
+fn hand_made_fixtures_match_their_expected_totals() {
+    let mut checked = 0;
+    for entry in fs::read_dir(fixtures_dir().join("edge")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "expected") {
+            let smaps = path.with_extension("smaps");
+            let report = analyze_file(&smaps);
+            assert_totals_match_expected(&report, &numbers(&path), &smaps.display().to_string());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} hand-made fixtures found");
+}
+
+#[test]
+fn go_heap_is_found_with_and_without_names() {
+    let go = analyze_fixture("go/smaps");
+    assert_eq!(runtime(&go), "go");
+    let heap_kib = rss_kib(&go, "go.heap");
+    assert!(
+        heap_kib >= 200 * 1024,
+        "the 200 MiB heap of a Go 1.19 process: {heap_kib}"
+    );
+    // A pure Go binary's unnamed read-write maps are its runtime's.
+    assert!(rss_kib(&go, "runtime.metadata") > 0);
+
+    let named = analyze_fixture("edge/go125-named.smaps");
+    assert_eq!(runtime(&named), "go");
+    assert_eq!(regions(&named, "go.heap"), 1);
+    // Twelve `[anon: Go: …]` maps, plus two unnamed ones that a pure Go binary's runtime made.
+    assert_eq!(regions(&named, "runtime.metadata"), 14);
+    assert_eq!(regions(&named, "named:TNC-*"), 12);
+    assert_eq!(category(&named, "named:TNC-*").label, b"TNC-*");
+    assert_eq!(regions(&named, "named:TXMetaCache"), 2);
+    assert_eq!(regions(&named, "file.binary"), 3);
+    assert_eq!(category(&named, "file.binary").label, b"teranode Binary");
+}
+
+#[test]
+fn named_groups_are_found_as_the_original_package_did() {
+    let named = analyze_fixture("edge/go125-named.smaps");
+    // `NamedRegions["TXMetaCache"]`; names that differ only in their numbers are one group.
+    let cache = named.named_group("TXMetaCache").expect("TXMetaCache");
+    assert_eq!(cache.title(), b"TXMetaCache (2 regions)");
+    let tnc = named.named_group("TNC-7").expect("the TNC-* group");
+    assert_eq!(
+        (tnc.regions, tnc.title()),
+        (12, b"TNC-* (12 regions)".to_vec())
+    );
+    assert_eq!(tnc, named.named_group("TNC-0").unwrap());
+    assert!(named.named_group("TXMetaCach").is_none());
+    let file_backed = named.section(SectionId::FileBacked).expect("files");
+    assert_eq!(named.file_backed(), file_backed.subtotal);
+    assert_eq!(
+        file_backed
+            .categories
+            .iter()
+            .map(|c| c.amounts)
+            .sum::<memanalyzer::Amounts>(),
+        named.file_backed()
+    );
+}
+
+#[test]
+fn cgo_memory_is_told_apart_from_go_memory() {
+    let report = analyze_fixture("go-cgo/smaps");
+    assert_eq!(runtime(&report), "go");
+    assert!(rss_kib(&report, "go.heap") >= 200 * 1024);
+    // `[heap]` plus four 64 MiB glibc malloc arenas.
+    assert_eq!(regions(&report, "c.heap"), 5);
+    assert_eq!(category(&report, "c.heap").label, b"C Heap (cgo/malloc)");
+    // Main stack plus six 8 MiB glibc thread stacks.
+    assert_eq!(regions(&report, "stack"), 7);
+    assert_eq!(regions(&report, "file.binary"), 5);
+    assert_eq!(
+        category(&report, "file.binary").label,
+        b"memfix-go-cgo Binary"
+    );
+}
+
+#[test]
+fn jvm_memory_lands_in_native_categories() {
+    let report = analyze_fixture("java/smaps");
+    assert_eq!(runtime(&report), "native");
+    // The launcher is the binary, not the class-data archive mapped below it.
+    assert_eq!(regions(&report, "file.binary"), 5);
+    assert_eq!(category(&report, "file.binary").label, b"java Binary");
+    // `[heap]` and fifteen malloc arenas.
+    assert_eq!(regions(&report, "c.heap"), 16);
+    assert_eq!(category(&report, "c.heap").label, b"Heap");
+    let stacks = regions(&report, "stack");
+    assert!(stacks >= 20, "Java and native thread stacks: {stacks}");
+    // The Java heap itself is one large unnamed read-write map.
+    assert!(rss_kib(&report, "anon.rw") >= 140 * 1024);
+}
+
+#[test]
+fn shared_memory_kinds_are_told_apart() {
+    let report = analyze_fixture("c-threads/smaps");
+    assert_eq!(rss_kib(&report, "shm.memfd"), 4096);
+    assert_eq!(rss_kib(&report, "shm.sysv"), 2048);
+    assert_eq!(rss_kib(&report, "shm.posix"), 1024);
+    assert_eq!(rss_kib(&report, "shm.anonymous"), 1024);
+    assert_eq!(regions(&report, "file.deleted"), 1);
+    // Main stack plus three pthread stacks.
+    assert_eq!(regions(&report, "stack"), 4);
+
+    let edge = analyze_fixture("edge/shared-memory.smaps");
+    assert_eq!(regions(&edge, "named:pool"), 1);
+    assert_eq!(regions(&edge, "other.hugepages"), 1);
+    assert_eq!(regions(&edge, "other.anon_inode"), 1);
+    assert_eq!(regions(&edge, "other.devices"), 2);
+}
+
+#[test]
+fn decorated_glibc_and_android_names_are_runtime_memory() {
+    let glibc = analyze_fixture("edge/glibc-decorated.smaps");
+    assert_eq!(
+        regions(&glibc, "c.heap"),
+        6,
+        "[heap], malloc arena parts and mmapped chunks"
+    );
+    assert_eq!(regions(&glibc, "stack"), 3);
+    assert_eq!(regions(&glibc, "runtime.metadata"), 2);
+
+    let android = analyze_fixture("edge/android.smaps");
+    assert_eq!(regions(&android, "c.heap"), 3);
+    assert_eq!(regions(&android, "stack"), 2);
+    let dalvik = category(&android, "named:dalvik-main space (region space)");
+    assert_eq!(dalvik.regions, 1);
+    assert_eq!(dalvik.label, b"dalvik-main space (region space)");
+}
+
+#[test]
+fn old_kernels_and_odd_names_parse() {
+    let old = analyze_fixture("edge/old-kernel-3.10.smaps");
+    assert_eq!(regions(&old, "stack"), 3, "[stack] and [stack:TID]");
+
+    let names = analyze_fixture("edge/names.smaps");
+    let listed: Vec<&[u8]> = names
+        .regions
+        .iter()
+        .map(|region| region.name.as_slice())
+        .collect();
+    assert!(
+        listed.contains(&&b"/tmp/trail "[..]),
+        "the trailing space is kept"
+    );
+    assert!(listed.contains(&&b"/opt/my app/lib one.so"[..]));
+    assert!(
+        listed.iter().any(|name| name.contains(&0x1b)),
+        "raw bytes are kept for renderers"
+    );
+}
+
+/// Every category of every fixture is in the section its id says, and its key reads back.
+#[test]
+fn category_ids_are_stable_keys_of_their_section() {
+    for relative in crate::support::files::analyzable_fixtures() {
+        let report = analyze_fixture(&relative);
+        for section in &report.sections {
+            for category in &section.categories {
+                assert_eq!(category.id.section(), section.id, "{relative}");
+                let key = category.id.key();
+                assert_eq!(
+                    memanalyzer::CategoryId::from_key(&key).as_ref(),
+                    Some(&category.id),
+                    "{relative}: {key}"
+                );
+            }
+        }
+        for row in &report.regions {
+            assert!(report.category(&row.category.key()).is_some(), "{relative}");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Reading the JSON output back (`-format json`), and the sums every report keeps.
+
+use serde_json::Value;
+
+/// The byte counts every category and listed region has.
+pub const AMOUNT_KEYS: [&str; 6] = [
+    "size_bytes",
+    "rss_bytes",
+    "pss_bytes",
+    "private_bytes",
+    "shared_bytes",
+    "swap_bytes",
+];
+
+pub fn u64_at(value: &Value, pointer: &str) -> u64 {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("no unsigned number at {pointer} in {value:#}"))
+}
+
+pub fn sections(doc: &Value) -> &Vec<Value> {
+    doc["sections"].as_array().expect("`sections` is an array")
+}
+
+/// The section whose heading (`name`) is `title`.
+pub fn section<'a>(doc: &'a Value, title: &str) -> Option<&'a Value> {
+    sections(doc)
+        .iter()
+        .find(|section| section["name"] == title)
+}
+
+/// The category shown as `name` in the section headed `section_title`.
+pub fn category<'a>(doc: &'a Value, section_title: &str, name: &str) -> Option<&'a Value> {
+    section(doc, section_title)?["categories"]
+        .as_array()?
+        .iter()
+        .find(|category| category["name"] == name)
+}
+
+/// The category whose stable id is `id` (`shm.memfd`, `named:TNC-*`).
+pub fn category_by_id<'a>(doc: &'a Value, id: &str) -> Option<&'a Value> {
+    all_categories(doc).find(|category| category["id"] == id)
+}
+
+/// Every category of every section.
+pub fn all_categories(doc: &Value) -> impl Iterator<Item = &Value> {
+    sections(doc)
+        .iter()
+        .flat_map(|section| section["categories"].as_array().expect("categories").iter())
+}
+
+pub fn top_regions(doc: &Value) -> &Vec<Value> {
+    doc["top_regions"]
+        .as_array()
+        .expect("`top_regions` is an array")
+}
+
+/// The listed regions in the category with id `id`.
+pub fn regions_in<'a>(doc: &'a Value, id: &str) -> Vec<&'a Value> {
+    top_regions(doc)
+        .iter()
+        .filter(|region| region["category_id"] == id)
+        .collect()
+}
+
+/// The invariants every JSON report keeps: each section is the sum of its categories, and the
+/// categories together are the totals.
+pub fn assert_json_sums_are_consistent(doc: &Value) {
+    for field in AMOUNT_KEYS {
+        let sum: u64 = all_categories(doc)
+            .map(|c| u64_at(c, &format!("/{field}")))
+            .sum();
+        assert_eq!(
+            sum,
+            u64_at(doc, &format!("/totals/{field}")),
+            "{field}: categories vs totals"
+        );
+    }
+    let regions: u64 = all_categories(doc).map(|c| u64_at(c, "/regions")).sum();
+    assert_eq!(regions, u64_at(doc, "/totals/regions"), "region counts");
+    for section in sections(doc) {
+        let sum: u64 = section["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| u64_at(c, "/rss_bytes"))
+            .sum();
+        assert_eq!(
+            sum,
+            u64_at(section, "/rss_bytes"),
+            "section {}: rss_bytes vs its categories",
+            section["name"]
+        );
+    }
+}
+
+/// The totals, sections and regions of a report: everything but where it came from.
+pub fn analysis(doc: &Value) -> (Value, Value, Value) {
+    (
+        doc["totals"].clone(),
+        doc["sections"].clone(),
+        doc["top_regions"].clone(),
+    )
+}
