@@ -91,6 +91,7 @@ impl ProcessList {
             .count()
     }
 
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // only Linux lists processes
     fn sort(&mut self) {
         self.processes.sort_by(|a, b| match (&a.memory, &b.memory) {
             (Ok(a_memory), Ok(b_memory)) => b_memory.pss.cmp(&a_memory.pss).then(a.pid.cmp(&b.pid)),
