@@ -288,24 +288,27 @@ impl fmt::Display for RuntimeId {
 }
 
 /// How something was learned: from names, from the layout of the regions, or from the
-/// executable file or the runtime's own data.
+/// executable file or the runtime's own data. Ordered from the most certain to the least.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Evidence {
     /// The kernel or the runtime named the memory (`[heap]`, `[anon: Go: heap]`, a file path).
     Name,
     /// The executable file says so (e.g. Go's build information).
     Executable,
+    /// The runtime's own accounting says so (e.g. the JVM's hsperfdata, Go's MemStats).
+    Runtime,
     /// Inferred from sizes, alignment, neighbours and permissions: a heuristic.
     Layout,
 }
 
 impl Evidence {
-    /// The stable key used by JSON (`name`, `executable`, `layout`).
+    /// The stable key used by JSON (`name`, `executable`, `layout`, `runtime`).
     pub fn key(self) -> &'static str {
         match self {
             Evidence::Name => "name",
             Evidence::Executable => "executable",
             Evidence::Layout => "layout",
+            Evidence::Runtime => "runtime",
         }
     }
 }

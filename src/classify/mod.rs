@@ -236,8 +236,10 @@ impl Rule {
 /// Index of a rule in the assembled table.
 pub(crate) type RuleIndex = u16;
 
-/// Longest chain of matching rules kept for one region (the last one always holds).
-const MAX_CHAIN: usize = 4;
+/// Longest chain of matching rules kept for one region (the last one always holds). Each
+/// runtime may add conditional layout rules for unnamed memory, so the chain must hold one or
+/// two per runtime that could match the same region; `RuleTable::get` checks it does.
+const MAX_CHAIN: usize = 12;
 
 /// The rules that matched one region, in table order: every one but the last has a condition;
 /// the last always holds.
