@@ -238,7 +238,7 @@ pub(crate) type RuleIndex = u16;
 
 /// Longest chain of matching rules kept for one region (the last one always holds). Each
 /// runtime may add conditional layout rules for unnamed memory, so the chain must hold one or
-/// two per runtime that could match the same region; `RuleTable::get` checks it does.
+/// two per runtime; `RuleTable::get` checks that every conditional rule fits.
 const MAX_CHAIN: usize = 12;
 
 /// The rules that matched one region, in table order: every one but the last has a condition;
@@ -319,6 +319,11 @@ impl RuleTable {
                 "the last rule matches every region"
             );
             assert!(rules.len() < usize::from(RuleIndex::MAX));
+            // Every conditional rule fits in a chain, with room for the one that always holds.
+            assert!(
+                rules.iter().filter(|rule| rule.when.is_some()).count() < MAX_CHAIN,
+                "raise MAX_CHAIN: more conditional rules than a chain can hold"
+            );
             // A named region's chain is its one group rule, so group sums never depend on facts.
             assert!(rules
                 .iter()
@@ -365,9 +370,7 @@ impl Classifier {
             len: 0,
         };
         for (index, rule) in self.table.rules.iter().enumerate() {
-            let full = usize::from(chain.len) == MAX_CHAIN - 1;
-            if (full && rule.when.is_some())
-                || !perms_match(rule.perms, header.perms)
+            if !perms_match(rule.perms, header.perms)
                 || !self.name_matches(rule.name, &name, header, around)
             {
                 continue;
