@@ -24,4 +24,5 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     rules: RULES,
     relabel: &[],
     executable: not_in_executable,
+    next_step: Some("run the program with MALLOC_CONF=stats_print:true to have jemalloc print its own statistics at exit"),
 };

@@ -24,4 +24,5 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     rules: RULES,
     relabel: &[],
     executable: not_in_executable,
+    next_step: None,
 };
