@@ -568,6 +568,15 @@ mod tests {
     }
 
     #[test]
+    fn reports_and_errors_cross_threads() {
+        // A service renders its report on another thread (an HTTP handler, a metrics task).
+        fn crosses_threads<T: Send + Sync + 'static>() {}
+        crosses_threads::<Report>();
+        crosses_threads::<crate::Error>();
+        crosses_threads::<crate::ps::ProcessList>();
+    }
+
+    #[test]
     fn section_keys_round_trip() {
         for section in SectionId::ALL {
             assert_eq!(SectionId::from_key(section.key()), Some(section));
