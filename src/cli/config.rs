@@ -86,6 +86,11 @@ impl Config {
             } else {
                 Options::default().top(cli.top)
             };
+            let options = if cli.cgroup {
+                options.container()
+            } else {
+                options
+            };
             Mode::Analyze { input, options }
         };
         // A file is not a terminal: -output never gets colour unless asked for.
