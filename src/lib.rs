@@ -35,8 +35,9 @@ mod runtime;
 pub mod smaps;
 
 pub use container::{
-    read_container, CgroupFs, CgroupVersion, Container, ContainerError, Member, MemberMemory,
-    MemoryEvents, OomVerdict, Pressure, Stall, SwapUsage, UsageRow,
+    group_by_cgroup, read_container, CgroupFigures, CgroupFs, CgroupGroup, CgroupVersion,
+    Container, ContainerError, Member, MemberMemory, MemoryEvents, OomVerdict, Pressure, Stall,
+    SwapUsage, UsageRow,
 };
 pub use error::{Error, NoMemoryReason};
 pub use input::{analyze, analyze_pid, analyze_reader, analyze_self, Input, Options};

@@ -87,8 +87,9 @@ pub struct Cli {
     #[arg(long)]
     pub ps: bool,
 
-    /// Add the container view: the process's cgroup (limit, usage by kind, working set, OOM)
-    #[arg(long, conflicts_with_all = ["file", "ps"])]
+    /// Add the container view: the process's cgroup (limit, usage by kind, working set, OOM);
+    /// with -ps, group the processes by cgroup
+    #[arg(long, conflicts_with = "file")]
     pub cgroup: bool,
 
     /// Output format

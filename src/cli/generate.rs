@@ -215,7 +215,7 @@ fn ascii_only(text: &str) -> String {
 /// option (or a short one, for `h` and `V`). Every option must appear (checked below).
 const SYNOPSIS: [&str; 3] = [
     "[pid|file] [top|all] [cgroup] [format] [unit] [color] [output]",
-    "ps [format] [unit] [color] [output]",
+    "ps [cgroup] [format] [unit] [color] [output]",
     "h|V",
 ];
 

@@ -9,6 +9,7 @@
 //! processes in the cgroup. Every path is resolved under a [`CgroupFs`] root, so tests can point
 //! it at a tree of files.
 
+mod groups;
 mod locate;
 mod members;
 mod parse;
@@ -17,6 +18,7 @@ mod read;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use groups::{group_by_cgroup, CgroupFigures, CgroupGroup};
 pub use parse::{Pressure, Stall};
 
 /// Where the `/proc` and cgroup files are: the root directory every absolute path is read

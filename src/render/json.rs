@@ -290,6 +290,21 @@ struct ProcessListDocument {
     schema_version: u32,
     processes: Vec<ProcessEntry>,
     totals: ProcessTotals,
+    /// `-ps -cgroup` only: the processes grouped by cgroup.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cgroups: Vec<CgroupEntry>,
+}
+
+#[derive(Serialize)]
+struct CgroupEntry {
+    path: Option<String>,
+    pids: Vec<i32>,
+    /// Why the figures are missing; null when they are there.
+    error: Option<String>,
+    /// null: no limit (or unknown, see `error`).
+    limit_bytes: Option<u64>,
+    usage_bytes: Option<u64>,
+    working_set_bytes: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -336,6 +351,21 @@ fn process_list_document(list: &ProcessList) -> ProcessListDocument {
                     pss_bytes: memory.map(|m| m.pss),
                     uss_bytes: memory.map(|m| m.uss),
                     swap_bytes: memory.map(|m| m.swap),
+                }
+            })
+            .collect(),
+        cgroups: list
+            .cgroups
+            .iter()
+            .map(|group| {
+                let figures = group.figures.as_ref().ok();
+                CgroupEntry {
+                    path: (!group.path.is_empty()).then(|| for_json(&group.path)),
+                    pids: group.pids.clone(),
+                    error: group.figures.as_ref().err().cloned(),
+                    limit_bytes: figures.and_then(|figures| figures.limit),
+                    usage_bytes: figures.map(|figures| figures.usage),
+                    working_set_bytes: figures.map(|figures| figures.working_set),
                 }
             })
             .collect(),

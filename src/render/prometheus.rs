@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use super::escape::injective;
 use super::Render;
-use crate::container::Container;
+use crate::container::{CgroupFigures, Container};
 use crate::input::ps::ProcessList;
 use crate::report::{Amounts, Report};
 
@@ -192,6 +192,7 @@ impl Render for PrometheusRenderer {
             "memanalyzer_processes_unreadable {}",
             list.unreadable()
         );
+        cgroup_group_metrics(&mut text, list);
         scrape_duration(&mut text, list.duration.as_secs_f64());
         out.write_all(text.as_bytes())
     }
@@ -321,6 +322,43 @@ fn container_metrics(text: &mut String, process_labels: &str, container: &Contai
                 member.pid,
                 label_value(member.comm.as_deref().unwrap_or(b"?"))
             );
+        }
+    }
+}
+
+/// `-ps -cgroup`: each cgroup's figures, labelled with its path.
+fn cgroup_group_metrics(text: &mut String, list: &ProcessList) {
+    let families: [(&str, &str, fn(&CgroupFigures) -> Option<u64>); 3] = [
+        (
+            "memanalyzer_cgroup_usage_bytes",
+            "Memory charged to the cgroup (memory.current).",
+            |figures| Some(figures.usage),
+        ),
+        (
+            "memanalyzer_cgroup_working_set_bytes",
+            "The cgroup's working set as kubectl top shows it.",
+            |figures| Some(figures.working_set),
+        ),
+        (
+            "memanalyzer_cgroup_limit_bytes",
+            "The cgroup's memory limit (memory.max); absent when there is none.",
+            |figures| figures.limit,
+        ),
+    ];
+    for (name, help, value) in families {
+        let mut lines = String::new();
+        for group in &list.cgroups {
+            if let Some(value) = group.figures.as_ref().ok().and_then(value) {
+                let _ = writeln!(
+                    lines,
+                    "{name}{{cgroup=\"{}\"}} {value}",
+                    label_value(&group.path)
+                );
+            }
+        }
+        if !lines.is_empty() {
+            header(text, name, help);
+            text.push_str(&lines);
         }
     }
 }

@@ -11,7 +11,7 @@ use super::escape::for_terminal;
 use super::{Render, TextStyle, Unit};
 use crate::classify::DELETED_SUFFIX;
 use crate::container::{Container, OomVerdict, UsageRow};
-use crate::input::ps::ProcessList;
+use crate::input::ps::{ProcessList, ProcessRow};
 use crate::report::{Listing, RegionRow, Report, SectionId};
 use crate::runtime::NATIVE_KEY;
 
@@ -59,44 +59,12 @@ impl Render for TextRenderer {
     }
 
     fn processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
+        if list.cgroups.is_empty() {
+            self.write_process_table(list.processes.iter(), out)?;
+        } else {
+            self.write_processes_by_cgroup(list, out)?;
+        }
         let unit = self.style.unit;
-        let mut table = borderless_table(&[
-            "PID", "USER", "COMMAND", "RSS", "PSS", "USS", "SWAP", "STATUS",
-        ]);
-        for row in &list.processes {
-            let (memory, status) = match &row.memory {
-                Ok(memory) => (
-                    [memory.rss, memory.pss, memory.uss, memory.swap]
-                        .map(|bytes| unit.format(bytes)),
-                    String::new(),
-                ),
-                Err(reason) => (
-                    std::array::from_fn(|_| "?".to_string()),
-                    format!("cannot read: {reason}"),
-                ),
-            };
-            let [rss, pss, uss, swap] = memory;
-            let shown =
-                |name: &Option<Vec<u8>>| name.as_deref().map_or("?".to_string(), for_terminal);
-            table.add_row([
-                row.pid.to_string(),
-                shown(&row.user),
-                shown(&row.command),
-                rss,
-                pss,
-                uss,
-                swap,
-                status,
-            ]);
-        }
-        for column in 3..=6 {
-            if let Some(column) = table.column_mut(column) {
-                column.set_cell_alignment(CellAlignment::Right);
-            }
-        }
-        for line in table.lines() {
-            writeln!(out, "{}", line.trim_end())?;
-        }
         let total = list.total();
         let readable = list.processes.len() - list.unreadable();
         writeln!(
@@ -304,6 +272,91 @@ impl TextRenderer {
             } else {
                 writeln!(out, "{line}")?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl TextRenderer {
+    /// The process table of `-ps`: one row per process, sizes right-aligned.
+    fn write_process_table<'a>(
+        &self,
+        rows: impl Iterator<Item = &'a ProcessRow>,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let unit = self.style.unit;
+        let mut table = borderless_table(&[
+            "PID", "USER", "COMMAND", "RSS", "PSS", "USS", "SWAP", "STATUS",
+        ]);
+        for row in rows {
+            let (memory, status) = match &row.memory {
+                Ok(memory) => (
+                    [memory.rss, memory.pss, memory.uss, memory.swap]
+                        .map(|bytes| unit.format(bytes)),
+                    String::new(),
+                ),
+                Err(reason) => (
+                    std::array::from_fn(|_| "?".to_string()),
+                    format!("cannot read: {reason}"),
+                ),
+            };
+            let [rss, pss, uss, swap] = memory;
+            let shown =
+                |name: &Option<Vec<u8>>| name.as_deref().map_or("?".to_string(), for_terminal);
+            table.add_row([
+                row.pid.to_string(),
+                shown(&row.user),
+                shown(&row.command),
+                rss,
+                pss,
+                uss,
+                swap,
+                status,
+            ]);
+        }
+        for column in 3..=6 {
+            if let Some(column) = table.column_mut(column) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        for line in table.lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+
+    /// `-ps -cgroup`: a heading with each cgroup's figures, then its processes.
+    fn write_processes_by_cgroup(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
+        let size = |bytes: u64| self.style.unit.format(bytes);
+        for group in &list.cgroups {
+            let path = if group.path.is_empty() {
+                "(unknown)".to_string()
+            } else {
+                for_terminal(&group.path)
+            };
+            let figures = match &group.figures {
+                Ok(figures) => format!(
+                    "limit {}, usage {}, working set {}",
+                    figures.limit.map_or_else(|| "none".to_string(), size),
+                    size(figures.usage),
+                    size(figures.working_set)
+                ),
+                Err(reason) => format!("figures unavailable: {reason}"),
+            };
+            writeln!(
+                out,
+                "{}",
+                self.heading(&format!(
+                    "=== cgroup {path} ({}; {figures}) ===",
+                    counted(group.pids.len(), "process", "processes")
+                ))
+            )?;
+            let rows = list
+                .processes
+                .iter()
+                .filter(|row| group.pids.contains(&row.pid));
+            self.write_process_table(rows, out)?;
+            writeln!(out)?;
         }
         Ok(())
     }

@@ -256,6 +256,39 @@ fn cgroup_v1_rows_match_the_kernels_files() {
         .expect("bytes");
     assert_within(value, reported_usage - inactive, 0.05, "text working set");
     assert!(text.contains("=== Container (cgroup v1) ==="));
+
+    // -ps -cgroup: the load is listed under its cgroup, with the cgroup's figures.
+    let list = json_of(&["-ps", "-cgroup", "-format", "json"]);
+    let name = cgroup
+        .directory
+        .file_name()
+        .expect("a name")
+        .to_str()
+        .expect("UTF-8");
+    let group = list["cgroups"]
+        .as_array()
+        .expect("cgroups")
+        .iter()
+        .find(|group| {
+            group["path"]
+                .as_str()
+                .is_some_and(|path| path.ends_with(name))
+        })
+        .unwrap_or_else(|| panic!("no group for {name}: {}", list["cgroups"]));
+    assert_eq!(group["pids"], serde_json::json!([load.pid]));
+    assert_eq!(group["limit_bytes"], 512 * MIB);
+    assert_within(
+        u64_at(group, "/usage_bytes"),
+        usage,
+        0.01,
+        "-ps -cgroup usage",
+    );
+    let text = stdout_of(&["-ps", "-cgroup"]);
+    let heading = text
+        .lines()
+        .find(|line| line.starts_with("=== cgroup ") && line.contains(name))
+        .expect("a heading for the test's cgroup");
+    assert!(heading.contains("1 process; limit 512 MB"), "{heading}");
     drop(load);
     let _ = fs::remove_file(&tmpfs_file);
 }
