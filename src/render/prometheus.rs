@@ -328,7 +328,8 @@ fn container_metrics(text: &mut String, process_labels: &str, container: &Contai
 
 /// `-ps -cgroup`: each cgroup's figures, labelled with its path.
 fn cgroup_group_metrics(text: &mut String, list: &ProcessList) {
-    let families: [(&str, &str, fn(&CgroupFigures) -> Option<u64>); 3] = [
+    type Figure = fn(&CgroupFigures) -> Option<u64>;
+    let families: [(&str, &str, Figure); 3] = [
         (
             "memanalyzer_cgroup_usage_bytes",
             "Memory charged to the cgroup (memory.current).",
