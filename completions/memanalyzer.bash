@@ -23,7 +23,7 @@ _memanalyzer_clap() {
 
     case "${cmd}" in
         memanalyzer)
-            opts="-h -V --pid --top --all --file --ps --format --unit --color --output --help --version"
+            opts="-h -V --pid --top --all --file --ps --cgroup --format --unit --color --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -95,7 +95,7 @@ _memanalyzer() {
             ;;
     esac
     if [[ $cur == "" || ($cur == -* && $cur != --*) ]]; then
-        COMPREPLY=($(compgen -W "-pid -top -all -file -ps -format -unit -color -output -help -version -h -V" -- "$cur"))
+        COMPREPLY=($(compgen -W "-pid -top -all -file -ps -cgroup -format -unit -color -output -help -version -h -V" -- "$cur"))
         return 0
     fi
     _memanalyzer_clap "$cmd" "$cur" "$prev"

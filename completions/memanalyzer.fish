@@ -17,5 +17,6 @@ never\t''"
 complete -c memanalyzer -l output -o output -d 'Write the output to FILE, atomically (a temporary file renamed into place)' -r -F
 complete -c memanalyzer -l all -o all -d 'List every region, largest first, instead of the top N'
 complete -c memanalyzer -l ps -o ps -d 'List the processes this user can see, by PSS (from smaps_rollup), instead of one process'
+complete -c memanalyzer -l cgroup -o cgroup -d 'Add the container view: the process\'s cgroup (limit, usage by kind, working set, OOM); with -ps, group the processes by cgroup'
 complete -c memanalyzer -s h -l help -o help -d 'Print help (see more with \'--help\')'
 complete -c memanalyzer -s V -l version -o version -d 'Print version'

@@ -73,6 +73,8 @@ Register-ArgumentCompleter -Native -CommandName 'memanalyzer' -ScriptBlock {
             [CompletionResult]::new('-all', '-all', [CompletionResultType]::ParameterName, 'List every region, largest first, instead of the top N')
             [CompletionResult]::new('--ps', '--ps', [CompletionResultType]::ParameterName, 'List the processes this user can see, by PSS (from smaps_rollup), instead of one process')
             [CompletionResult]::new('-ps', '-ps', [CompletionResultType]::ParameterName, 'List the processes this user can see, by PSS (from smaps_rollup), instead of one process')
+            [CompletionResult]::new('--cgroup', '--cgroup', [CompletionResultType]::ParameterName, 'Add the container view: the process''s cgroup (limit, usage by kind, working set, OOM); with -ps, group the processes by cgroup')
+            [CompletionResult]::new('-cgroup', '-cgroup', [CompletionResultType]::ParameterName, 'Add the container view: the process''s cgroup (limit, usage by kind, working set, OOM); with -ps, group the processes by cgroup')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-help', '-help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

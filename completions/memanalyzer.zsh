@@ -47,6 +47,8 @@ auto\:"Whatever reads best for each number (KiB, MiB, GiB, ...)"))' \
 '(--top -top -all --all)-all[List every region, largest first, instead of the top N]' \
 '(-ps --ps)--ps[List the processes this user can see, by PSS (from smaps_rollup), instead of one process]' \
 '(-ps --ps)-ps[List the processes this user can see, by PSS (from smaps_rollup), instead of one process]' \
+'(--file -file -cgroup --cgroup)--cgroup[Add the container view\: the process'\''s cgroup (limit, usage by kind, working set, OOM); with -ps, group the processes by cgroup]' \
+'(--file -file -cgroup --cgroup)-cgroup[Add the container view\: the process'\''s cgroup (limit, usage by kind, working set, OOM); with -ps, group the processes by cgroup]' \
 '-h[Print help (see more with '\''--help'\'')]' \
 '(-help --help)--help[Print help (see more with '\''--help'\'')]' \
 '(-help --help)-help[Print help (see more with '\''--help'\'')]' \

@@ -70,6 +70,13 @@ pub enum Error {
         /// What is wrong, and where.
         source: ParseError,
     },
+    /// The container view (`-cgroup`) could not be read.
+    Container {
+        /// The PID asked for.
+        pid: i32,
+        /// What went wrong.
+        source: crate::container::ContainerError,
+    },
     /// The input holds no records.
     Empty {
         /// The file (`-` for standard input).
@@ -137,6 +144,9 @@ impl fmt::Display for Error {
                 _ => write!(f, "cannot read {}", shown(path)),
             },
             Error::Parse { path, .. } => write!(f, "{} is not valid smaps text", shown(path)),
+            Error::Container { pid, .. } => {
+                write!(f, "cannot show the container view of process {pid}")
+            }
             Error::Empty { path } => write!(
                 f,
                 "{} is empty: there are no smaps records to analyze \
@@ -155,6 +165,7 @@ impl std::error::Error for Error {
                 Some(source)
             }
             Error::Parse { source, .. } => Some(source),
+            Error::Container { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -26,6 +26,7 @@
 
 mod aggregate;
 mod classify;
+mod container;
 mod error;
 mod input;
 pub mod render;
@@ -33,6 +34,11 @@ mod report;
 mod runtime;
 pub mod smaps;
 
+pub use container::{
+    group_by_cgroup, read_container, CgroupFigures, CgroupFs, CgroupGroup, CgroupVersion,
+    Container, ContainerError, Member, MemberMemory, MemoryEvents, OomVerdict, Pressure, Stall,
+    SwapUsage, UsageRow,
+};
 pub use error::{Error, NoMemoryReason};
 pub use input::{analyze, analyze_pid, analyze_reader, analyze_self, Input, Options};
 pub use report::{

@@ -438,7 +438,7 @@ impl fmt::Display for Warning {
 }
 
 /// The analysis of one process or smaps capture.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     /// Where the text came from.
     pub source: Source,
@@ -458,6 +458,8 @@ pub struct Report {
     pub warnings: Vec<Warning>,
     /// Time taken to read and analyze.
     pub duration: std::time::Duration,
+    /// The container view of the process's cgroup, when asked for ([`crate::read_container`]).
+    pub container: Option<crate::container::Container>,
 }
 
 impl Report {

@@ -112,6 +112,7 @@ pub(super) fn report(
         regions,
         warnings,
         duration: std::time::Duration::ZERO,
+        container: None,
     }
 }
 

@@ -16,8 +16,8 @@ use super::flags::{Cli, ColorArg, FormatArg, UnitArg};
 pub enum Mode {
     /// Analyze one process's regions.
     Analyze { input: Input, options: Options },
-    /// List the processes this user can see (`-ps`).
-    ProcessList,
+    /// List the processes this user can see (`-ps`), grouped by cgroup with `-cgroup`.
+    ProcessList { by_cgroup: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,12 +79,19 @@ impl Config {
             (None, None) => Input::Pid(std::process::id() as i32),
         };
         let mode = if cli.ps {
-            Mode::ProcessList
+            Mode::ProcessList {
+                by_cgroup: cli.cgroup,
+            }
         } else {
             let options = if cli.all {
                 Options::default().all()
             } else {
                 Options::default().top(cli.top)
+            };
+            let options = if cli.cgroup {
+                options.container()
+            } else {
+                options
             };
             Mode::Analyze { input, options }
         };

@@ -14,6 +14,8 @@ Examples:
   memanalyzer -pid 1 -format json       Machine-readable output (exact bytes)
   memanalyzer -file saved.smaps         Analyze a saved copy of /proc/PID/smaps
   memanalyzer -ps                       Find the process: list them all by PSS
+  memanalyzer -pid 1 -cgroup            Add the container's view: limit, working set, page
+                                        cache, kernel memory, sockets, the OOM killer's pick
   memanalyzer -pid 1 | grep \"RSS (Resident)\" | awk '{print $3}'
                                         Print the resident set in MB, for scripts
   kubectl exec POD -- cat /proc/1/smaps | memanalyzer -file -
@@ -41,6 +43,12 @@ The output:
   Totals                        Virtual Memory (address space), RSS (in RAM), PSS (shared pages
                                 divided among sharers), USS (private: what exiting would free),
                                 Shared, Swap, SwapPss, Hugetlb (not part of RSS), Regions.
+  Container (-cgroup)           the cgroup the OOM killer and kubectl top go by: Limit
+                                (memory.max), Usage (memory.current), Working Set (usage minus
+                                inactive page cache: what kubectl top shows), Reclaimable; usage
+                                by kind (anonymous, page cache, tmpfs, kernel, socket buffers),
+                                adding up; the processes' PSS and what no process accounts for;
+                                whom the OOM killer would kill first.
 
 When RSS is much larger than the heap your profiler reports:
   - Anonymous Memory / Read-Write large: memory mmapped outside the allocator the profiler sees
@@ -78,6 +86,11 @@ pub struct Cli {
     /// List the processes this user can see, by PSS (from smaps_rollup), instead of one process
     #[arg(long)]
     pub ps: bool,
+
+    /// Add the container view: the process's cgroup (limit, usage by kind, working set, OOM);
+    /// with -ps, group the processes by cgroup
+    #[arg(long, conflicts_with = "file")]
+    pub cgroup: bool,
 
     /// Output format
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Text)]
@@ -135,8 +148,9 @@ pub enum ColorArg {
 /// The flags that take a value, whose next argument must not be rewritten.
 pub const VALUE_FLAGS: [&str; 7] = ["pid", "top", "file", "format", "unit", "color", "output"];
 /// Every long flag shown in `--help`, for mapping `-name` onto `--name`.
-pub const LONG_FLAGS: [&str; 11] = [
-    "pid", "top", "all", "file", "ps", "format", "unit", "color", "output", "help", "version",
+pub const LONG_FLAGS: [&str; 12] = [
+    "pid", "top", "all", "file", "ps", "cgroup", "format", "unit", "color", "output", "help",
+    "version",
 ];
 
 fn parse_pid(text: &str) -> Result<i32, String> {

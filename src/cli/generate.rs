@@ -214,8 +214,8 @@ fn ascii_only(text: &str) -> String {
 /// How the synopsis groups the options: `[a|b]` is optional, `a` is required, a name is a long
 /// option (or a short one, for `h` and `V`). Every option must appear (checked below).
 const SYNOPSIS: [&str; 3] = [
-    "[pid|file] [top|all] [format] [unit] [color] [output]",
-    "ps [format] [unit] [color] [output]",
+    "[pid|file] [top|all] [cgroup] [format] [unit] [color] [output]",
+    "ps [cgroup] [format] [unit] [color] [output]",
     "h|V",
 ];
 
@@ -382,6 +382,19 @@ fn files() -> String {
                  and the first bytes of its .go.buildinfo section are read).",
             ),
             ("/proc/PID/comm", "The process's name."),
+            (
+                "/proc/PID/cgroup, /proc/self/mountinfo",
+                "With -cgroup: the process's cgroup, and where the cgroup filesystem is mounted \
+                 (in a sidecar, the target's own mounts through /proc/PID/root).",
+            ),
+            (
+                "/sys/fs/cgroup/PATH/memory.*",
+                "With -cgroup: the cgroup's memory files (v2: memory.current, memory.max, \
+                 memory.high, memory.peak, memory.stat, memory.events, memory.pressure, \
+                 memory.swap.*, memory.oom.group; v1: memory.usage_in_bytes, \
+                 memory.limit_in_bytes, memory.stat, memory.kmem.*), cgroup.procs, and each \
+                 member process's smaps_rollup, oom_score and oom_score_adj.",
+            ),
             (
                 "/proc/PID/stat",
                 "The process's state: a zombie or a kernel thread has no memory to analyze.",

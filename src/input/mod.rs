@@ -43,6 +43,8 @@ pub struct Options {
     /// For a saved file: the executable's path as smaps prints it, when known; otherwise the
     /// first mapped path with an executable mapping is taken for it.
     pub executable: Option<Vec<u8>>,
+    /// For a live process: also read its cgroup's memory (the container view, `-cgroup`).
+    pub container: bool,
 }
 
 impl Options {
@@ -69,13 +71,28 @@ impl Options {
         self.executable = Some(path.into());
         self
     }
+
+    /// For a live process: the report also holds the container view of its cgroup
+    /// ([`Report::container`]); a saved file has none.
+    pub fn container(mut self) -> Options {
+        self.container = true;
+        self
+    }
 }
 
 /// Reads and analyzes `input`.
 pub fn analyze(input: &Input, options: &Options) -> Result<Report, Error> {
     let started = std::time::Instant::now();
     let mut report = match input {
-        Input::Pid(pid) => analyze_pid_unchecked(*pid, options)?,
+        Input::Pid(pid) => {
+            let mut report = analyze_pid_unchecked(*pid, options)?;
+            if options.container {
+                let container = crate::container::read_container(*pid, &Default::default())
+                    .map_err(|source| Error::Container { pid: *pid, source })?;
+                report.container = Some(container);
+            }
+            report
+        }
         Input::File(path) => {
             let file = File::open(path).map_err(|source| Error::Open {
                 path: path.clone(),

@@ -65,6 +65,9 @@ pub struct ProcessList {
     pub processes: Vec<ProcessRow>,
     /// Kernel threads have no user memory and are not listed.
     pub kernel_threads: usize,
+    /// With `-cgroup`: the processes grouped by memory cgroup, largest usage first
+    /// ([`crate::group_by_cgroup`]); empty otherwise.
+    pub cgroups: Vec<crate::container::CgroupGroup>,
     /// Time taken to read them.
     pub duration: Duration,
 }

@@ -10,6 +10,7 @@ use serde_json::ser::{Formatter, PrettyFormatter};
 
 use super::escape::for_json;
 use super::Render;
+use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::ProcessList;
 use crate::report::{CategoryId, CategoryReport, Listing, RegionRow, Report};
 use crate::runtime::{GO, NATIVE_KEY};
@@ -29,6 +30,176 @@ struct Document<'a> {
     listing: &'static str,
     top_regions: Regions<'a>,
     warnings: Vec<String>,
+    /// `-cgroup` only: the container view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<ContainerDoc>,
+}
+
+#[derive(Serialize)]
+struct ContainerDoc {
+    cgroup_version: &'static str,
+    path: String,
+    directory: String,
+    is_root: bool,
+    /// null: no limit.
+    limit_bytes: Option<u64>,
+    high_bytes: Option<u64>,
+    usage_bytes: u64,
+    peak_bytes: Option<u64>,
+    working_set_bytes: u64,
+    headroom_bytes: Option<u64>,
+    reclaimable_bytes: u64,
+    swap_bytes: Option<u64>,
+    swap_limit_bytes: Option<u64>,
+    events: EventsDoc,
+    pressure: Option<PressureDoc>,
+    /// Adds up to `usage_bytes`.
+    usage_by_kind: Vec<RowDoc>,
+    /// cgroup v1: socket buffers, counted apart from usage.
+    sockets_outside_usage_bytes: Option<u64>,
+    processes: Vec<MemberDoc>,
+    processes_pss_bytes: u64,
+    /// Adds up to `usage_bytes - processes_pss_bytes` (0 if negative).
+    not_in_processes: Vec<RowDoc>,
+    oom: OomDoc,
+}
+
+#[derive(Serialize)]
+struct EventsDoc {
+    high: Option<u64>,
+    max: Option<u64>,
+    oom: Option<u64>,
+    oom_kill: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct PressureDoc {
+    some_avg10: f64,
+    some_avg60: f64,
+    some_avg300: f64,
+    some_total_us: u64,
+    full_avg10: f64,
+    full_avg60: f64,
+    full_avg300: f64,
+    full_total_us: u64,
+}
+
+#[derive(Serialize)]
+struct RowDoc {
+    id: &'static str,
+    name: &'static str,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct MemberDoc {
+    pid: i32,
+    comm: Option<String>,
+    readable: bool,
+    error: Option<String>,
+    rss_bytes: Option<u64>,
+    pss_bytes: Option<u64>,
+    oom_score: Option<i64>,
+    oom_score_adj: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct OomDoc {
+    /// `group` (memory.oom.group: all die), `process` (the one in `pid`), or `none`.
+    kills: &'static str,
+    pid: Option<i32>,
+    comm: Option<String>,
+    oom_score: Option<i64>,
+}
+
+fn container_doc(container: &Container) -> ContainerDoc {
+    let rows = |rows: &[UsageRow]| -> Vec<RowDoc> {
+        rows.iter()
+            .map(|row| RowDoc {
+                id: row.key,
+                name: row.label,
+                bytes: row.bytes,
+            })
+            .collect()
+    };
+    let oom = match container.oom_verdict() {
+        OomVerdict::WholeGroup => OomDoc {
+            kills: "group",
+            pid: None,
+            comm: None,
+            oom_score: None,
+        },
+        OomVerdict::Kills {
+            pid,
+            comm,
+            oom_score,
+        } => OomDoc {
+            kills: "process",
+            pid: Some(pid),
+            comm: comm.as_deref().map(for_json),
+            oom_score: Some(oom_score),
+        },
+        OomVerdict::NoCandidate => OomDoc {
+            kills: "none",
+            pid: None,
+            comm: None,
+            oom_score: None,
+        },
+    };
+    let events = container.events;
+    ContainerDoc {
+        cgroup_version: container.version.key(),
+        path: for_json(&container.path),
+        directory: for_json(container.directory.as_os_str().as_encoded_bytes()),
+        is_root: container.is_root,
+        limit_bytes: container.limit,
+        high_bytes: container.high,
+        usage_bytes: container.usage,
+        peak_bytes: container.peak,
+        working_set_bytes: container.working_set,
+        headroom_bytes: container.headroom(),
+        reclaimable_bytes: container.reclaimable,
+        swap_bytes: container.swap.map(|swap| swap.current),
+        swap_limit_bytes: container.swap.and_then(|swap| swap.max),
+        events: EventsDoc {
+            high: events.high,
+            max: events.max,
+            oom: events.oom,
+            oom_kill: events.oom_kill,
+        },
+        pressure: container.pressure.map(|pressure| PressureDoc {
+            some_avg10: pressure.some.avg10,
+            some_avg60: pressure.some.avg60,
+            some_avg300: pressure.some.avg300,
+            some_total_us: pressure.some.total_us,
+            full_avg10: pressure.full.avg10,
+            full_avg60: pressure.full.avg60,
+            full_avg300: pressure.full.avg300,
+            full_total_us: pressure.full.total_us,
+        }),
+        usage_by_kind: rows(&container.rows),
+        sockets_outside_usage_bytes: container.sockets_outside_usage,
+        processes: container
+            .members
+            .iter()
+            .map(|member| {
+                let memory = member.memory.as_ref().ok();
+                MemberDoc {
+                    pid: member.pid,
+                    comm: member.comm.as_deref().map(for_json),
+                    readable: memory.is_some(),
+                    error: member.memory.as_ref().err().cloned(),
+                    rss_bytes: memory.map(|memory| memory.rss),
+                    pss_bytes: memory.map(|memory| memory.pss),
+                    oom_score: member.oom_score,
+                    oom_score_adj: member.oom_score_adj,
+                }
+            })
+            .collect(),
+        processes_pss_bytes: container.members_pss(),
+        not_in_processes: rows(&container.outside_processes),
+        oom,
+    }
 }
 
 #[derive(Serialize)]
@@ -119,6 +290,21 @@ struct ProcessListDocument {
     schema_version: u32,
     processes: Vec<ProcessEntry>,
     totals: ProcessTotals,
+    /// `-ps -cgroup` only: the processes grouped by cgroup.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cgroups: Vec<CgroupEntry>,
+}
+
+#[derive(Serialize)]
+struct CgroupEntry {
+    path: Option<String>,
+    pids: Vec<i32>,
+    /// Why the figures are missing; null when they are there.
+    error: Option<String>,
+    /// null: no limit (or unknown, see `error`).
+    limit_bytes: Option<u64>,
+    usage_bytes: Option<u64>,
+    working_set_bytes: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -165,6 +351,21 @@ fn process_list_document(list: &ProcessList) -> ProcessListDocument {
                     pss_bytes: memory.map(|m| m.pss),
                     uss_bytes: memory.map(|m| m.uss),
                     swap_bytes: memory.map(|m| m.swap),
+                }
+            })
+            .collect(),
+        cgroups: list
+            .cgroups
+            .iter()
+            .map(|group| {
+                let figures = group.figures.as_ref().ok();
+                CgroupEntry {
+                    path: (!group.path.is_empty()).then(|| for_json(&group.path)),
+                    pids: group.pids.clone(),
+                    error: group.figures.as_ref().err().cloned(),
+                    limit_bytes: figures.and_then(|figures| figures.limit),
+                    usage_bytes: figures.map(|figures| figures.usage),
+                    working_set_bytes: figures.map(|figures| figures.working_set),
                 }
             })
             .collect(),
@@ -268,6 +469,7 @@ fn document(report: &Report) -> Document<'_> {
                 )
             })
             .collect(),
+        container: report.container.as_ref().map(container_doc),
     }
 }
 

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use super::escape::injective;
 use super::Render;
+use crate::container::{CgroupFigures, Container};
 use crate::input::ps::ProcessList;
 use crate::report::{Amounts, Report};
 
@@ -133,6 +134,9 @@ impl Render for PrometheusRenderer {
             "memanalyzer_regions{{{process_labels}}} {}",
             report.region_count
         );
+        if let Some(container) = &report.container {
+            container_metrics(&mut text, &process_labels, container);
+        }
         scrape_duration(&mut text, report.duration.as_secs_f64());
         out.write_all(text.as_bytes())
     }
@@ -188,9 +192,180 @@ impl Render for PrometheusRenderer {
             "memanalyzer_processes_unreadable {}",
             list.unreadable()
         );
+        cgroup_group_metrics(&mut text, list);
         scrape_duration(&mut text, list.duration.as_secs_f64());
         out.write_all(text.as_bytes())
     }
+}
+
+/// `-cgroup`: the container's figures, labelled with the process and its cgroup's path.
+fn container_metrics(text: &mut String, process_labels: &str, container: &Container) {
+    let labels = format!(
+        "{process_labels},cgroup=\"{}\"",
+        label_value(&container.path)
+    );
+    let gauges: [(&str, &str, Option<u64>); 6] = [
+        (
+            "memanalyzer_cgroup_usage_bytes",
+            "Memory charged to the process's cgroup (memory.current).",
+            Some(container.usage),
+        ),
+        (
+            "memanalyzer_cgroup_working_set_bytes",
+            "The cgroup's working set as kubectl top shows it: usage minus inactive page cache.",
+            Some(container.working_set),
+        ),
+        (
+            "memanalyzer_cgroup_reclaimable_bytes",
+            "Usage the kernel could reclaim at most: page cache and reclaimable slab.",
+            Some(container.reclaimable),
+        ),
+        (
+            "memanalyzer_cgroup_peak_bytes",
+            "The cgroup's peak usage (memory.peak).",
+            container.peak,
+        ),
+        (
+            "memanalyzer_cgroup_processes_pss_bytes",
+            "Sum of the PSS of the cgroup's processes.",
+            Some(container.members_pss()),
+        ),
+        (
+            "memanalyzer_cgroup_high_bytes",
+            "The cgroup's throttling threshold (memory.high).",
+            container.high,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        if let Some(value) = value {
+            header(text, name, help);
+            let _ = writeln!(text, "{name}{{{labels}}} {value}");
+        }
+    }
+    header(
+        text,
+        "memanalyzer_cgroup_limit_bytes",
+        "The cgroup's memory limit (memory.max); +Inf when there is none.",
+    );
+    let limit = container
+        .limit
+        .map_or_else(|| "+Inf".to_string(), |limit| limit.to_string());
+    let _ = writeln!(text, "memanalyzer_cgroup_limit_bytes{{{labels}}} {limit}");
+    for (name, help, rows) in [
+        (
+            "memanalyzer_cgroup_usage_by_kind_bytes",
+            "The cgroup's usage by kind; the kinds add up to the usage.",
+            &container.rows,
+        ),
+        (
+            "memanalyzer_cgroup_not_in_processes_bytes",
+            "Usage no process's PSS accounts for, by kind.",
+            &container.outside_processes,
+        ),
+    ] {
+        header(text, name, help);
+        for row in rows {
+            let _ = writeln!(
+                text,
+                "{name}{{{labels},kind=\"{}\"}} {}",
+                row.key, row.bytes
+            );
+        }
+    }
+    let events = container.events;
+    let counts = [
+        ("high", events.high),
+        ("max", events.max),
+        ("oom", events.oom),
+        ("oom_kill", events.oom_kill),
+    ];
+    if counts.iter().any(|(_, count)| count.is_some()) {
+        counter_header(
+            text,
+            "memanalyzer_cgroup_memory_events_total",
+            "The cgroup's memory events (memory.events): high, max, oom, oom_kill.",
+        );
+        for (event, count) in counts {
+            if let Some(count) = count {
+                let _ = writeln!(
+                    text,
+                    "memanalyzer_cgroup_memory_events_total{{{labels},event=\"{event}\"}} {count}"
+                );
+            }
+        }
+    }
+    if let Some(pressure) = container.pressure {
+        counter_header(
+            text,
+            "memanalyzer_cgroup_memory_stalled_seconds_total",
+            "Time the cgroup's tasks stalled on memory (memory.pressure): some or all of them.",
+        );
+        for (kind, stall) in [("some", pressure.some), ("full", pressure.full)] {
+            let _ = writeln!(
+                text,
+                "memanalyzer_cgroup_memory_stalled_seconds_total{{{labels},kind=\"{kind}\"}} {:.6}",
+                stall.total_us as f64 / 1e6
+            );
+        }
+    }
+    header(
+        text,
+        "memanalyzer_cgroup_process_oom_score",
+        "oom_score of each process in the cgroup: the OOM killer kills the highest first.",
+    );
+    for member in &container.members {
+        if let Some(score) = member.oom_score {
+            let _ = writeln!(
+                text,
+                "memanalyzer_cgroup_process_oom_score{{cgroup=\"{}\",pid=\"{}\",comm=\"{}\"}} {score}",
+                label_value(&container.path),
+                member.pid,
+                label_value(member.comm.as_deref().unwrap_or(b"?"))
+            );
+        }
+    }
+}
+
+/// `-ps -cgroup`: each cgroup's figures, labelled with its path.
+fn cgroup_group_metrics(text: &mut String, list: &ProcessList) {
+    type Figure = fn(&CgroupFigures) -> Option<u64>;
+    let families: [(&str, &str, Figure); 3] = [
+        (
+            "memanalyzer_cgroup_usage_bytes",
+            "Memory charged to the cgroup (memory.current).",
+            |figures| Some(figures.usage),
+        ),
+        (
+            "memanalyzer_cgroup_working_set_bytes",
+            "The cgroup's working set as kubectl top shows it.",
+            |figures| Some(figures.working_set),
+        ),
+        (
+            "memanalyzer_cgroup_limit_bytes",
+            "The cgroup's memory limit (memory.max); absent when there is none.",
+            |figures| figures.limit,
+        ),
+    ];
+    for (name, help, value) in families {
+        let mut lines = String::new();
+        for group in &list.cgroups {
+            if let Some(value) = group.figures.as_ref().ok().and_then(value) {
+                let _ = writeln!(
+                    lines,
+                    "{name}{{cgroup=\"{}\"}} {value}",
+                    label_value(&group.path)
+                );
+            }
+        }
+        if !lines.is_empty() {
+            header(text, name, help);
+            text.push_str(&lines);
+        }
+    }
+}
+
+fn counter_header(text: &mut String, name: &str, help: &str) {
+    let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter");
 }
 
 fn header(text: &mut String, name: &str, help: &str) {

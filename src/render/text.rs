@@ -10,7 +10,8 @@ use owo_colors::OwoColorize;
 use super::escape::for_terminal;
 use super::{Render, TextStyle, Unit};
 use crate::classify::DELETED_SUFFIX;
-use crate::input::ps::ProcessList;
+use crate::container::{Container, OomVerdict, UsageRow};
+use crate::input::ps::{ProcessList, ProcessRow};
 use crate::report::{Listing, RegionRow, Report, SectionId};
 use crate::runtime::NATIVE_KEY;
 
@@ -51,48 +52,19 @@ impl Render for TextRenderer {
         self.write_source(report, out)?;
         self.write_breakdown(report, out)?;
         self.write_totals(report, out)?;
+        if let Some(container) = &report.container {
+            self.write_container(container, out)?;
+        }
         self.write_region_table(&report.regions, report.listing, out)
     }
 
     fn processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
+        if list.cgroups.is_empty() {
+            self.write_process_table(list.processes.iter(), out)?;
+        } else {
+            self.write_processes_by_cgroup(list, out)?;
+        }
         let unit = self.style.unit;
-        let mut table = borderless_table(&[
-            "PID", "USER", "COMMAND", "RSS", "PSS", "USS", "SWAP", "STATUS",
-        ]);
-        for row in &list.processes {
-            let (memory, status) = match &row.memory {
-                Ok(memory) => (
-                    [memory.rss, memory.pss, memory.uss, memory.swap]
-                        .map(|bytes| unit.format(bytes)),
-                    String::new(),
-                ),
-                Err(reason) => (
-                    std::array::from_fn(|_| "?".to_string()),
-                    format!("cannot read: {reason}"),
-                ),
-            };
-            let [rss, pss, uss, swap] = memory;
-            let shown =
-                |name: &Option<Vec<u8>>| name.as_deref().map_or("?".to_string(), for_terminal);
-            table.add_row([
-                row.pid.to_string(),
-                shown(&row.user),
-                shown(&row.command),
-                rss,
-                pss,
-                uss,
-                swap,
-                status,
-            ]);
-        }
-        for column in 3..=6 {
-            if let Some(column) = table.column_mut(column) {
-                column.set_cell_alignment(CellAlignment::Right);
-            }
-        }
-        for line in table.lines() {
-            writeln!(out, "{}", line.trim_end())?;
-        }
         let total = list.total();
         let readable = list.processes.len() - list.unreadable();
         writeln!(
@@ -305,6 +277,280 @@ impl TextRenderer {
     }
 }
 
+impl TextRenderer {
+    /// The process table of `-ps`: one row per process, sizes right-aligned.
+    fn write_process_table<'a>(
+        &self,
+        rows: impl Iterator<Item = &'a ProcessRow>,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let unit = self.style.unit;
+        let mut table = borderless_table(&[
+            "PID", "USER", "COMMAND", "RSS", "PSS", "USS", "SWAP", "STATUS",
+        ]);
+        for row in rows {
+            let (memory, status) = match &row.memory {
+                Ok(memory) => (
+                    [memory.rss, memory.pss, memory.uss, memory.swap]
+                        .map(|bytes| unit.format(bytes)),
+                    String::new(),
+                ),
+                Err(reason) => (
+                    std::array::from_fn(|_| "?".to_string()),
+                    format!("cannot read: {reason}"),
+                ),
+            };
+            let [rss, pss, uss, swap] = memory;
+            let shown =
+                |name: &Option<Vec<u8>>| name.as_deref().map_or("?".to_string(), for_terminal);
+            table.add_row([
+                row.pid.to_string(),
+                shown(&row.user),
+                shown(&row.command),
+                rss,
+                pss,
+                uss,
+                swap,
+                status,
+            ]);
+        }
+        for column in 3..=6 {
+            if let Some(column) = table.column_mut(column) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        for line in table.lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+
+    /// `-ps -cgroup`: a heading with each cgroup's figures, then its processes.
+    fn write_processes_by_cgroup(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
+        let size = |bytes: u64| self.style.unit.format(bytes);
+        for group in &list.cgroups {
+            let path = if group.path.is_empty() {
+                "(unknown)".to_string()
+            } else {
+                for_terminal(&group.path)
+            };
+            let figures = match &group.figures {
+                Ok(figures) => format!(
+                    "limit {}, usage {}, working set {}",
+                    figures.limit.map_or_else(|| "none".to_string(), size),
+                    size(figures.usage),
+                    size(figures.working_set)
+                ),
+                Err(reason) => format!("figures unavailable: {reason}"),
+            };
+            writeln!(
+                out,
+                "{}",
+                self.heading(&format!(
+                    "=== cgroup {path} ({}; {figures}) ===",
+                    counted(group.pids.len(), "process", "processes")
+                ))
+            )?;
+            let rows = list
+                .processes
+                .iter()
+                .filter(|row| group.pids.contains(&row.pid));
+            self.write_process_table(rows, out)?;
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+}
+
+impl TextRenderer {
+    /// The Container section (`-cgroup`): one record per line, `Label: value`, sizes in the
+    /// chosen unit, so `grep "Working Set" | awk '{print $3}'` works like the Totals.
+    fn write_container(&self, container: &Container, out: &mut dyn Write) -> io::Result<()> {
+        let size = |bytes: u64| self.style.unit.format(bytes);
+        let limit = |limit: Option<u64>| limit.map_or_else(|| "none".to_string(), size);
+        writeln!(
+            out,
+            "{}",
+            self.heading(&format!(
+                "=== Container (cgroup {}) ===",
+                container.version.key()
+            ))
+        )?;
+        writeln!(out, "{:<22} {}", "Cgroup:", for_terminal(&container.path))?;
+        if container.is_root {
+            writeln!(
+                out,
+                "{:<22} the root cgroup: no container limit, only the node's memory",
+                "Note:"
+            )?;
+        }
+        let lines = [
+            ("Limit:", limit(container.limit)),
+            ("High:", limit(container.high)),
+            ("Usage:", size(container.usage)),
+            ("Working Set:", size(container.working_set)),
+            (
+                "Headroom:",
+                container
+                    .headroom()
+                    .map_or_else(|| "unlimited".to_string(), size),
+            ),
+            ("Reclaimable:", size(container.reclaimable)),
+            (
+                "Peak:",
+                container.peak.map_or_else(|| "unknown".to_string(), size),
+            ),
+        ];
+        for (label, value) in lines {
+            writeln!(out, "{label:<22} {value:>9}")?;
+        }
+        if let Some(swap) = container.swap {
+            writeln!(
+                out,
+                "{:<22} {:>9} (limit {})",
+                "Swap:",
+                size(swap.current),
+                limit(swap.max)
+            )?;
+        }
+        let events = container.events;
+        let count = |value: Option<u64>| value.map_or_else(|| "-".to_string(), |v| v.to_string());
+        writeln!(
+            out,
+            "{:<22} high {} max {} oom {} oom_kill {}",
+            "Events:",
+            count(events.high),
+            count(events.max),
+            count(events.oom),
+            count(events.oom_kill)
+        )?;
+        if let Some(pressure) = container.pressure {
+            writeln!(
+                out,
+                "{:<22} some {:.2}% {:.2}% {:.2}% full {:.2}% {:.2}% {:.2}% (avg10 avg60 avg300)",
+                "Pressure:",
+                pressure.some.avg10,
+                pressure.some.avg60,
+                pressure.some.avg300,
+                pressure.full.avg10,
+                pressure.full.avg60,
+                pressure.full.avg300
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(out, "{}", self.heading("Usage by kind:"))?;
+        self.write_usage_rows(&container.rows, "Total (usage):", container.usage, out)?;
+        if let Some(sockets) = container.sockets_outside_usage {
+            writeln!(
+                out,
+                "  {:<40} {:>9} (cgroup v1 counts them apart from usage)",
+                "Socket buffers (kmem.tcp):",
+                size(sockets)
+            )?;
+        }
+        writeln!(out)?;
+        let readable = container
+            .members
+            .iter()
+            .filter(|member| member.memory.is_ok())
+            .count();
+        writeln!(
+            out,
+            "{}",
+            self.heading(&format!(
+                "Processes ({readable} of {} readable):",
+                container.members.len()
+            ))
+        )?;
+        let mut table = borderless_table(&["PID", "COMMAND", "RSS", "PSS", "OOM_SCORE", "OOM_ADJ"]);
+        for member in &container.members {
+            let (rss, pss) = match &member.memory {
+                Ok(memory) => (size(memory.rss), size(memory.pss)),
+                Err(_) => ("?".to_string(), "?".to_string()),
+            };
+            let number =
+                |value: Option<i64>| value.map_or_else(|| "?".to_string(), |v| v.to_string());
+            table.add_row([
+                member.pid.to_string(),
+                member
+                    .comm
+                    .as_deref()
+                    .map_or_else(|| "?".to_string(), for_terminal),
+                rss,
+                pss,
+                number(member.oom_score),
+                number(member.oom_score_adj),
+            ]);
+        }
+        for column in 2..=5 {
+            if let Some(column) = table.column_mut(column) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        for line in table.lines() {
+            writeln!(out, "  {}", line.trim_end())?;
+        }
+        writeln!(
+            out,
+            "  {:<40} {:>9}",
+            "Sum of PSS:",
+            size(container.members_pss())
+        )?;
+        writeln!(out)?;
+        writeln!(out, "{}", self.heading("Not accounted to any process:"))?;
+        let outside: u64 = container
+            .outside_processes
+            .iter()
+            .map(|row| row.bytes)
+            .sum();
+        self.write_usage_rows(
+            &container.outside_processes,
+            "Total (usage - PSS):",
+            outside,
+            out,
+        )?;
+        writeln!(out)?;
+        let verdict = match container.oom_verdict() {
+            OomVerdict::WholeGroup => {
+                "memory.oom.group is set: every process of the cgroup is killed together"
+                    .to_string()
+            }
+            OomVerdict::Kills {
+                pid,
+                comm,
+                oom_score,
+            } => format!(
+                "the OOM killer would kill PID {pid} ({}) first, oom_score {oom_score}",
+                comm.as_deref()
+                    .map_or_else(|| "?".to_string(), for_terminal)
+            ),
+            OomVerdict::NoCandidate => {
+                "no process the OOM killer may kill (all protected or unreadable)".to_string()
+            }
+        };
+        let when = match container.headroom() {
+            Some(headroom) => format!("at the limit ({} left)", size(headroom)),
+            None => "if the node runs out of memory".to_string(),
+        };
+        writeln!(out, "{:<22} {when}, {verdict}", "OOM:")?;
+        writeln!(out)
+    }
+
+    fn write_usage_rows(
+        &self,
+        rows: &[UsageRow],
+        total_label: &str,
+        total: u64,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let size = |bytes: u64| self.style.unit.format(bytes);
+        for row in rows {
+            writeln!(out, "  {:<40} {:>9}", row.label, size(row.bytes))?;
+        }
+        writeln!(out, "  {total_label:<40} {:>9}", size(total))
+    }
+}
+
 /// Rows per comfy-table when listing regions.
 const TABLE_CHUNK_ROWS: usize = 1024;
 const HEADERS: [&str; 6] = ["ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "NAME"];
@@ -435,6 +681,7 @@ mod tests {
             regions,
             warnings: Vec::new(),
             duration: std::time::Duration::ZERO,
+            container: None,
         }
     }
 

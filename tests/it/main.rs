@@ -11,6 +11,7 @@
 //! | `snapshots` | the text output of every fixture that analyzes, byte for byte (insta) |
 //! | `live` | live processes with a known layout (`examples/workload`) against the kernel's own figures; zombies, kernel threads, permission denied, exiting mid-read |
 //! | `units` | `-unit`: every size in the text against the JSON bytes |
+//! | `container` | `-cgroup`: live on cgroup v1 (and v2 where it has memory), and on v2 fixture trees |
 //! | `colour` | `-color`, NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM, terminals and pipes |
 //! | `prometheus` | `-format prometheus`: promtool, a strict parser, agreement with JSON, label escaping |
 //! | `output` | `-output` files replaced atomically; closed pipes and full disks |
@@ -30,6 +31,7 @@ mod support;
 
 mod cli;
 mod colour;
+mod container;
 mod differential;
 mod fixtures;
 mod generated;

@@ -20,7 +20,7 @@ pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow
         Mode::Analyze { input, options } => {
             analyze::run(config, &renderer, input, options, out, warn)
         }
-        Mode::ProcessList => ps::run(config, &renderer, out),
+        Mode::ProcessList { by_cgroup } => ps::run(config, &renderer, *by_cgroup, out),
     }
 }
 

@@ -25,6 +25,17 @@ macro_rules! skip {
     }};
 }
 
+/// Ends the test with `SKIP: <test>: <why>` for a test that needs something no installation can
+/// bring to this machine (a kernel feature, a cgroup controller): unlike [`skip!`], it is allowed
+/// under `MEMANALYZER_TESTS_NO_SKIP`, which exists to catch tools CI forgot to install.
+macro_rules! skip_on_this_machine {
+    ($($why:tt)+) => {{
+        fn here() {}
+        $crate::support::skipped_for_good(std::any::type_name_of_val(&here), &format!($($why)+));
+        return;
+    }};
+}
+
 /// The value of an `Ok`, or [`skip!`] with the `Err`'s reason.
 macro_rules! or_skip {
     ($result:expr) => {
@@ -55,8 +66,7 @@ pub const NO_SKIP_ENV: &str = "MEMANALYZER_TESTS_NO_SKIP";
 /// What [`skip!`] calls: prints `SKIP: <test>: <why>`, or fails under [`NO_SKIP_ENV`].
 /// `function` is the type name of a function nested in the test (`it::live::a_test::here`).
 pub fn skipped(function: &str, why: &str) {
-    let test = function.strip_suffix("::here").unwrap_or(function);
-    let test = test.split_once("::").map_or(test, |(_crate, path)| path);
+    let test = test_name(function);
     if std::env::var_os(NO_SKIP_ENV).is_some_and(|value| !value.is_empty()) {
         panic!("{test} cannot run here ({why}), and {NO_SKIP_ENV} forbids skipping it");
     }
@@ -64,6 +74,23 @@ pub fn skipped(function: &str, why: &str) {
     // and a skip must be seen.
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIP: {test}: {why}");
+}
+
+/// What [`skip_on_this_machine!`] calls: prints `SKIP: <test>: <why>`.
+pub fn skipped_for_good(function: &str, why: &str) {
+    use std::io::Write;
+    let test = test_name(function);
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIP: {test}: {why} (this machine cannot have it)"
+    );
+}
+
+/// `container::a_test` from the type name of a function nested in the test
+/// (`it::container::a_test::here`).
+fn test_name(function: &str) -> &str {
+    let test = function.strip_suffix("::here").unwrap_or(function);
+    test.split_once("::").map_or(test, |(_crate, path)| path)
 }
 
 /// What most test modules use: `use crate::support::prelude::*;`.

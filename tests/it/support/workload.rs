@@ -24,6 +24,13 @@ pub fn peak_rss_path() -> &'static Path {
     PATH.get_or_init(|| locate_or_build_example("peak_rss"))
 }
 
+/// The `container_load` example's binary (a process holding each kind of cgroup memory), built
+/// on first use like [`workload_path`].
+pub fn container_load_path() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| locate_or_build_example("container_load"))
+}
+
 /// `examples/NAME.rs`'s binary: Cargo's (`cargo test` builds the examples) when it is newer than
 /// its source, else built now with `cargo build --example NAME`. Cargo gives integration tests
 /// the path of the crate's binaries (`CARGO_BIN_EXE_…`) but not of its examples.
@@ -108,6 +115,13 @@ impl Workload {
     /// [`Workload::spawn`] with arguments that need not be UTF-8 (`--file-name` takes raw bytes).
     pub fn spawn_os(args: &[&OsStr]) -> Workload {
         Workload::start(workload_path(), args)
+    }
+
+    /// Starts `container_load ARGS…` (see `examples/container_load.rs`) and waits until it is
+    /// ready.
+    pub fn spawn_container_load(args: &[&str]) -> Workload {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        Workload::start(container_load_path(), &args)
     }
 
     /// [`Workload::spawn`] of a copy of the workload binary at `program` (e.g. under a name
