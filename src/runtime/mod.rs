@@ -10,11 +10,14 @@ mod bionic;
 mod glibc;
 mod go;
 mod jemalloc;
+mod jvm;
 mod partition_alloc;
+mod v8;
 
-use crate::classify::{generic, CategoryDef, Rule};
+use crate::classify::{generic, CategoryDef, Neighbours, Rule};
 use crate::input::elf::ExecutableFacts;
 use crate::report::RuntimeId;
+use crate::smaps::Header;
 
 pub(crate) use go::GO;
 
@@ -25,6 +28,8 @@ pub(crate) static REGISTRY: &[&RuntimeDef] = &[
     &bionic::RUNTIME,
     &jemalloc::RUNTIME,
     &partition_alloc::RUNTIME,
+    &jvm::RUNTIME,
+    &v8::RUNTIME,
 ];
 
 /// The runtime section's title when no language runtime is found.
@@ -92,6 +97,22 @@ impl RuntimeDef {
 /// A `RuntimeDef::executable` for runtimes the executable file says nothing about.
 pub(crate) fn not_in_executable(_: &ExecutableFacts) -> Verdict {
     Verdict::Unknown
+}
+
+/// A JIT's code: read-write-executable private memory (HotSpot's code cache and V8's code
+/// range are the only such memory in their processes), and the no-access reservation right
+/// above it.
+pub(crate) fn is_jit_code(header: &Header<'_>, around: &Neighbours) -> bool {
+    let perms = header.perms;
+    let read_write_execute = |perms: crate::smaps::Perms| {
+        perms.readable() && perms.writable() && perms.executable() && !perms.shared()
+    };
+    read_write_execute(perms)
+        || (perms.no_access()
+            && !perms.shared()
+            && around.previous.is_some_and(|code| {
+                code.unnamed && code.end == header.start && read_write_execute(code.perms)
+            }))
 }
 
 /// The runtime with this id. Ids are made only by the runtime files, so it is always there.
