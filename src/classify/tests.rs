@@ -2,7 +2,7 @@
 //! with and without the runtime facts that conditional rules wait for.
 
 use super::*;
-use crate::runtime::GO;
+use crate::runtime::{GO, JVM, NODE};
 use crate::smaps::parse_header;
 
 /// The category key of a region of `line`, given the facts, with the executable known.
@@ -235,10 +235,11 @@ fn the_first_arena_signals_go() {
             &parse_header(line.as_bytes()).unwrap(),
             &Neighbours::default(),
         );
-        table
-            .rule(chain.first())
-            .signals
-            .contains(&Signal::Runtime(GO))
+        // Every matching rule's signals count (a V8 page rule is tried before Go's).
+        chain
+            .rules()
+            .iter()
+            .any(|&index| table.rule(index).signals.contains(&Signal::Runtime(GO)))
     };
     assert!(signals_go("c000000000-c004000000 rw-p 00000000 00:00 0 "));
     assert!(!signals_go("c004000000-c008000000 rw-p 00000000 00:00 0 "));
@@ -330,4 +331,109 @@ fn every_chain_ends_in_a_rule_that_always_holds() {
         stages.windows(2).all(|pair| pair[0] <= pair[1]),
         "rules in stage order"
     );
+}
+
+fn with_runtime(runtime: crate::report::RuntimeId) -> Facts {
+    Facts {
+        runtimes: vec![runtime],
+        shared_libraries: true,
+        ..Facts::default()
+    }
+}
+
+fn after(line: &str) -> Neighbours {
+    Neighbours {
+        previous: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
+        next: None,
+    }
+}
+
+#[test]
+fn the_java_heap_is_where_compressed_oops_put_it_only_in_a_jvm() {
+    let jvm = with_runtime(JVM);
+    let none = Neighbours::default();
+    for line in [
+        "c0000000-ffe00000 rw-p 00000000 00:00 0 ", // unscaled: ends at 4 GiB
+        "f1800000-100000000 ---p 00000000 00:00 0 ", // its reserved tail
+        "700000000-800000000 rw-p 00000000 00:00 0 ", // zero-based: ends at 32 GiB
+    ] {
+        assert_eq!(category_with(line, &none, &jvm), "jvm.heap", "{line}");
+        assert_ne!(category_with(line, &none, &Facts::default()), "jvm.heap");
+    }
+    for line in [
+        "7f22f4200000-7f22f5200000 rw-p 00000000 00:00 0 ", // GC structures among the mmaps
+        "40000000-50000000 rw-p 00000000 00:00 0 ",         // below HeapBaseMinAddress
+        "800000000-840000000 rw-p 00000000 00:00 0 ",       // at 32 GiB: the CDS archive's place
+        "c0000000-c1000000 rwxp 00000000 00:00 0 ",
+        "c0000000-c1000000 rw-s 00000000 00:01 7 ",
+    ] {
+        assert_ne!(category_with(line, &none, &jvm), "jvm.heap", "{line}");
+    }
+    let classes =
+        "ffe00000-ffe75000 rw-p 00000000 08:01 9 /usr/lib/jvm/java-17/lib/server/classes.jsa";
+    assert_eq!(category_with(classes, &none, &jvm), "jvm.class_data");
+    let modules =
+        "7f22e8400000-7f22efeb2000 r--s 00000000 08:01 9 /usr/lib/jvm/java-17/lib/modules";
+    assert_eq!(category_with(modules, &none, &jvm), "jvm.class_data");
+    assert_eq!(
+        category_with(modules, &none, &Facts::default()),
+        "file.other"
+    );
+    let perf = "7f22f8402000-7f22f840a000 rw-s 00000000 00:20 5 /tmp/hsperfdata_root/6079";
+    assert_eq!(category_with(perf, &none, &jvm), "jvm.perfdata");
+}
+
+#[test]
+fn jit_code_and_its_reservation_belong_to_the_runtime() {
+    let code = "7f22d9400000-7f22d9670000 rwxp 00000000 00:00 0 ";
+    let reserved = "7f22d9670000-7f22e0938000 ---p 00000000 00:00 0 ";
+    let none = Neighbours::default();
+    assert_eq!(
+        category_with(code, &none, &with_runtime(JVM)),
+        "jvm.code_cache"
+    );
+    assert_eq!(
+        category_with(reserved, &after(code), &with_runtime(JVM)),
+        "jvm.code_cache"
+    );
+    assert_eq!(category_with(code, &none, &with_runtime(NODE)), "v8.code");
+    assert_eq!(category_with(code, &none, &Facts::default()), "anon.exec");
+    assert_eq!(
+        category_with(reserved, &after(code), &Facts::default()),
+        "anon.reserved"
+    );
+    // A reservation that does not follow rwx memory is no code.
+    let gap = "7f22e0a00000-7f22e0b00000 ---p 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(gap, &after(code), &with_runtime(JVM)),
+        "anon.reserved"
+    );
+}
+
+#[test]
+fn v8_pages_are_aligned_256_kib_below_64_tib_only_in_node() {
+    let node = with_runtime(NODE);
+    let none = Neighbours::default();
+    let page = "6cafd80000-6cafdc0000 rw-p 00000000 00:00 0 ";
+    let run = "3e7aa9840000-3e7aa9940000 rw-p 00000000 00:00 0 ";
+    let trimmed = "157539c80000-157539cb8000 rw-p 00000000 00:00 0 ";
+    let read_only = "ce886700000-ce88670d000 r--p 00000000 00:00 0 ";
+    let released = "46c93940000-46c93980000 ---p 00000000 00:00 0 ";
+    for line in [page, run, trimmed, read_only, released] {
+        assert_eq!(category_with(line, &none, &node), "v8.heap", "{line}");
+        assert_ne!(category_with(line, &none, &Facts::default()), "v8.heap");
+    }
+    let large = "1f7623340000-1f7623539000 rw-p 00000000 00:00 0 ";
+    assert_eq!(category_with(large, &none, &node), "v8.large_objects");
+    for line in [
+        "7fa6925f3000-7fa694000000 rw-p 00000000 00:00 0 ", // Buffers, malloc'd among the mmaps
+        "7fa67c000000-7fa67c05a000 rw-p 00000000 00:00 0 ", // a malloc arena, aligned but high
+        "6cafd81000-6cafdc0000 rw-p 00000000 00:00 0 ",     // not at a page boundary
+    ] {
+        assert_ne!(category_with(line, &none, &node), "v8.heap", "{line}");
+    }
+    // A non-PIE executable's .bss right after its file mapping is not a V8 page.
+    let data = "5600000-5640000 rw-p 0523e000 08:01 9 /usr/bin/node";
+    let bss = "5640000-5680000 rw-p 00000000 00:00 0 ";
+    assert_eq!(category_with(bss, &after(data), &node), "anon.rw");
 }

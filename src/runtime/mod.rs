@@ -20,6 +20,10 @@ use crate::report::RuntimeId;
 use crate::smaps::Header;
 
 pub(crate) use go::GO;
+#[cfg(test)]
+pub(crate) use jvm::JVM;
+#[cfg(test)]
+pub(crate) use v8::NODE;
 
 /// Every runtime, in the order their rules are tried within a stage and they are listed.
 pub(crate) static REGISTRY: &[&RuntimeDef] = &[
