@@ -364,6 +364,8 @@ fn the_java_heap_is_where_compressed_oops_put_it_only_in_a_jvm() {
         "7f22f4200000-7f22f5200000 rw-p 00000000 00:00 0 ", // GC structures among the mmaps
         "40000000-50000000 rw-p 00000000 00:00 0 ",         // below HeapBaseMinAddress
         "800000000-840000000 rw-p 00000000 00:00 0 ",       // at 32 GiB: the CDS archive's place
+        "100000000-100010000 rw-p 00000000 00:00 0 ", // class space above a heap ending at 4 GiB
+        "100080000-140000000 ---p 00000000 00:00 0 ", // and its reservation
         "c0000000-c1000000 rwxp 00000000 00:00 0 ",
         "c0000000-c1000000 rw-s 00000000 00:01 7 ",
     ] {

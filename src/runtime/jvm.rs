@@ -78,17 +78,30 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
 
 /// HotSpot's default `HeapBaseMinAddress` on Linux (x86-64 and aarch64): no heap starts lower.
 const HEAP_BASE_MIN_ADDRESS: u64 = 2 << 30;
+/// `UnscaledOopHeapMax`: a heap of up to about 2 GiB ends here (unscaled compressed oops).
+const UNSCALED_OOP_HEAP_MAX: u64 = 4 << 30;
 /// `OopEncodingHeapMax`: with compressed oops (the default below -Xmx32g) HotSpot places the
 /// heap so that it ends at 4 GiB (unscaled oops) or at most at 32 GiB (zero-based oops).
 const OOP_ENCODING_HEAP_MAX: u64 = 32 << 30;
+/// `CompressedClassSpaceSize`'s default: without a CDS archive (JDK 11, `-Xshare:off`) HotSpot
+/// reserves the class space right above a heap that ends at 4 GiB.
+const CLASS_SPACE_BYTES: u64 = 1 << 30;
 
 /// Read-write or reserved memory where compressed oops put the Java heap. Nothing else in a
-/// JVM lives there: the CDS archive and class space start at 32 GiB or among the mmap
-/// addresses, thread stacks and malloc arenas among the mmap addresses.
+/// JVM lives there but the class space that HotSpot puts right above a heap ending at 4 GiB
+/// when there is no CDS archive: memory entirely within that gigabyte is left out (a zero-based
+/// heap, from -Xmx27g, reaches it only with its bottom, which the kernel usually merges with
+/// the rest of the heap). The CDS archive and the class space beside it start at 32 GiB or
+/// among the mmap addresses; thread stacks and malloc arenas are among the mmap addresses.
 fn in_compressed_oops_heap(header: &Header<'_>, _: &Neighbours) -> bool {
     let perms = header.perms;
     let heap_perms = !perms.shared()
         && !perms.executable()
         && (perms.no_access() || (perms.readable() && perms.writable()));
-    heap_perms && header.start >= HEAP_BASE_MIN_ADDRESS && header.end <= OOP_ENCODING_HEAP_MAX
+    let class_space_above_4_gib = header.start >= UNSCALED_OOP_HEAP_MAX
+        && header.end <= UNSCALED_OOP_HEAP_MAX + CLASS_SPACE_BYTES;
+    heap_perms
+        && header.start >= HEAP_BASE_MIN_ADDRESS
+        && header.end <= OOP_ENCODING_HEAP_MAX
+        && !class_space_above_4_gib
 }

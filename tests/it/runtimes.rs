@@ -3,7 +3,8 @@
 //!
 //! - JVM (HotSpot): the Java Heap line within 5% of the RSS of the heap's address range that
 //!   `jcmd PID GC.heap_info` prints, summed from smaps; at most 10% of RSS left generic
-//!   (Anonymous Memory, Unrecognized); G1, Parallel and Serial, several heap sizes.
+//!   (Anonymous Memory, Unrecognized); the line spans the heap's reservation and no more; G1,
+//!   Parallel and Serial, several heap sizes, with and without a CDS archive.
 //! - Node (V8): the V8 heap lines within 10% of `v8.getHeapSpaceStatistics()` physical sizes;
 //!   no more left generic than the Buffers (malloc'd outside V8: `arrayBuffers`) plus 5% of RSS.
 //!
@@ -30,11 +31,20 @@ fn analyze_capture(name: &str) -> Report {
 /// The Java heap line against the heap's range in smaps, and the generic share.
 fn assert_jvm_explained(report: &Report, smaps: &str, heap_info: &str, what: &str) {
     let (start, end) = heap_range(heap_info);
-    let truth = rss_in_range(smaps, start, end);
+    let truth = rss_overlapping(smaps, start, end);
     let heap = category_rss(report, "jvm.heap");
     assert!(
         within_percent(heap, truth, 5),
         "{what}: Java Heap {heap} B, but {truth} B resident in {start:#x}-{end:#x}"
+    );
+    // The whole reservation and nothing more (the CDS archive's heap regions in it are Class Data).
+    let size = report
+        .category("jvm.heap")
+        .map_or(0, |heap| heap.amounts.size);
+    assert!(
+        within_percent(size, end - start, 2),
+        "{what}: Java Heap spans {size} B of address space, the heap {} B",
+        end - start
     );
     let generic = generic_rss(report);
     let rss = report.totals.rss;
@@ -131,6 +141,13 @@ fn live_jvm_parallel_heap_matches_gc_heap_info() {
 fn live_jvm_serial_heap_matches_gc_heap_info() {
     or_skip!(require_jdk());
     check_live_jvm(&["-Xmx256m", "-XX:+UseSerialGC"], 100, 10);
+}
+
+/// Without a CDS archive (as on JDK 11) the class space sits right above the heap.
+#[test]
+fn live_jvm_without_cds_keeps_the_class_space_out_of_the_heap() {
+    or_skip!(require_jdk());
+    check_live_jvm(&["-Xmx256m", "-Xshare:off"], 100, 4);
 }
 
 #[test]

@@ -33,9 +33,10 @@ pub fn category_rss(report: &Report, key: &str) -> u64 {
         .map_or(0, |category| category.amounts.rss)
 }
 
-/// The sum of `Rss:` of the smaps records that lie within `[start, end)`, in bytes, read
-/// straight from the text (not through memanalyzer's parser).
-pub fn rss_in_range(smaps: &str, start: u64, end: u64) -> u64 {
+/// The sum of `Rss:` of the smaps records that overlap `[start, end)`, in bytes, read straight
+/// from the text (not through memanalyzer's parser). The kernel merges a heap's top with a
+/// read-write map right above it (the class space, without CDS): such a record counts whole.
+pub fn rss_overlapping(smaps: &str, start: u64, end: u64) -> u64 {
     let mut inside = false;
     let mut kib = 0;
     for line in smaps.lines() {
@@ -44,7 +45,7 @@ pub fn rss_in_range(smaps: &str, start: u64, end: u64) -> u64 {
                 if let (Ok(low), Ok(high)) =
                     (u64::from_str_radix(low, 16), u64::from_str_radix(high, 16))
                 {
-                    inside = low >= start && high <= end;
+                    inside = low < end && high > start;
                     continue;
                 }
             }
