@@ -404,7 +404,17 @@ fn jit_code_and_its_reservation_belong_to_the_runtime() {
         category_with(reserved, &after(code), &Facts::default()),
         "anon.reserved"
     );
-    // A reservation that does not follow rwx memory is no code.
+    // Node 18's V8 writes code with the permissions flipped: r-x between writes.
+    let flipped = "7f1073203000-7f1073232000 r-xp 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(flipped, &none, &with_runtime(NODE)),
+        "v8.code"
+    );
+    assert_eq!(
+        category_with(flipped, &none, &Facts::default()),
+        "anon.exec"
+    );
+    // A reservation that does not follow executable memory is no code.
     let gap = "7f22e0a00000-7f22e0b00000 ---p 00000000 00:00 0 ";
     assert_eq!(
         category_with(gap, &after(code), &with_runtime(JVM)),

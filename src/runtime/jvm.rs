@@ -1,5 +1,5 @@
 //! The HotSpot JVM (OpenJDK): the Java heap (recognised by where compressed oops put it), the
-//! code cache (its rwx reservation), the class data it maps from files (the CDS archive and
+//! code cache (its executable reservation), the class data it maps from files (the CDS archive and
 //! `lib/modules`) and the hsperfdata file; detected from `libjvm.so`, the CDS archive or the
 //! hsperfdata file among the mapped files. HotSpot names none of its anonymous memory, so
 //! everything but the files is known by its layout. Java thread stacks (a 16 KiB no-access
@@ -26,8 +26,8 @@ pub(crate) static CODE_CACHE: CategoryDef = CategoryDef::new(
     "jvm.code_cache",
     "Code Cache",
     SectionId::Runtime,
-    "HotSpot's code cache: JIT-compiled code, interpreter and stubs (the rwx reservation, \
-     -XX:ReservedCodeCacheSize)",
+    "HotSpot's code cache: JIT-compiled code, interpreter and stubs (its executable parts and \
+     the reservation above each, -XX:ReservedCodeCacheSize)",
 );
 pub(crate) static CLASS_DATA: CategoryDef = CategoryDef::new(
     "jvm.class_data",

@@ -103,19 +103,16 @@ pub(crate) fn not_in_executable(_: &ExecutableFacts) -> Verdict {
     Verdict::Unknown
 }
 
-/// A JIT's code: read-write-executable private memory (HotSpot's code cache and V8's code
-/// range are the only such memory in their processes), and the no-access reservation right
-/// above it.
+/// A JIT's code: executable private memory (HotSpot's code cache and V8's code range are the
+/// only such unnamed memory in their processes; rwx, or r-x where the JIT flips permissions
+/// to write, as Node 18's V8 does), and the no-access reservation right above it.
 pub(crate) fn is_jit_code(header: &Header<'_>, around: &Neighbours) -> bool {
-    let perms = header.perms;
-    let read_write_execute = |perms: crate::smaps::Perms| {
-        perms.readable() && perms.writable() && perms.executable() && !perms.shared()
-    };
-    read_write_execute(perms)
-        || (perms.no_access()
-            && !perms.shared()
+    let private_executable = |perms: crate::smaps::Perms| perms.executable() && !perms.shared();
+    private_executable(header.perms)
+        || (header.perms.no_access()
+            && !header.perms.shared()
             && around.previous.is_some_and(|code| {
-                code.unnamed && code.end == header.start && read_write_execute(code.perms)
+                code.unnamed && code.end == header.start && private_executable(code.perms)
             }))
 }
 

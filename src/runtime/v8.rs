@@ -1,5 +1,5 @@
 //! Node.js and its V8 engine: the V8 heap (256 KiB pages, `kPageSizeBits = 18`, which V8 maps
-//! at random addresses below 64 TiB), its large objects, and the JIT code (V8's rwx code
+//! at random addresses below 64 TiB), its large objects, and the JIT code (V8's code
 //! space); detected from the `node` executable or `libnode.so` among the mapped files. V8 names
 //! none of its memory, so its heap is known by its layout. Buffers and ArrayBuffers are
 //! malloc'd outside the V8 heap (glibc serves large ones with their own mmap); thread stacks
@@ -32,7 +32,8 @@ pub(crate) static V8_CODE: CategoryDef = CategoryDef::new(
     "v8.code",
     "JIT Code",
     SectionId::Runtime,
-    "V8's code range: JIT-compiled code (rwx) and its reservation",
+    "V8's code range: JIT-compiled code (rwx, or r-x where V8 flips permissions to write) and \
+     its reservation",
 );
 
 const IS_NODE: &[Signal] = &[Signal::Runtime(NODE)];

@@ -94,12 +94,13 @@ fn jvm_captures_match_gc_heap_info() {
 }
 
 #[test]
-fn node_capture_matches_v8_heap_statistics() {
-    let report = analyze_capture("node-20");
-    let stats: Value =
-        serde_json::from_str(&fs::read_to_string(fixture_path("node-20/v8-stats.json")).unwrap())
-            .expect("JSON statistics");
-    assert_node_explained(&report, &stats, "node-20");
+fn node_captures_match_v8_heap_statistics() {
+    for name in ["node-18-debian", "node-20"] {
+        let report = analyze_capture(name);
+        let stats = fs::read_to_string(fixture_path(&format!("{name}/v8-stats.json"))).unwrap();
+        let stats: Value = serde_json::from_str(&stats).expect("JSON statistics");
+        assert_node_explained(&report, &stats, name);
+    }
 }
 
 /// Starts `java FLAGS… Hold MIB THREADS` and checks its analysis against jcmd's figures.

@@ -55,6 +55,7 @@ snapshot_tests! {
     java_serial: "java-serial/smaps";
     java25_g1_4g: "java25-g1-4g/smaps";
     node: "node/smaps";
+    node_18_debian: "node-18-debian/smaps";
     node_20: "node-20/smaps";
     python: "python/smaps";
     edge_android: "edge/android.smaps";

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tempfile::{NamedTempFile, TempDir};
 
 /// The real captures, each `fixtures/NAME/smaps` with the kernel's `smaps_rollup` beside it.
-pub const CAPTURES: [&str; 11] = [
+pub const CAPTURES: [&str; 12] = [
     "c-threads",
     "go",
     "go-cgo",
@@ -17,6 +17,7 @@ pub const CAPTURES: [&str; 11] = [
     "java-serial",
     "java25-g1-4g",
     "node",
+    "node-18-debian",
     "node-20",
     "python",
 ];
