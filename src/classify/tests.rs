@@ -449,3 +449,36 @@ fn v8_pages_are_aligned_256_kib_below_64_tib_only_in_node() {
     let bss = "5640000-5680000 rw-p 00000000 00:00 0 ";
     assert_eq!(category_with(bss, &after(data), &node), "anon.rw");
 }
+
+#[test]
+fn metaspace_granules_sit_beside_their_uncommitted_rest() {
+    let jvm = with_runtime(JVM);
+    let before = |line: &str| Neighbours {
+        previous: None,
+        next: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
+    };
+    let committed = "7f2277000000-7f2277030000 rw-p 00000000 00:00 0 ";
+    let uncommitted = "7f2277030000-7f2277400000 ---p 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(committed, &before(uncommitted), &jvm),
+        "jvm.metaspace"
+    );
+    assert_eq!(
+        category_with(committed, &before(uncommitted), &Facts::default()),
+        "anon.rw"
+    );
+    let class_space = "7f227c040000-7f227c050000 rw-p 00000000 00:00 0 ";
+    let below = "7f227c010000-7f227c040000 ---p 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(class_space, &after(below), &jvm),
+        "jvm.metaspace"
+    );
+    // A Java thread's stack above its 16 KiB guard zone is not on granule boundaries.
+    let guard = "7f2275d00000-7f2275d04000 ---p 00000000 00:00 0 ";
+    let stack = "7f2275d04000-7f2275e00000 rw-p 00000000 00:00 0 ";
+    assert_eq!(category_with(stack, &after(guard), &jvm), "stack");
+    // A glibc malloc arena with its tail stays the C heap.
+    let arena = "7f2250000000-7f2250020000 rw-p 00000000 00:00 0 ";
+    let tail = "7f2250020000-7f2254000000 ---p 00000000 00:00 0 ";
+    assert_eq!(category_with(arena, &before(tail), &jvm), "c.heap");
+}

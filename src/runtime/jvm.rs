@@ -8,7 +8,8 @@
 use super::{is_jit_code, not_in_executable, Relabel, Role, RuntimeDef};
 use crate::classify::generic::{C_HEAP, SHARED_LIBRARIES};
 use crate::classify::{
-    rule, CategoryDef, Condition, NameMatch::*, Neighbours, PermMatch, Rule, Signal, Stage,
+    rule, CategoryDef, Condition, NameMatch::*, Neighbour, Neighbours, PermMatch, Rule, Signal,
+    Stage,
 };
 use crate::report::{RuntimeId, SectionId};
 use crate::smaps::Header;
@@ -28,6 +29,13 @@ pub(crate) static CODE_CACHE: CategoryDef = CategoryDef::new(
     SectionId::Runtime,
     "HotSpot's code cache: JIT-compiled code, interpreter and stubs (its executable parts and \
      the reservation above each, -XX:ReservedCodeCacheSize)",
+);
+pub(crate) static METASPACE: CategoryDef = CategoryDef::new(
+    "jvm.metaspace",
+    "Metaspace",
+    SectionId::Runtime,
+    "class metadata: the committed parts of Metaspace and the compressed class space (NMT's \
+     Metaspace and Class) that lie beside an uncommitted part",
 );
 pub(crate) static CLASS_DATA: CategoryDef = CategoryDef::new(
     "jvm.class_data",
@@ -59,6 +67,8 @@ static RULES: &[Rule] = &[
         .when(IN_JVM).by_layout(),
     rule(Stage::RuntimeReservation, UnnamedWhere(is_jit_code), PermMatch::Any, &CODE_CACHE)
         .when(IN_JVM).by_layout(),
+    rule(Stage::RuntimeReservation, UnnamedWhere(is_metaspace_granules), PermMatch::PrivateReadWrite, &METASPACE)
+        .when(IN_JVM).by_layout(),
 ];
 
 pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
@@ -66,7 +76,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     name: "JVM (HotSpot)",
     role: Role::Language,
     section_title: "JVM (HotSpot)",
-    categories: &[&JAVA_HEAP, &CODE_CACHE, &CLASS_DATA, &PERF_DATA],
+    categories: &[&JAVA_HEAP, &CODE_CACHE, &METASPACE, &CLASS_DATA, &PERF_DATA],
     rules: RULES,
     relabel: &[Relabel {
         category: &C_HEAP,
@@ -104,4 +114,30 @@ fn in_compressed_oops_heap(header: &Header<'_>, _: &Neighbours) -> bool {
         && header.start >= HEAP_BASE_MIN_ADDRESS
         && header.end <= OOP_ENCODING_HEAP_MAX
         && !class_space_above_4_gib
+}
+
+/// Metaspace commits its reservations (64 MiB nodes, the 1 GiB class space) in granules of
+/// this size (`Settings::commit_granule_bytes()`).
+const METASPACE_GRANULE_BYTES: u64 = 64 * 1024;
+
+/// Committed granules of Metaspace or the class space: a read-write piece on granule
+/// boundaries right beside a no-access piece on granule boundaries (the uncommitted rest of the
+/// reservation). Thread stacks' guards and the code heaps' maps are not on granule boundaries;
+/// a glibc malloc arena (64 MiB-aligned, with its tail) is left to glibc.
+fn is_metaspace_granules(header: &Header<'_>, around: &Neighbours) -> bool {
+    let on_granules = |start: u64, end: u64| {
+        start % METASPACE_GRANULE_BYTES == 0 && end % METASPACE_GRANULE_BYTES == 0
+    };
+    let uncommitted =
+        |piece: &Neighbour| piece.unnamed_no_access && on_granules(piece.start, piece.end);
+    let header_perms = header.perms;
+    !header_perms.executable()
+        && on_granules(header.start, header.end)
+        && (around
+            .next
+            .is_some_and(|next| next.start == header.end && uncommitted(&next))
+            || around
+                .previous
+                .is_some_and(|previous| previous.end == header.start && uncommitted(&previous)))
+        && !super::glibc::is_malloc_arena(header, around)
 }

@@ -232,13 +232,14 @@ fn jvm_memory_lands_in_the_jvm_section() {
 }
 
 #[test]
-fn every_jvm_capture_finds_its_heap_code_and_class_data() {
+fn every_jvm_capture_finds_its_heap_code_and_class_metadata() {
     for name in ["java-g1-1g", "java-parallel", "java-serial", "java25-g1-4g"] {
         let report = analyze_fixture(&format!("{name}/smaps"));
         assert_eq!(runtime(&report), "jvm", "{name}");
         for key in [
             "jvm.heap",
             "jvm.code_cache",
+            "jvm.metaspace",
             "jvm.class_data",
             "jvm.perfdata",
         ] {

@@ -93,6 +93,52 @@ fn jvm_captures_match_gc_heap_info() {
     }
 }
 
+/// Native Memory Tracking lists every reservation with its address range: each region that
+/// memanalyzer puts in a JVM category lies in a reservation NMT files under that category.
+#[test]
+fn jvm_categories_agree_with_native_memory_tracking() {
+    let nmt_categories = |key: &str| -> &[&str] {
+        match key {
+            "jvm.heap" => &["Java Heap"],
+            "jvm.code_cache" => &["Code"],
+            "jvm.metaspace" => &["Metaspace", "Class"],
+            // The archive's metadata, and its heap objects mapped into the Java heap.
+            "jvm.class_data" => &["Shared class space", "Java Heap"],
+            _ => &[],
+        }
+    };
+    for name in ["java-g1-1g", "java-parallel", "java-serial", "java25-g1-4g"] {
+        let path = fixture_path(&format!("{name}/smaps"));
+        let report = analyze(&Input::File(path), &Options::default().all()).expect("analyze");
+        let detail = fs::read_to_string(fixture_path(&format!("{name}/nmt-detail.txt"))).unwrap();
+        let reservations = nmt_reservations(&detail);
+        assert!(
+            reservations.len() > 20,
+            "{name}: NMT detail without reservations"
+        );
+        let mut checked = 0;
+        for region in &report.regions {
+            let key = region.category.key();
+            let expected = nmt_categories(&key);
+            // lib/modules is a file NMT does not track.
+            if expected.is_empty() || region.name.ends_with(b"/lib/modules") {
+                continue;
+            }
+            let within = reservations
+                .iter()
+                .find(|(start, end, _)| *start <= region.start && region.end <= *end);
+            assert!(
+                within.is_some_and(|(_, _, category)| expected.contains(&category.as_str())),
+                "{name}: {:x}-{:x} is {key}, NMT says {within:?}",
+                region.start,
+                region.end
+            );
+            checked += 1;
+        }
+        assert!(checked >= 8, "{name}: only {checked} regions checked");
+    }
+}
+
 #[test]
 fn node_captures_match_v8_heap_statistics() {
     for name in ["node-18-debian", "node-20"] {

@@ -74,6 +74,21 @@ pub fn heap_range(heap_info: &str) -> (u64, u64) {
     (low, high)
 }
 
+/// The reservations `jcmd PID VM.native_memory detail` lists: `(start, end, NMT category)`
+/// from lines `[0x… - 0x…] reserved … for CATEGORY from`.
+pub fn nmt_reservations(detail: &str) -> Vec<(u64, u64, String)> {
+    detail
+        .lines()
+        .filter_map(|line| {
+            let (range, rest) = line.strip_prefix('[')?.split_once(']')?;
+            let (start, end) = range.split_once(" - ")?;
+            let parse = |hex: &str| u64::from_str_radix(hex.trim().strip_prefix("0x")?, 16).ok();
+            let category = rest.split_once(" for ")?.1.strip_suffix(" from")?;
+            Some((parse(start)?, parse(end)?, category.to_string()))
+        })
+        .collect()
+}
+
 /// `a` is within `percent`% of `b`.
 pub fn within_percent(a: u64, b: u64, percent: u64) -> bool {
     a.abs_diff(b) * 100 <= b * percent
