@@ -381,6 +381,9 @@ fn the_java_heap_is_where_compressed_oops_put_it_only_in_a_jvm() {
         category_with(modules, &none, &Facts::default()),
         "file.other"
     );
+    // ZGC (JDK 17) maps its heap from a memfd three times, one view per pointer colour.
+    let zgc = "40000000000-40017a00000 rw-s 00000000 00:01 121 /memfd:java_heap (deleted)";
+    assert_eq!(category_with(zgc, &none, &Facts::default()), "jvm.heap");
     let perf = "7f22f8402000-7f22f840a000 rw-s 00000000 00:20 5 /tmp/hsperfdata_root/6079";
     assert_eq!(category_with(perf, &none, &jvm), "jvm.perfdata");
 }

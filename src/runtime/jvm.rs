@@ -1,6 +1,7 @@
-//! The HotSpot JVM (OpenJDK): the Java heap (recognised by where compressed oops put it), the
-//! code cache (its executable reservation), the class data it maps from files (the CDS archive and
-//! `lib/modules`) and the hsperfdata file; detected from `libjvm.so`, the CDS archive or the
+//! The HotSpot JVM (OpenJDK): the Java heap (recognised by where compressed oops put it, or by
+//! ZGC's memfd), the code cache (its executable reservation), Metaspace (its committed
+//! granules), the class data it maps from files (the CDS archive and `lib/modules`) and the
+//! hsperfdata file; detected from `libjvm.so`, the CDS archive or the
 //! hsperfdata file among the mapped files. HotSpot names none of its anonymous memory, so
 //! everything but the files is known by its layout. Java thread stacks (a 16 KiB no-access
 //! guard zone below each 1 MiB stack) are found by the generic thread-stack rule.
