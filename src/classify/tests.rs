@@ -485,3 +485,23 @@ fn metaspace_granules_sit_beside_their_uncommitted_rest() {
     let tail = "7f2250020000-7f2254000000 ---p 00000000 00:00 0 ";
     assert_eq!(category_with(arena, &before(tail), &jvm), "c.heap");
 }
+
+#[test]
+fn a_webassembly_memory_sits_in_its_10_gib_reservation() {
+    let line = |text: &str| Neighbour::of(&parse_header(text.as_bytes()).unwrap());
+    let below = line("7fb5f0000000-7fb670000000 ---p 00000000 00:00 0 ");
+    let memory = "7fb670000000-7fb673e80000 rw-p 00000000 00:00 0 ";
+    let above = line("7fb673e80000-7fb870000000 ---p 00000000 00:00 0 ");
+    let around = Neighbours {
+        previous: Some(below),
+        next: Some(above),
+    };
+    let node = with_runtime(NODE);
+    assert_eq!(category_with(memory, &around, &node), "v8.wasm");
+    assert_eq!(category_with(memory, &around, &Facts::default()), "anon.rw");
+    let short = Neighbours {
+        next: Some(line("7fb673e80000-7fb770000000 ---p 00000000 00:00 0 ")),
+        ..around
+    };
+    assert_eq!(category_with(memory, &short, &node), "anon.rw");
+}

@@ -33,7 +33,8 @@ The output:
                                 'C Heap (cgo/malloc)'.
   JVM (HotSpot) / Node.js (V8)  the runtime section of a JVM: Java Heap, Code Cache, Metaspace,
                                 Class Data (CDS), PerfData; of Node: V8 Heap, V8 Large Objects,
-                                JIT Code. The C allocator's heap shows as 'Native Heap (malloc)'.
+                                JIT Code, WebAssembly Memory. The C allocator's heap shows as
+                                'Native Heap (malloc)'.
   Named Memory Regions (mmap)   anonymous memory the program named ([anon:NAME]); names that
                                 differ only in numbers are one line ('TNC-* (512 regions)').
   File-Backed Memory            shared libraries, the executable itself, other mapped files, and

@@ -36,6 +36,14 @@ pub(crate) static V8_CODE: CategoryDef = CategoryDef::new(
      its reservation",
 );
 
+pub(crate) static WASM_MEMORY: CategoryDef = CategoryDef::new(
+    "v8.wasm",
+    "WebAssembly Memory",
+    SectionId::Runtime,
+    "WebAssembly memories: the accessible part of each 10 GiB reservation V8 makes for one (a \
+     2 GiB guard below it, the rest above)",
+);
+
 const IS_NODE: &[Signal] = &[Signal::Runtime(NODE)];
 const IN_NODE: Condition = Condition::Runtime(NODE);
 
@@ -51,6 +59,8 @@ static RULES: &[Rule] = &[
         .when(IN_NODE).by_layout(),
     rule(Stage::RuntimeReservation, UnnamedWhere(is_jit_code), PermMatch::Any, &V8_CODE)
         .when(IN_NODE).by_layout(),
+    rule(Stage::RuntimeReservation, UnnamedWhere(is_wasm_memory), PermMatch::PrivateReadWrite, &WASM_MEMORY)
+        .when(IN_NODE).by_layout(),
 ];
 
 pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
@@ -58,7 +68,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     name: "Node.js (V8)",
     role: Role::Language,
     section_title: "Node.js (V8)",
-    categories: &[&V8_HEAP, &V8_LARGE_OBJECTS, &V8_CODE],
+    categories: &[&V8_HEAP, &V8_LARGE_OBJECTS, &V8_CODE, &WASM_MEMORY],
     rules: RULES,
     relabel: &[Relabel {
         category: &C_HEAP,
@@ -99,4 +109,25 @@ fn is_v8_large_page(header: &Header<'_>, around: &Neighbours) -> bool {
     at_v8_page(header, around)
         && header.size() > V8_PAGE_BYTES
         && header.size() % V8_PAGE_BYTES != 0
+}
+
+/// V8 reserves this much address space for each WebAssembly memory (`kFullGuardSize`), so that
+/// every 32-bit index plus offset lands in it: bounds checks cost nothing.
+const WASM_RESERVATION_BYTES: u64 = 10 << 30;
+/// The no-access guard below the memory's start, within that reservation.
+const WASM_GUARD_BELOW_BYTES: u64 = 2 << 30;
+
+/// The accessible part of a WebAssembly memory: exactly 2 GiB of no-access guard below it, and
+/// no-access address space above it up to the end of the 10 GiB reservation.
+fn is_wasm_memory(header: &Header<'_>, around: &Neighbours) -> bool {
+    let (Some(below), Some(above)) = (around.previous, around.next) else {
+        return false;
+    };
+    below.unnamed_no_access
+        && below.end == header.start
+        && below.size() == WASM_GUARD_BELOW_BYTES
+        && above.unnamed_no_access
+        && above.start == header.end
+        // Checked: hostile input need not be in address order.
+        && above.end.checked_sub(below.start) == Some(WASM_RESERVATION_BYTES)
 }

@@ -6,7 +6,8 @@
 //!   (Anonymous Memory, Unrecognized); the line spans the heap's reservation and no more; G1,
 //!   Parallel and Serial, several heap sizes, with and without a CDS archive.
 //! - Node (V8): the V8 heap lines within 10% of `v8.getHeapSpaceStatistics()` physical sizes;
-//!   no more left generic than the Buffers (malloc'd outside V8: `arrayBuffers`) plus 5% of RSS.
+//!   no more left generic than the Buffers (malloc'd outside V8: `arrayBuffers`) plus 5% of RSS;
+//!   a WebAssembly memory by its reservation.
 //!
 //! Totals against `smaps_rollup` and the categories adding up are checked for every capture
 //! in `fixtures.rs`, and for every analysis here by `check_report`.
@@ -202,7 +203,8 @@ fn live_node_heap_matches_v8_heap_statistics() {
     or_skip!(require_program("node", "Debian: nodejs"));
     let script = fixture_path("sources/node/hold.js");
     let script = script.to_str().expect("UTF-8 path");
-    let mut node = RuntimeProgram::start("node", &["--expose-gc", script, "2500000", "100"]);
+    let args = ["--expose-gc", script, "2500000", "100", "64"];
+    let mut node = RuntimeProgram::start("node", &args);
     let stats: Value = serde_json::from_str(&node.ask("stats")).expect("JSON statistics");
     let report = analyze_pid(node.pid() as i32, &Options::default()).expect("analyze node");
     check_report(&report, Listing::Top(20));
@@ -211,4 +213,9 @@ fn live_node_heap_matches_v8_heap_statistics() {
         Some("node")
     );
     assert_node_explained(&report, &stats, "live node");
+    let wasm = category_rss(&report, "v8.wasm");
+    assert!(
+        within_percent(wasm, 64 << 20, 5),
+        "a 64 MiB WebAssembly memory, filled: {wasm} B"
+    );
 }
