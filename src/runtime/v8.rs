@@ -1,6 +1,6 @@
 //! Node.js and its V8 engine: the V8 heap (256 KiB pages, `kPageSizeBits = 18`, which V8 maps
-//! at random addresses below 64 TiB), its large objects, and the JIT code (V8's code
-//! space); detected from the `node` executable or `libnode.so` among the mapped files. V8 names
+//! at random addresses below 64 TiB), its large objects, the JIT code (V8's code space) and
+//! WebAssembly memories (each in a 10 GiB reservation); detected from the `node` executable or `libnode.so` among the mapped files. V8 names
 //! none of its memory, so its heap is known by its layout. Buffers and ArrayBuffers are
 //! malloc'd outside the V8 heap (glibc serves large ones with their own mmap); thread stacks
 //! are found by the generic thread-stack rule.
