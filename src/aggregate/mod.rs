@@ -143,7 +143,12 @@ fn count(
     let chain = classifier.classify(&header, around);
     let table = classifier.table();
     let first = table.rule(chain.first());
-    signals.note(first);
+    // Every matching rule's signals count, not only the first's: a runtime's conditional
+    // layout rule tried earlier must not hide what a later rule knows (Go's first arena is
+    // also 256 KiB-aligned like a V8 page).
+    for &index in chain.rules() {
+        signals.note(table.rule(index));
+    }
     let subkey = if let Target::NamedGroup = first.target {
         let name = named_group_source(&region.name).expect("group rules match only named regions");
         groups.add(name, region.amounts) as u32

@@ -102,6 +102,10 @@ pub(crate) enum Stage {
     RuntimeFile,
     /// Any other file.
     File,
+    /// Unnamed memory, no-access reservations included, that a runtime recognises as its own
+    /// by its layout before the generic reservation and stack rules look at it (the Java heap's
+    /// reserved tail).
+    RuntimeReservation,
     /// Unnamed no-access reservations and guards.
     Reservation,
     /// Unnamed memory a runtime is recognised in by its layout.
@@ -124,6 +128,8 @@ pub(crate) enum NameMatch {
     Exact(&'static str),
     /// The name's beginning.
     Prefix(&'static str),
+    /// The name's end (`.jsa`, `/lib/modules`), for files known by their name wherever they are.
+    Suffix(&'static str),
     /// `[anon:NAME]` whose NAME, without surrounding spaces, equals this.
     AnonExact(&'static str),
     /// `[anon:NAME]` whose NAME, without leading spaces, starts with this.
@@ -239,7 +245,7 @@ pub(crate) type RuleIndex = u16;
 /// Longest chain of matching rules kept for one region (the last one always holds). Each
 /// runtime may add conditional layout rules for unnamed memory, so the chain must hold one or
 /// two per runtime; `RuleTable::get` checks that every conditional rule fits.
-const MAX_CHAIN: usize = 12;
+const MAX_CHAIN: usize = 16;
 
 /// The rules that matched one region, in table order: every one but the last has a condition;
 /// the last always holds.
@@ -273,6 +279,9 @@ pub(crate) struct Neighbours {
 pub(crate) struct Neighbour {
     pub start: u64,
     pub end: u64,
+    pub perms: Perms,
+    /// It has no name (unnamed anonymous memory, or a file's `.bss` continuation).
+    pub unnamed: bool,
     pub unnamed_no_access: bool,
 }
 
@@ -281,6 +290,8 @@ impl Neighbour {
         Neighbour {
             start: header.start,
             end: header.end,
+            perms: header.perms,
+            unnamed: header.name.is_empty(),
             unnamed_no_access: header.name.is_empty() && header.perms.no_access(),
         }
     }
@@ -396,6 +407,7 @@ impl Classifier {
         match pattern {
             Exact(text) => raw == text.as_bytes(),
             Prefix(text) => raw.starts_with(text.as_bytes()),
+            Suffix(text) => raw.ends_with(text.as_bytes()),
             AnonExact(text) => name.anon.is_some_and(|anon| anon == text.as_bytes()),
             AnonPrefix(text) => name
                 .anon

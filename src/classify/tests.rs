@@ -2,7 +2,7 @@
 //! with and without the runtime facts that conditional rules wait for.
 
 use super::*;
-use crate::runtime::GO;
+use crate::runtime::{GO, JVM, NODE};
 use crate::smaps::parse_header;
 
 /// The category key of a region of `line`, given the facts, with the executable known.
@@ -235,10 +235,11 @@ fn the_first_arena_signals_go() {
             &parse_header(line.as_bytes()).unwrap(),
             &Neighbours::default(),
         );
-        table
-            .rule(chain.first())
-            .signals
-            .contains(&Signal::Runtime(GO))
+        // Every matching rule's signals count (a V8 page rule is tried before Go's).
+        chain
+            .rules()
+            .iter()
+            .any(|&index| table.rule(index).signals.contains(&Signal::Runtime(GO)))
     };
     assert!(signals_go("c000000000-c004000000 rw-p 00000000 00:00 0 "));
     assert!(!signals_go("c004000000-c008000000 rw-p 00000000 00:00 0 "));
@@ -330,4 +331,177 @@ fn every_chain_ends_in_a_rule_that_always_holds() {
         stages.windows(2).all(|pair| pair[0] <= pair[1]),
         "rules in stage order"
     );
+}
+
+fn with_runtime(runtime: crate::report::RuntimeId) -> Facts {
+    Facts {
+        runtimes: vec![runtime],
+        shared_libraries: true,
+        ..Facts::default()
+    }
+}
+
+fn after(line: &str) -> Neighbours {
+    Neighbours {
+        previous: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
+        next: None,
+    }
+}
+
+#[test]
+fn the_java_heap_is_where_compressed_oops_put_it_only_in_a_jvm() {
+    let jvm = with_runtime(JVM);
+    let none = Neighbours::default();
+    for line in [
+        "c0000000-ffe00000 rw-p 00000000 00:00 0 ", // unscaled: ends at 4 GiB
+        "f1800000-100000000 ---p 00000000 00:00 0 ", // its reserved tail
+        "700000000-800000000 rw-p 00000000 00:00 0 ", // zero-based: ends at 32 GiB
+    ] {
+        assert_eq!(category_with(line, &none, &jvm), "jvm.heap", "{line}");
+        assert_ne!(category_with(line, &none, &Facts::default()), "jvm.heap");
+    }
+    for line in [
+        "7f22f4200000-7f22f5200000 rw-p 00000000 00:00 0 ", // GC structures among the mmaps
+        "40000000-50000000 rw-p 00000000 00:00 0 ",         // below HeapBaseMinAddress
+        "800000000-840000000 rw-p 00000000 00:00 0 ",       // at 32 GiB: the CDS archive's place
+        "100000000-100010000 rw-p 00000000 00:00 0 ", // class space above a heap ending at 4 GiB
+        "100080000-140000000 ---p 00000000 00:00 0 ", // and its reservation
+        "c0000000-c1000000 rwxp 00000000 00:00 0 ",
+        "c0000000-c1000000 rw-s 00000000 00:01 7 ",
+    ] {
+        assert_ne!(category_with(line, &none, &jvm), "jvm.heap", "{line}");
+    }
+    let classes =
+        "ffe00000-ffe75000 rw-p 00000000 08:01 9 /usr/lib/jvm/java-17/lib/server/classes.jsa";
+    assert_eq!(category_with(classes, &none, &jvm), "jvm.class_data");
+    let modules =
+        "7f22e8400000-7f22efeb2000 r--s 00000000 08:01 9 /usr/lib/jvm/java-17/lib/modules";
+    assert_eq!(category_with(modules, &none, &jvm), "jvm.class_data");
+    assert_eq!(
+        category_with(modules, &none, &Facts::default()),
+        "file.other"
+    );
+    // ZGC (JDK 17) maps its heap from a memfd three times, one view per pointer colour.
+    let zgc = "40000000000-40017a00000 rw-s 00000000 00:01 121 /memfd:java_heap (deleted)";
+    assert_eq!(category_with(zgc, &none, &Facts::default()), "jvm.heap");
+    let perf = "7f22f8402000-7f22f840a000 rw-s 00000000 00:20 5 /tmp/hsperfdata_root/6079";
+    assert_eq!(category_with(perf, &none, &jvm), "jvm.perfdata");
+}
+
+#[test]
+fn jit_code_and_its_reservation_belong_to_the_runtime() {
+    let code = "7f22d9400000-7f22d9670000 rwxp 00000000 00:00 0 ";
+    let reserved = "7f22d9670000-7f22e0938000 ---p 00000000 00:00 0 ";
+    let none = Neighbours::default();
+    assert_eq!(
+        category_with(code, &none, &with_runtime(JVM)),
+        "jvm.code_cache"
+    );
+    assert_eq!(
+        category_with(reserved, &after(code), &with_runtime(JVM)),
+        "jvm.code_cache"
+    );
+    assert_eq!(category_with(code, &none, &with_runtime(NODE)), "v8.code");
+    assert_eq!(category_with(code, &none, &Facts::default()), "anon.exec");
+    assert_eq!(
+        category_with(reserved, &after(code), &Facts::default()),
+        "anon.reserved"
+    );
+    // Node 18's V8 writes code with the permissions flipped: r-x between writes.
+    let flipped = "7f1073203000-7f1073232000 r-xp 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(flipped, &none, &with_runtime(NODE)),
+        "v8.code"
+    );
+    assert_eq!(
+        category_with(flipped, &none, &Facts::default()),
+        "anon.exec"
+    );
+    // A reservation that does not follow executable memory is no code.
+    let gap = "7f22e0a00000-7f22e0b00000 ---p 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(gap, &after(code), &with_runtime(JVM)),
+        "anon.reserved"
+    );
+}
+
+#[test]
+fn v8_pages_are_aligned_256_kib_below_64_tib_only_in_node() {
+    let node = with_runtime(NODE);
+    let none = Neighbours::default();
+    let page = "6cafd80000-6cafdc0000 rw-p 00000000 00:00 0 ";
+    let run = "3e7aa9840000-3e7aa9940000 rw-p 00000000 00:00 0 ";
+    let trimmed = "157539c80000-157539cb8000 rw-p 00000000 00:00 0 ";
+    let read_only = "ce886700000-ce88670d000 r--p 00000000 00:00 0 ";
+    let released = "46c93940000-46c93980000 ---p 00000000 00:00 0 ";
+    for line in [page, run, trimmed, read_only, released] {
+        assert_eq!(category_with(line, &none, &node), "v8.heap", "{line}");
+        assert_ne!(category_with(line, &none, &Facts::default()), "v8.heap");
+    }
+    let large = "1f7623340000-1f7623539000 rw-p 00000000 00:00 0 ";
+    assert_eq!(category_with(large, &none, &node), "v8.large_objects");
+    for line in [
+        "7fa6925f3000-7fa694000000 rw-p 00000000 00:00 0 ", // Buffers, malloc'd among the mmaps
+        "7fa67c000000-7fa67c05a000 rw-p 00000000 00:00 0 ", // a malloc arena, aligned but high
+        "6cafd81000-6cafdc0000 rw-p 00000000 00:00 0 ",     // not at a page boundary
+    ] {
+        assert_ne!(category_with(line, &none, &node), "v8.heap", "{line}");
+    }
+    // A non-PIE executable's .bss right after its file mapping is not a V8 page.
+    let data = "5600000-5640000 rw-p 0523e000 08:01 9 /usr/bin/node";
+    let bss = "5640000-5680000 rw-p 00000000 00:00 0 ";
+    assert_eq!(category_with(bss, &after(data), &node), "anon.rw");
+}
+
+#[test]
+fn metaspace_granules_sit_beside_their_uncommitted_rest() {
+    let jvm = with_runtime(JVM);
+    let before = |line: &str| Neighbours {
+        previous: None,
+        next: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
+    };
+    let committed = "7f2277000000-7f2277030000 rw-p 00000000 00:00 0 ";
+    let uncommitted = "7f2277030000-7f2277400000 ---p 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(committed, &before(uncommitted), &jvm),
+        "jvm.metaspace"
+    );
+    assert_eq!(
+        category_with(committed, &before(uncommitted), &Facts::default()),
+        "anon.rw"
+    );
+    let class_space = "7f227c040000-7f227c050000 rw-p 00000000 00:00 0 ";
+    let below = "7f227c010000-7f227c040000 ---p 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(class_space, &after(below), &jvm),
+        "jvm.metaspace"
+    );
+    // A Java thread's stack above its 16 KiB guard zone is not on granule boundaries.
+    let guard = "7f2275d00000-7f2275d04000 ---p 00000000 00:00 0 ";
+    let stack = "7f2275d04000-7f2275e00000 rw-p 00000000 00:00 0 ";
+    assert_eq!(category_with(stack, &after(guard), &jvm), "stack");
+    // A glibc malloc arena with its tail stays the C heap.
+    let arena = "7f2250000000-7f2250020000 rw-p 00000000 00:00 0 ";
+    let tail = "7f2250020000-7f2254000000 ---p 00000000 00:00 0 ";
+    assert_eq!(category_with(arena, &before(tail), &jvm), "c.heap");
+}
+
+#[test]
+fn a_webassembly_memory_sits_in_its_10_gib_reservation() {
+    let line = |text: &str| Neighbour::of(&parse_header(text.as_bytes()).unwrap());
+    let below = line("7fb5f0000000-7fb670000000 ---p 00000000 00:00 0 ");
+    let memory = "7fb670000000-7fb673e80000 rw-p 00000000 00:00 0 ";
+    let above = line("7fb673e80000-7fb870000000 ---p 00000000 00:00 0 ");
+    let around = Neighbours {
+        previous: Some(below),
+        next: Some(above),
+    };
+    let node = with_runtime(NODE);
+    assert_eq!(category_with(memory, &around, &node), "v8.wasm");
+    assert_eq!(category_with(memory, &around, &Facts::default()), "anon.rw");
+    let short = Neighbours {
+        next: Some(line("7fb673e80000-7fb770000000 ---p 00000000 00:00 0 ")),
+        ..around
+    };
+    assert_eq!(category_with(memory, &short, &node), "anon.rw");
 }

@@ -33,6 +33,10 @@ The output:
                                 Go heap arenas); Stack: main and thread stacks; Metadata: the
                                 runtime's own bookkeeping. A Go process with C code also shows
                                 'C Heap (cgo/malloc)'.
+  JVM (HotSpot) / Node.js (V8)  the runtime section of a JVM: Java Heap, Code Cache, Metaspace,
+                                Class Data (CDS), PerfData; of Node: V8 Heap, V8 Large Objects,
+                                JIT Code, WebAssembly Memory. The C allocator's heap shows as
+                                'Native Heap (malloc)'.
   Named Memory Regions (mmap)   anonymous memory the program named ([anon:NAME]); names that
                                 differ only in numbers are one line ('TNC-* (512 regions)').
   File-Backed Memory            shared libraries, the executable itself, other mapped files, and
@@ -52,7 +56,9 @@ The output:
 
 When RSS is much larger than the heap your profiler reports:
   - Anonymous Memory / Read-Write large: memory mmapped outside the allocator the profiler sees
-    (C libraries, cgo, JIT or GC heaps of another runtime); look at the largest regions.
+    (C libraries, cgo, JIT or GC heaps of another runtime); look at the largest regions. In a
+    JVM: GC structures and direct buffers (-XX:NativeMemoryTracking=summary tells); in Node:
+    Buffers (process.memoryUsage().arrayBuffers).
   - Heap much larger than the live heap: the allocator keeps freed memory (fragmentation, arenas
     per thread: try MALLOC_ARENA_MAX=2 for glibc; GOGC/GOMEMLIMIT for Go).
   - Stack large: many threads, or large thread stacks.

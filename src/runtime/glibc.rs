@@ -41,7 +41,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
 const MALLOC_ARENA_BYTES: u64 = 64 * 1024 * 1024;
 
 /// 64 MiB-aligned, filling a 64 MiB reservation alone or with a no-access tail right after it.
-fn is_malloc_arena(header: &Header<'_>, around: &Neighbours) -> bool {
+pub(crate) fn is_malloc_arena(header: &Header<'_>, around: &Neighbours) -> bool {
     header.start % MALLOC_ARENA_BYTES == 0
         && (header.size() == MALLOC_ARENA_BYTES
             || around.next.is_some_and(|tail| {

@@ -10,13 +10,20 @@ mod bionic;
 mod glibc;
 mod go;
 mod jemalloc;
+mod jvm;
 mod partition_alloc;
+mod v8;
 
-use crate::classify::{generic, CategoryDef, Rule};
+use crate::classify::{generic, CategoryDef, Neighbours, Rule};
 use crate::input::elf::ExecutableFacts;
 use crate::report::RuntimeId;
+use crate::smaps::Header;
 
 pub(crate) use go::GO;
+#[cfg(test)]
+pub(crate) use jvm::JVM;
+#[cfg(test)]
+pub(crate) use v8::NODE;
 
 /// Every runtime, in the order their rules are tried within a stage and they are listed.
 pub(crate) static REGISTRY: &[&RuntimeDef] = &[
@@ -25,6 +32,8 @@ pub(crate) static REGISTRY: &[&RuntimeDef] = &[
     &bionic::RUNTIME,
     &jemalloc::RUNTIME,
     &partition_alloc::RUNTIME,
+    &jvm::RUNTIME,
+    &v8::RUNTIME,
 ];
 
 /// The runtime section's title when no language runtime is found.
@@ -92,6 +101,19 @@ impl RuntimeDef {
 /// A `RuntimeDef::executable` for runtimes the executable file says nothing about.
 pub(crate) fn not_in_executable(_: &ExecutableFacts) -> Verdict {
     Verdict::Unknown
+}
+
+/// A JIT's code: executable private memory (HotSpot's code cache and V8's code range are the
+/// only such unnamed memory in their processes; rwx, or r-x where the JIT flips permissions
+/// to write, as Node 18's V8 does), and the no-access reservation right above it.
+pub(crate) fn is_jit_code(header: &Header<'_>, around: &Neighbours) -> bool {
+    let private_executable = |perms: crate::smaps::Perms| perms.executable() && !perms.shared();
+    private_executable(header.perms)
+        || (header.perms.no_access()
+            && !header.perms.shared()
+            && around.previous.is_some_and(|code| {
+                code.unnamed && code.end == header.start && private_executable(code.perms)
+            }))
 }
 
 /// The runtime with this id. Ids are made only by the runtime files, so it is always there.

@@ -186,7 +186,9 @@ fn cgroup_v1_rows_match_the_kernels_files() {
             .parse()
             .expect("tcp");
         assert!(sockets > 0, "unread data sits in socket buffers");
-        assert_eq!(container["sockets_outside_usage_bytes"], sockets);
+        // The stack may collapse a queue that nobody reads between the two reads: close, not equal.
+        let reported = u64_at(container, "/sockets_outside_usage_bytes");
+        assert_within(reported, sockets, 0.5, "socket buffers");
     }
 
     let inactive = row(rows, "file.inactive");

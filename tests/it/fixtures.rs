@@ -208,19 +208,83 @@ fn cgo_memory_is_told_apart_from_go_memory() {
 }
 
 #[test]
-fn jvm_memory_lands_in_native_categories() {
+fn jvm_memory_lands_in_the_jvm_section() {
     let report = analyze_fixture("java/smaps");
-    assert_eq!(runtime(&report), "native");
+    assert_eq!(runtime(&report), "jvm");
+    let section = report.section(SectionId::Runtime).expect("runtime section");
+    assert_eq!(section.title, "JVM (HotSpot)");
     // The launcher is the binary, not the class-data archive mapped below it.
     assert_eq!(regions(&report, "file.binary"), 5);
     assert_eq!(category(&report, "file.binary").label, b"java Binary");
-    // `[heap]` and fifteen malloc arenas.
+    // The heap's unnamed map and the two unnamed pieces between the archived heap regions.
+    assert_eq!(regions(&report, "jvm.heap"), 3);
+    assert!(rss_kib(&report, "jvm.heap") >= 140 * 1024);
+    // Three code heaps, each rwx with its reservation above it.
+    assert_eq!(regions(&report, "jvm.code_cache"), 6);
+    // classes.jsa three times (two archived heap regions, the metadata) and lib/modules.
+    assert_eq!(regions(&report, "jvm.class_data"), 4);
+    assert_eq!(regions(&report, "jvm.perfdata"), 1);
+    // `[heap]` and fifteen malloc arenas, named so that no one takes them for the Java heap.
     assert_eq!(regions(&report, "c.heap"), 16);
-    assert_eq!(category(&report, "c.heap").label, b"Heap");
+    assert_eq!(category(&report, "c.heap").label, b"Native Heap (malloc)");
     let stacks = regions(&report, "stack");
     assert!(stacks >= 20, "Java and native thread stacks: {stacks}");
-    // The Java heap itself is one large unnamed read-write map.
-    assert!(rss_kib(&report, "anon.rw") >= 140 * 1024);
+}
+
+#[test]
+fn every_jvm_capture_finds_its_heap_code_and_class_metadata() {
+    for name in ["java-g1-1g", "java-parallel", "java-serial", "java25-g1-4g"] {
+        let report = analyze_fixture(&format!("{name}/smaps"));
+        assert_eq!(runtime(&report), "jvm", "{name}");
+        for key in [
+            "jvm.heap",
+            "jvm.code_cache",
+            "jvm.metaspace",
+            "jvm.class_data",
+            "jvm.perfdata",
+        ] {
+            assert!(regions(&report, key) > 0, "{name}: no {key}");
+        }
+        // Every Java thread's stack (16 KiB guard zone, then the stack) is a stack.
+        assert!(regions(&report, "stack") >= 10, "{name}");
+    }
+}
+
+#[test]
+fn node_memory_lands_in_the_node_section() {
+    // Node 20 from NodeSource (V8 in the executable, rwx code) and Debian's Node 18 (V8 in
+    // libnode.so.108, code r-x between writes).
+    for name in ["node", "node-18-debian", "node-20"] {
+        let report = analyze_fixture(&format!("{name}/smaps"));
+        assert_eq!(runtime(&report), "node", "{name}");
+        let section = report.section(SectionId::Runtime).expect("runtime section");
+        assert_eq!(section.title, "Node.js (V8)");
+        assert_eq!(category(&report, "file.binary").label, b"node Binary");
+        assert_eq!(category(&report, "c.heap").label, b"Native Heap (malloc)");
+        // Hundreds of 256 KiB pages, some merged by the kernel into runs.
+        assert!(regions(&report, "v8.heap") > 100, "{name}");
+        assert!(regions(&report, "v8.large_objects") > 0, "{name}");
+        assert!(regions(&report, "v8.code") > 0, "{name}");
+    }
+    // The 32 MiB of Buffers are malloc'd outside the V8 heap, and stay unexplained here.
+    let node = analyze_fixture("node/smaps");
+    assert!(rss_kib(&node, "anon.rw") >= 32 * 1024);
+}
+
+#[test]
+fn runtimes_layout_rules_leave_other_processes_alone() {
+    for name in ["c-threads", "go", "go-cgo", "python"] {
+        let report = analyze_fixture(&format!("{name}/smaps"));
+        for key in [
+            "jvm.heap",
+            "jvm.code_cache",
+            "v8.heap",
+            "v8.large_objects",
+            "v8.code",
+        ] {
+            assert!(report.category(key).is_none(), "{name} has {key}");
+        }
+    }
 }
 
 #[test]

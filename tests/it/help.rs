@@ -36,6 +36,7 @@ fn short_help_is_scannable_and_long_help_explains_the_output() {
     let long = stdout_of(&["--help"]);
     for section in [
         "Go Runtime / Native Runtime",
+        "JVM (HotSpot) / Node.js (V8)",
         "Named Memory Regions (mmap)",
         "File-Backed Memory",
         "Shared Memory",

@@ -10,6 +10,7 @@
 //! | `fixtures` | the library on every capture in `fixtures/`: exact totals against the kernel's `smaps_rollup`, the categories each runtime's memory lands in |
 //! | `snapshots` | the text output of every fixture that analyzes, byte for byte (insta) |
 //! | `live` | live processes with a known layout (`examples/workload`) against the kernel's own figures; zombies, kernel threads, permission denied, exiting mid-read |
+//! | `runtimes` | the JVM and Node against their own accounting (`jcmd GC.heap_info`, V8 heap statistics), on captures and live processes |
 //! | `units` | `-unit`: every size in the text against the JSON bytes |
 //! | `container` | `-cgroup`: live on cgroup v1 (and v2 where it has memory), and on v2 fixture trees |
 //! | `colour` | `-color`, NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM, terminals and pipes |
@@ -43,6 +44,7 @@ mod output;
 mod prometheus;
 mod properties;
 mod ps;
+mod runtimes;
 mod security;
 mod snapshots;
 mod text;

@@ -50,7 +50,13 @@ snapshot_tests! {
     go: "go/smaps";
     go_cgo: "go-cgo/smaps";
     java: "java/smaps";
+    java_g1_1g: "java-g1-1g/smaps";
+    java_parallel: "java-parallel/smaps";
+    java_serial: "java-serial/smaps";
+    java25_g1_4g: "java25-g1-4g/smaps";
     node: "node/smaps";
+    node_18_debian: "node-18-debian/smaps";
+    node_20: "node-20/smaps";
     python: "python/smaps";
     edge_android: "edge/android.smaps";
     edge_crlf: "edge/crlf.smaps";

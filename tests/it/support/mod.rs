@@ -7,6 +7,8 @@
 //! - [`text`], [`json`]: reading the text and JSON outputs back;
 //! - [`prometheus`]: a strict parser of the exposition format, and `promtool`;
 //! - [`ps_text`]: a parser of `-ps -unit B` text;
+//! - [`runtimes`]: the JVM and Node fixture programs started live, and the figures their
+//!   memory is checked against (`jcmd GC.heap_info`, resident memory summed from smaps);
 //! - [`workload`]: the `examples/workload` helper process with a known memory layout, and the
 //!   other example binaries the tests run;
 //! - [`system`]: programs on PATH, root, running as user `nobody`;
@@ -53,6 +55,7 @@ pub mod prometheus;
 pub mod ps_text;
 pub mod readers;
 pub mod run;
+pub mod runtimes;
 pub mod smaps;
 #[path = "../../../benches/synthetic.rs"]
 pub mod synthetic;
