@@ -185,7 +185,7 @@ pub(crate) fn accounting(source: Vec<u8>, data: &PerfData, report: &Report) -> A
         if resident > used {
             notes.push(format!(
                 "{} MiB of the resident heap holds no objects: free space the collector keeps \
-                 (lower -Xmx or use -XX:+UseStringDeduplication/-XX:SoftMaxHeapSize to shrink it)",
+                 (-XX:MaxHeapFreeRatio or a lower -Xmx makes it keep less)",
                 (resident - used) >> 20
             ));
         }
