@@ -29,6 +29,7 @@ mod classify;
 mod container;
 mod error;
 mod input;
+mod reconcile;
 pub mod render;
 mod report;
 mod runtime;
@@ -41,6 +42,9 @@ pub use container::{
 };
 pub use error::{Error, NoMemoryReason};
 pub use input::{analyze, analyze_pid, analyze_reader, analyze_self, Input, Options};
+pub use reconcile::{
+    parse_perfdata, Accounting, AccountingRow, PerfData, PerfDataError, PerfValue,
+};
 pub use report::{
     Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report,
     RuntimeId, SectionId, SectionReport, Source, Warning,

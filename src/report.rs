@@ -460,6 +460,9 @@ pub struct Report {
     pub duration: std::time::Duration,
     /// The container view of the process's cgroup, when asked for ([`crate::read_container`]).
     pub container: Option<crate::container::Container>,
+    /// What the runtime's own accounting says (the JVM's PerfData), where it can be read
+    /// without attaching.
+    pub accounting: Vec<crate::reconcile::Accounting>,
 }
 
 impl Report {

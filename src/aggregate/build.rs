@@ -113,6 +113,7 @@ pub(super) fn report(
         warnings,
         duration: std::time::Duration::ZERO,
         container: None,
+        accounting: Vec::new(),
     }
 }
 

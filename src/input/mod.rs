@@ -92,6 +92,9 @@ pub fn analyze(input: &Input, options: &Options) -> Result<Report, Error> {
                 report.container = Some(container);
             }
             report
+                .accounting
+                .extend(crate::reconcile::reconcile_jvm(*pid, &report));
+            report
         }
         Input::File(path) => {
             let file = File::open(path).map_err(|source| Error::Open {

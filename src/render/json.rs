@@ -12,6 +12,7 @@ use super::escape::for_json;
 use super::Render;
 use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::ProcessList;
+use crate::reconcile::Accounting;
 use crate::report::{CategoryId, CategoryReport, Listing, RegionRow, Report};
 use crate::runtime::{GO, NATIVE_KEY};
 
@@ -33,6 +34,52 @@ struct Document<'a> {
     /// `-cgroup` only: the container view.
     #[serde(skip_serializing_if = "Option::is_none")]
     container: Option<ContainerDoc>,
+    /// What the runtime's own accounting says, where memanalyzer could read it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    accounting: Vec<AccountingDoc>,
+}
+
+/// What a runtime's own accounting says (the JVM's PerfData).
+#[derive(Serialize)]
+struct AccountingDoc {
+    runtime: &'static str,
+    source: Option<String>,
+    /// Why there are no rows; null when there are.
+    error: Option<String>,
+    rows: Vec<AccountingRowDoc>,
+    notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct AccountingRowDoc {
+    id: &'static str,
+    name: &'static str,
+    runtime_bytes: u64,
+    /// The category holding this memory, and its resident bytes; null when none corresponds.
+    category_id: Option<&'static str>,
+    resident_bytes: Option<u64>,
+}
+
+fn accounting_doc(accounting: &Accounting) -> AccountingDoc {
+    AccountingDoc {
+        runtime: accounting.runtime,
+        source: (!accounting.source.is_empty()).then(|| for_json(&accounting.source)),
+        error: accounting.rows.as_ref().err().cloned(),
+        rows: accounting
+            .rows
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|row| AccountingRowDoc {
+                id: row.key,
+                name: row.label,
+                runtime_bytes: row.runtime_bytes,
+                category_id: row.resident.map(|(key, _)| key),
+                resident_bytes: row.resident.map(|(_, bytes)| bytes),
+            })
+            .collect(),
+        notes: accounting.notes.clone(),
+    }
 }
 
 #[derive(Serialize)]
@@ -470,6 +517,7 @@ fn document(report: &Report) -> Document<'_> {
             })
             .collect(),
         container: report.container.as_ref().map(container_doc),
+        accounting: report.accounting.iter().map(accounting_doc).collect(),
     }
 }
 

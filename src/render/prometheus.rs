@@ -9,6 +9,7 @@ use super::escape::injective;
 use super::Render;
 use crate::container::{CgroupFigures, Container};
 use crate::input::ps::ProcessList;
+use crate::reconcile::{Accounting, AccountingRow};
 use crate::report::{Amounts, Report};
 
 pub(crate) struct PrometheusRenderer;
@@ -137,6 +138,7 @@ impl Render for PrometheusRenderer {
         if let Some(container) = &report.container {
             container_metrics(&mut text, &process_labels, container);
         }
+        accounting_metrics(&mut text, &process_labels, &report.accounting);
         scrape_duration(&mut text, report.duration.as_secs_f64());
         out.write_all(text.as_bytes())
     }
@@ -323,6 +325,32 @@ fn container_metrics(text: &mut String, process_labels: &str, container: &Contai
                 label_value(member.comm.as_deref().unwrap_or(b"?"))
             );
         }
+    }
+}
+
+/// What the runtimes' own accounting says, and the resident memory of the matching category.
+fn accounting_metrics(text: &mut String, process_labels: &str, accounting: &[Accounting]) {
+    let rows: Vec<(&Accounting, &AccountingRow)> = accounting
+        .iter()
+        .flat_map(|accounting| {
+            let rows = accounting.rows.as_deref().unwrap_or_default();
+            rows.iter().map(move |row| (accounting, row))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    header(
+        text,
+        "memanalyzer_runtime_accounting_bytes",
+        "A figure of the runtime's own accounting (e.g. the JVM's PerfData counters).",
+    );
+    for (accounting, row) in &rows {
+        let _ = writeln!(
+            text,
+            "memanalyzer_runtime_accounting_bytes{{{process_labels},runtime=\"{}\",figure=\"{}\"}} {}",
+            accounting.runtime, row.key, row.runtime_bytes
+        );
     }
 }
 

@@ -12,6 +12,7 @@ use super::{Render, TextStyle, Unit};
 use crate::classify::DELETED_SUFFIX;
 use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::{ProcessList, ProcessRow};
+use crate::reconcile::Accounting;
 use crate::report::{Listing, RegionRow, Report, SectionId};
 use crate::runtime::NATIVE_KEY;
 
@@ -52,6 +53,9 @@ impl Render for TextRenderer {
         self.write_source(report, out)?;
         self.write_breakdown(report, out)?;
         self.write_totals(report, out)?;
+        for accounting in &report.accounting {
+            self.write_accounting(accounting, out)?;
+        }
         if let Some(container) = &report.container {
             self.write_container(container, out)?;
         }
@@ -359,6 +363,47 @@ impl TextRenderer {
             writeln!(out)?;
         }
         Ok(())
+    }
+}
+
+impl TextRenderer {
+    /// What the runtime's own accounting says, beside the resident memory of the category that
+    /// holds it: `Label  runtime-figure  [category resident]`.
+    fn write_accounting(&self, accounting: &Accounting, out: &mut dyn Write) -> io::Result<()> {
+        let size = |bytes: u64| self.style.unit.format(bytes);
+        let source = if accounting.source.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", for_terminal(&accounting.source))
+        };
+        writeln!(
+            out,
+            "{}",
+            self.heading(&format!(
+                "=== Runtime's Own Accounting ({}{source}) ===",
+                accounting.runtime
+            ))
+        )?;
+        match &accounting.rows {
+            Err(why) => writeln!(out, "Unavailable: {}", for_terminal(why.as_bytes()))?,
+            Ok(rows) => {
+                for row in rows {
+                    let resident = row.resident.map_or_else(String::new, |(key, bytes)| {
+                        format!("   resident {} ({key})", size(bytes))
+                    });
+                    writeln!(
+                        out,
+                        "  {:<52} {:>9}{resident}",
+                        row.label,
+                        size(row.runtime_bytes)
+                    )?;
+                }
+            }
+        }
+        for note in &accounting.notes {
+            writeln!(out, "  Note: {}", for_terminal(note.as_bytes()))?;
+        }
+        writeln!(out)
     }
 }
 
@@ -682,6 +727,7 @@ mod tests {
             warnings: Vec::new(),
             duration: std::time::Duration::ZERO,
             container: None,
+            accounting: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //!
 //! | module | what it checks |
 //! |---|---|
+//! | `accounting` | the runtime's own accounting (a live JVM's PerfData) against its own tools (`jcmd GC.heap_info`) |
 //! | `cli` | flag spellings (Go's `-pid 1` and GNU's `--pid=1`), defaults, usage errors (exit 2) |
 //! | `input_errors` | inputs that are not smaps: one clear error line (exit 1); tolerated input: a warning |
 //! | `text` | the text contract scripts rely on (`grep "RSS (Resident)" \| awk '{print $3}'`) |
@@ -30,6 +31,7 @@
 #[macro_use]
 mod support;
 
+mod accounting;
 mod cli;
 mod colour;
 mod container;

@@ -1,0 +1,39 @@
+//! Reconciliation: what the runtime's own accounting says beside what smaps shows, so that
+//! "RSS is 7 GB, the heap says 2 GB — where is the rest?" gets rows instead of a guess. Each
+//! runtime whose accounting memanalyzer can read without attaching has a file here: `jvm.rs`
+//! reads the JVM's PerfData file (`hsperfdata.rs` parses it), as jstat does.
+
+mod hsperfdata;
+mod jvm;
+
+pub use hsperfdata::{parse_perfdata, PerfData, PerfDataError, PerfValue};
+pub(crate) use jvm::reconcile_jvm;
+
+/// One row: a figure of the runtime's own accounting, and, where one corresponds, the resident
+/// memory of the category smaps puts that memory in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountingRow {
+    /// Stable key (`heap.used`, `heap.committed`, `metaspace.committed`, …).
+    pub key: &'static str,
+    /// What people read.
+    pub label: &'static str,
+    /// What the runtime says, in bytes.
+    pub runtime_bytes: u64,
+    /// The stable id of the category holding this memory, and its resident bytes, when the row
+    /// has one.
+    pub resident: Option<(&'static str, u64)>,
+}
+
+/// What a runtime's own accounting says about the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accounting {
+    /// The runtime (`jvm`).
+    pub runtime: &'static str,
+    /// Where its figures came from (the PerfData file's path), raw bytes; empty when none was
+    /// read.
+    pub source: Vec<u8>,
+    /// The rows, or why there are none.
+    pub rows: Result<Vec<AccountingRow>, String>,
+    /// What the rows mean together, one sentence each (e.g. committed heap that is not resident).
+    pub notes: Vec<String>,
+}
