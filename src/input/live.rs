@@ -49,7 +49,14 @@ pub(super) fn analyze_pid(pid: i32, options: &Options) -> Result<Report, Error> 
             }
             NoMemoryReason::Zombie
         }
-        Some(_) => NoMemoryReason::NoAddressSpace,
+        // Running, yet not one mapping: the address space the file was opened on went away
+        // before the first read, when the process ran a new program (execve).
+        Some(_) => {
+            return Err(Error::ReplacedWhileReading {
+                pid,
+                regions_read: 0,
+            })
+        }
         None => return Err(Error::NoSuchProcess { pid }),
     };
     Err(Error::NoUserMemory { pid, reason })

@@ -32,7 +32,13 @@ const LAYOUT: [&str; 10] = [
 
 /// `/proc/PID/smaps_rollup` as `key → kB`.
 fn smaps_rollup(pid: i32) -> HashMap<String, u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("smaps_rollup");
+    smaps_rollup_at(&format!("/proc/{pid}"))
+}
+
+/// `DIR/smaps_rollup` (of a process, or of one of its threads: `/proc/PID/task/TID`) as
+/// `key → kB`.
+fn smaps_rollup_at(dir: &str) -> HashMap<String, u64> {
+    let text = fs::read_to_string(format!("{dir}/smaps_rollup")).expect("smaps_rollup");
     text.lines()
         .skip(1) // the `[rollup]` header
         .filter_map(|line| {
@@ -285,6 +291,70 @@ fn kernel_thread_is_reported_as_a_kernel_thread() {
     }
     let line = runtime_error(&["-pid", "2"]);
     assert!(line.contains("kernel thread"), "{line}");
+}
+
+#[test]
+fn a_process_whose_main_thread_exited_is_read_through_a_live_thread() {
+    // Issue 10, item 10: the main thread called pthread_exit while the others run on. The kernel
+    // shows the main thread as a zombie, with an empty smaps; a live thread's has the memory.
+    let workload = Workload::spawn(&[
+        "--anon-rw-mb",
+        "16",
+        "--threads",
+        "2",
+        "--main-thread-exits",
+    ]);
+    let pid = workload.pid;
+    assert!(
+        poll_until(Duration::from_secs(30), || process_state(pid as u32)
+            == Some('Z')),
+        "the main thread never exited"
+    );
+    assert_eq!(fs::read(format!("/proc/{pid}/smaps")).unwrap().len(), 0);
+    let assert = memanalyzer(&["-pid", &workload.pid_arg(), "-format", "json", "-all"]).success();
+    let output = assert.get_output();
+    assert_one_warning(&output.stderr, "main thread");
+    let doc = json(&output.stdout);
+    let source = doc["source"]["path"].as_str().unwrap().to_string();
+    let tid = source
+        .strip_prefix(&format!("/proc/{pid}/task/"))
+        .and_then(|rest| rest.strip_suffix("/smaps"))
+        .unwrap_or_else(|| panic!("not read through a thread: {source}"));
+    assert_ne!(tid, pid.to_string());
+    assert!(doc["warnings"][0].as_str().unwrap().contains(tid));
+    assert_json_sums_are_consistent(&doc);
+    // The whole address space: the 16 MiB region, and the totals the thread's rollup gives.
+    assert!(
+        top_regions(&doc)
+            .iter()
+            .any(|region| u64_at(region, "/size_bytes") == 16 * MIB && region["perms"] == "rw-p"),
+        "no 16 MiB region"
+    );
+    let rollup = smaps_rollup_at(&format!("/proc/{pid}/task/{tid}"));
+    assert_eq!(u64_at(&doc, "/totals/rss_bytes"), rollup["Rss"] * 1024);
+    assert_eq!(doc["source"]["comm"], "workload");
+}
+
+#[test]
+fn a_non_dumpable_process_of_the_same_user_needs_cap_sys_ptrace() {
+    // Issue 10, item 11: the advice "run as that user" does not help a user who already is.
+    let nobody = or_skip!(Nobody::memanalyzer());
+    let dumpable = or_skip!(nobody.workload(&[]));
+    let control = or_skip!(nobody.run(&["-pid", &dumpable.pid_arg()]));
+    assert!(
+        control.status.success(),
+        "nobody cannot read its own process: {control:?}"
+    );
+
+    let workload = or_skip!(nobody.workload(&["--non-dumpable"]));
+    let output = or_skip!(nobody.run(&["-pid", &workload.pid_arg()]));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let line = assert_one_error_line(&utf8(&output.stderr));
+    assert!(line.contains("not dumpable"), "{line}");
+    assert!(line.contains("CAP_SYS_PTRACE"), "{line}");
+    assert!(!line.contains("another user"), "{line}");
+    // Root, with CAP_SYS_PTRACE, reads it.
+    assert!(stdout_of(&["-pid", &workload.pid_arg()]).contains("RSS (Resident)"));
 }
 
 #[test]

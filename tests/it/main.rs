@@ -20,6 +20,7 @@
 //! | `security` | hostile names escaped, bounded memory on hostile input, read-only toward the target |
 //! | `differential` | the zero-copy parser against a simple reference parser |
 //! | `properties` | the analysis's invariants on generated input (the fuzz target's, in the normal suite) |
+//! | `races` | live targets that exec, are killed, exit or churn their mappings while read: a whole result or a clear error, never a silent partial |
 //!
 //! A test that cannot run here (a tool or a privilege is missing) prints `SKIP: <test>: <why>`
 //! on stderr (`support::skip!`); with `MEMANALYZER_TESTS_NO_SKIP=1` it fails instead.
@@ -41,6 +42,7 @@ mod output;
 mod prometheus;
 mod properties;
 mod ps;
+mod races;
 mod security;
 mod snapshots;
 mod text;
