@@ -38,6 +38,12 @@ pub enum Error {
         /// The PID asked for.
         pid: i32,
     },
+    /// The smaps was refused although memanalyzer has CAP_SYS_PTRACE: a security module or a
+    /// sandbox forbids it.
+    DeniedByPolicy {
+        /// The PID asked for.
+        pid: i32,
+    },
     /// The process has no user memory.
     NoUserMemory {
         /// The PID asked for.
@@ -116,6 +122,13 @@ impl fmt::Display for Error {
                  is not dumpable (it called prctl(PR_SET_DUMPABLE, 0), or changed its user or \
                  group ids), so the kernel lets only root with CAP_SYS_PTRACE read its memory map; \
                  run memanalyzer as root (sudo) or with CAP_SYS_PTRACE"
+            ),
+            Error::DeniedByPolicy { pid } => write!(
+                f,
+                "permission denied reading /proc/{pid}/smaps although memanalyzer has \
+                 CAP_SYS_PTRACE: a security policy (a security module such as AppArmor, SELinux \
+                 or Landlock, or a sandbox) forbids reading process {pid}'s memory map; check the \
+                 policy and its audit log"
             ),
             Error::NoUserMemory { pid, reason } => match reason {
                 NoMemoryReason::Zombie => write!(

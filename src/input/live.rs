@@ -190,12 +190,15 @@ fn thread_ids(pid: i32) -> Vec<i32> {
     tids
 }
 
-/// Access to the smaps was refused: say why, as far as the kernel lets us know. When the target
-/// runs with exactly our user and group ids, the one reason left is that it is not dumpable.
+/// Access to the smaps was refused: say why, as far as the kernel lets us know. The kernel
+/// allows it to a caller with CAP_SYS_PTRACE, or with exactly the target's user and group ids
+/// when the target is dumpable. So with CAP_SYS_PTRACE only a security policy can refuse; with
+/// the same ids and without it, the target is not dumpable; otherwise it is another user's.
 fn permission_denied(process: &ProcessDir, pid: i32) -> Error {
     let ours = ProcessDir::open_self().ok().and_then(|me| me.credentials());
     let theirs = process.credentials();
     match (ours, theirs) {
+        (Some(ours), _) if ours.can_ptrace() => Error::DeniedByPolicy { pid },
         (Some(ours), Some(theirs)) if theirs.all_equal_to(ours.fs_uid(), ours.fs_gid()) => {
             Error::NotDumpable { pid }
         }

@@ -36,7 +36,12 @@ pub(crate) struct ProcessStatus {
 pub(crate) struct Credentials {
     uids: [u32; 4],
     gids: [u32; 4],
+    /// The effective capability set (`CapEff:`), one bit per capability.
+    cap_effective: u64,
 }
+
+/// CAP_SYS_PTRACE's bit: it lets a process read any other's smaps.
+const CAP_SYS_PTRACE: u64 = 1 << 19;
 
 impl Credentials {
     /// The filesystem uid: the one the kernel checks when this process opens another's smaps.
@@ -47,6 +52,11 @@ impl Credentials {
     /// The filesystem gid, likewise.
     pub(crate) fn fs_gid(&self) -> u32 {
         self.gids[3]
+    }
+
+    /// Whether CAP_SYS_PTRACE is effective.
+    pub(crate) fn can_ptrace(&self) -> bool {
+        self.cap_effective & CAP_SYS_PTRACE != 0
     }
 
     /// Whether the real, effective and saved ids all are `uid` and `gid`: then the kernel's
@@ -139,7 +149,6 @@ impl ProcessDir {
     }
 
     /// `/proc/self`, for our own credentials.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn open_self() -> Result<ProcessDir, Errno> {
         ProcessDir::open(std::process::id() as i32)
     }
@@ -171,9 +180,14 @@ impl ProcessDir {
             }
             Some(ids)
         };
+        let cap_effective = status
+            .split(|&b| b == b'\n')
+            .find_map(|line| line.strip_prefix(b"CapEff:"))
+            .and_then(|hex| u64::from_str_radix(std::str::from_utf8(hex).ok()?.trim(), 16).ok())?;
         Some(Credentials {
             uids: ids(b"Uid:")?,
             gids: ids(b"Gid:")?,
+            cap_effective,
         })
     }
 

@@ -358,6 +358,31 @@ fn a_non_dumpable_process_of_the_same_user_needs_cap_sys_ptrace() {
 }
 
 #[test]
+fn a_refusal_despite_cap_sys_ptrace_blames_a_security_policy() {
+    // With CAP_SYS_PTRACE the kernel's own rules allow every read, so a refusal comes from a
+    // security module or sandbox: neither "run as that user" nor "not dumpable" would help.
+    // PID 1 is often protected so in containers and sandboxes; elsewhere it is simply read.
+    let status = fs::read_to_string("/proc/self/status").expect("status");
+    let cap_effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .expect("a CapEff line");
+    if cap_effective & (1 << 19) == 0 {
+        skip!("the tests run without CAP_SYS_PTRACE");
+    }
+    let output = memanalyzer_cmd().args(["-pid", "1"]).output().unwrap();
+    if !output.status.success() {
+        let line = assert_one_error_line(&utf8(&output.stderr));
+        assert!(line.contains("security policy"), "{line}");
+        assert!(
+            !line.contains("not dumpable") && !line.contains("same user"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
 fn another_users_process_is_permission_denied() {
     let nobody = or_skip!(Nobody::memanalyzer());
     let workload = Workload::spawn(&[]); // owned by root
