@@ -255,9 +255,8 @@ impl Parser {
     /// Handles the input's last line when it ends without a newline, after at least one whole
     /// line: the text was cut there. A field line of the open record that still reads as a
     /// whole field (a kB value proves itself whole with its unit) is used; anything else — a
-    /// header, whose name may be cut, or a field cut mid-value — is left out. Returns whether it
-    /// was left out. A field line with no record open is left to [`Parser::feed`]'s usual
-    /// error.
+    /// header, whose name may be cut, or a field cut mid-value — is left out. A field line with
+    /// no record open is left to [`Parser::feed`]'s usual error.
     fn take_partial_line<'a>(
         &mut self,
         line: &'a [u8],

@@ -1,7 +1,9 @@
 //! memanalyzer on live processes with a known memory layout (`examples/workload`), checked
 //! against what the kernel itself reports (`smaps_rollup`, `maps`, `status`), and the ways a live
-//! process can fail to be analyzed: zombie, kernel thread, permission denied, and exiting while
-//! being read.
+//! process can fail to be analyzed: zombie, kernel thread, permission denied (another user's,
+//! non-dumpable, a security policy), and exiting while being read; a process whose main thread
+//! has exited is read through a live thread. `races.rs` runs many more reads against targets
+//! that exec, exit, are killed or churn their mappings.
 
 use std::collections::HashMap;
 use std::fs;

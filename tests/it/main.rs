@@ -9,7 +9,7 @@
 //! | `json` | the JSON schema (v1 and its additions) and its sums, live and from files |
 //! | `fixtures` | the library on every capture in `fixtures/`: exact totals against the kernel's `smaps_rollup`, the categories each runtime's memory lands in |
 //! | `snapshots` | the text output of every fixture that analyzes, byte for byte (insta) |
-//! | `live` | live processes with a known layout (`examples/workload`) against the kernel's own figures; zombies, kernel threads, permission denied, exiting mid-read |
+//! | `live` | live processes with a known layout (`examples/workload`) against the kernel's own figures; zombies, kernel threads, a main thread that exited, permission denied (another user, non-dumpable, a policy), exiting mid-read |
 //! | `units` | `-unit`: every size in the text against the JSON bytes |
 //! | `colour` | `-color`, NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM, terminals and pipes |
 //! | `prometheus` | `-format prometheus`: promtool, a strict parser, agreement with JSON, label escaping |
