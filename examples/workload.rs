@@ -15,7 +15,12 @@
 //! stdout, then blocks reading stdin until EOF or a line `exit`; it then removes
 //! the `--file-name` file and exits 0. Give it a pipe as stdin: with
 //! `/dev/null` it exits at once. After `ready` it neither allocates nor faults
-//! memory, so its smaps is quiescent (smaps and smaps_rollup can be compared).
+//! memory, so its smaps is quiescent (smaps and smaps_rollup can be compared),
+//! unless `--churn-kb` asks for the opposite.
+//!
+//! A line `exec` on stdin makes it run itself again with the same arguments
+//! (execve of /proc/self/exe): the same PID gets a new address space, sets it up
+//! again and prints `ready pid=<PID>` again. Tests use it to exec at a chosen moment.
 //! It asks for SIGKILL when its parent dies (PR_SET_PDEATHSIG), so tests never
 //! leave orphans. Note that the kernel sends that signal when the parent
 //! *thread* that spawned it exits, so spawn it from the thread that waits for it.
@@ -50,6 +55,19 @@
 //!   read. It is removed on normal exit (not when the process is killed; a
 //!   regular file left over from a killed run is overwritten by the next one).
 //!
+//! Behaviours for race and permission tests:
+//!
+//! * `--churn-kb K`: after `ready`, a thread `wl-churn` changes the mappings of
+//!   a K KiB anonymous area as fast as it can, for ever: mprotect and MAP_FIXED
+//!   re-mappings of pseudo-random page ranges, so its VMAs split and merge
+//!   continuously (the rest of the layout stays as it is).
+//! * `--main-thread-exits`: after `ready`, the main thread exits on its own (the
+//!   exit system call, as pthread_exit ends a thread) while a thread
+//!   `wl-waiter` waits on stdin and then ends the process; the kernel then shows
+//!   the main thread as a zombie and `/proc/<pid>/smaps` as empty.
+//! * `--non-dumpable`: prctl(PR_SET_DUMPABLE, 0) before `ready`, so that only
+//!   CAP_SYS_PTRACE can read its smaps, even for its own user.
+//!
 //! Naming uses prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME); on a kernel without
 //! CONFIG_ANON_VMA_NAME it fails with EINVAL, and the program then warns on
 //! stderr and leaves the regions unnamed (they stay separate VMAs). Files are
@@ -81,7 +99,8 @@ const USAGE: &str = "\
 usage: workload [OPTIONS]
 
 Creates a process with a known memory layout, prints `ready pid=<PID>` on
-stdout, then waits until stdin reaches EOF or gets a line `exit`.
+stdout, then waits until stdin reaches EOF or gets a line `exit`; a line
+`exec` makes it run itself again with the same arguments.
 
   --mappings N            N anonymous private mappings, one VMA each,
                           alternating rw-p / r--p (default 0)
@@ -97,6 +116,9 @@ stdout, then waits until stdin reaches EOF or gets a line `exit`.
   --deleted-file-kb K     read-only mapping of a K KiB temp file, unlinked after mapping
   --file-name NAME        read-only mapping of an 8 KiB file $TMPDIR/NAME (raw bytes),
                           removed on normal exit
+  --churn-kb K            after ready, churn the mappings of a K KiB area for ever
+  --main-thread-exits     after ready, the main thread exits; another waits on stdin
+  --non-dumpable          prctl(PR_SET_DUMPABLE, 0) before ready
   --mlock                 accepted and ignored
   --verbose               describe the layout on stderr before `ready`
   -h, --help              show this help
@@ -123,6 +145,9 @@ struct Config {
     sysv_kb: usize,
     deleted_file_kb: usize,
     file_name: Option<OsString>,
+    churn_kb: usize,
+    main_thread_exits: bool,
+    non_dumpable: bool,
     verbose: bool,
 }
 
@@ -141,6 +166,9 @@ impl Default for Config {
             sysv_kb: 0,
             deleted_file_kb: 0,
             file_name: None,
+            churn_kb: 0,
+            main_thread_exits: false,
+            non_dumpable: false,
             verbose: false,
         }
     }
@@ -220,6 +248,8 @@ fn parse_args(args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
             "-h" | "--help" => return Ok(Parsed::Help),
             "--mlock" => eprintln!("workload: warning: --mlock is accepted but ignored"),
             "--verbose" => c.verbose = true,
+            "--main-thread-exits" => c.main_thread_exits = true,
+            "--non-dumpable" => c.non_dumpable = true,
             "--file-name" => {
                 let v = args.next().ok_or("--file-name needs a value")?;
                 check_file_name(&v)?;
@@ -242,7 +272,8 @@ fn parse_args(args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
             | "--threads"
             | "--memfd-kb"
             | "--sysv-kb"
-            | "--deleted-file-kb" => {
+            | "--deleted-file-kb"
+            | "--churn-kb" => {
                 let v = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
                 let n: usize = v
                     .to_str()
@@ -259,6 +290,7 @@ fn parse_args(args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
                     "--memfd-kb" => c.memfd_kb = n,
                     "--sysv-kb" => c.sysv_kb = n,
                     "--deleted-file-kb" => c.deleted_file_kb = n,
+                    "--churn-kb" => c.churn_kb = n,
                     _ => unreachable!("every numeric flag is listed above"),
                 }
             }
@@ -491,10 +523,132 @@ fn run(c: &Config) -> Result<(), String> {
         }
     }
 
+    let churn_area = if c.churn_kb > 0 {
+        let len = round_up(kib(c.churn_kb, "--churn-kb")?, page);
+        let area = reserve(len, page, 0, "--churn-kb")?;
+        if verbose {
+            eprintln!("workload: churning {}", range(area, len));
+        }
+        Some(ChurnArea {
+            start: area as usize,
+            pages: len / page,
+            page,
+        })
+    } else {
+        None
+    };
+
+    if c.non_dumpable {
+        prctl::set_dumpable(false).map_err(|e| format!("prctl(PR_SET_DUMPABLE, 0): {e}"))?;
+    }
+
+    if let Some(area) = churn_area {
+        std::thread::Builder::new()
+            .name("wl-churn".to_string())
+            .spawn(move || area.churn())
+            .map_err(|e| format!("spawning the churn thread: {e}"))?;
+    }
+
+    if c.main_thread_exits {
+        // The waiter owns the clean-up from now on: the main thread will not return.
+        std::thread::Builder::new()
+            .name("wl-waiter".to_string())
+            .spawn(move || {
+                let request = wait_for_exit();
+                drop(cleanup);
+                let code = match request {
+                    Ok(Request::Exec) => match exec_again() {
+                        Ok(never) => match never {},
+                        Err(msg) => {
+                            eprintln!("workload: error: {msg}");
+                            1
+                        }
+                    },
+                    Ok(Request::Exit) => 0,
+                    Err(e) => {
+                        eprintln!("workload: error: reading stdin: {e}");
+                        1
+                    }
+                };
+                std::process::exit(code);
+            })
+            .map_err(|e| format!("spawning the waiter thread: {e}"))?;
+        announce_ready()?;
+        // SAFETY: SYS_exit ends this thread only, without unwinding through Rust frames; the
+        // other threads own everything they use (nothing they use lives on this stack).
+        unsafe { libc::syscall(libc::SYS_exit, 0) };
+        unreachable!("the exit system call does not return");
+    }
+
     announce_ready()?;
-    wait_for_exit().map_err(|e| format!("reading stdin: {e}"))?;
+    let request = wait_for_exit().map_err(|e| format!("reading stdin: {e}"))?;
     drop(cleanup);
-    Ok(())
+    match request {
+        Request::Exit => Ok(()),
+        Request::Exec => match exec_again()? {},
+    }
+}
+
+/// Runs this program again, with the same arguments, in this process: a new address space.
+fn exec_again() -> Result<std::convert::Infallible, String> {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| OsString::from("workload"));
+    let error = std::process::Command::new("/proc/self/exe")
+        .arg0(arg0)
+        .args(args)
+        .exec();
+    Err(format!("execve(/proc/self/exe): {error}"))
+}
+
+/// The area `--churn-kb` keeps changing.
+struct ChurnArea {
+    start: usize,
+    pages: usize,
+    page: usize,
+}
+
+impl ChurnArea {
+    /// Re-maps and re-protects pseudo-random page ranges of the area, for ever. Every range
+    /// stays inside the area, which this program reserved and hands out to nothing else.
+    fn churn(self) -> ! {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id());
+        let mut next = move || {
+            // xorshift64: cheap and good enough to spread the ranges.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as usize
+        };
+        let protections = [
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::PROT_READ,
+            libc::PROT_NONE,
+        ];
+        loop {
+            let first = next() % self.pages;
+            let count = 1 + next() % (self.pages - first).min(16);
+            let addr = (self.start + first * self.page) as *mut libc::c_void;
+            let len = count * self.page;
+            let prot = protections[next() % protections.len()];
+            if next() % 2 == 0 {
+                // SAFETY: the range lies inside the churn area (see above).
+                unsafe { libc::mprotect(addr, len, prot) };
+            } else {
+                // SAFETY: as above; MAP_FIXED replaces only pages of the churn area.
+                unsafe {
+                    libc::mmap(
+                        addr,
+                        len,
+                        prot,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                        -1,
+                        0,
+                    )
+                };
+            }
+        }
+    }
 }
 
 fn page_size() -> Result<usize, String> {
@@ -872,8 +1026,16 @@ fn announce_ready() -> Result<(), String> {
     write_all_fd(libc::STDOUT_FILENO, &buf[..n]).map_err(|e| format!("writing to stdout: {e}"))
 }
 
-/// Blocks until stdin reaches EOF or delivers a line `exit`, using only the stack.
-fn wait_for_exit() -> io::Result<()> {
+/// What the line on stdin asked for.
+enum Request {
+    /// EOF or `exit`.
+    Exit,
+    /// `exec`: run again in this process.
+    Exec,
+}
+
+/// Blocks until stdin reaches EOF or delivers a line `exit` or `exec`, using only the stack.
+fn wait_for_exit() -> io::Result<Request> {
     let mut buf = [0u8; 512];
     let mut line = [0u8; 8];
     let mut len = 0usize;
@@ -889,14 +1051,17 @@ fn wait_for_exit() -> io::Result<()> {
             return Err(e);
         }
         if n == 0 {
-            return Ok(());
+            return Ok(Request::Exit);
         }
         for &b in &buf[..n as usize] {
             if b == b'\n' {
                 let l = &line[..len];
                 let l = l.strip_suffix(b"\r").unwrap_or(l);
                 if !too_long && l == b"exit" {
-                    return Ok(());
+                    return Ok(Request::Exit);
+                }
+                if !too_long && l == b"exec" {
+                    return Ok(Request::Exec);
                 }
                 len = 0;
                 too_long = false;

@@ -33,6 +33,17 @@ pub enum Error {
         /// The PID asked for.
         pid: i32,
     },
+    /// The process runs as this user but is not dumpable, so only CAP_SYS_PTRACE may read it.
+    NotDumpable {
+        /// The PID asked for.
+        pid: i32,
+    },
+    /// The smaps was refused although memanalyzer has CAP_SYS_PTRACE: a security module or a
+    /// sandbox forbids it.
+    DeniedByPolicy {
+        /// The PID asked for.
+        pid: i32,
+    },
     /// The process has no user memory.
     NoUserMemory {
         /// The PID asked for.
@@ -45,6 +56,14 @@ pub enum Error {
         /// The PID asked for.
         pid: i32,
         /// How many regions were read before the end.
+        regions_read: u64,
+    },
+    /// The process replaced its address space (`execve`) while its smaps was being read: the
+    /// result would be partial.
+    ReplacedWhileReading {
+        /// The PID asked for.
+        pid: i32,
+        /// How many regions of the old address space were read before the end.
         regions_read: u64,
     },
     /// Live analysis needs Linux's `/proc`.
@@ -104,6 +123,20 @@ impl fmt::Display for Error {
                  (kubectl exec) or from a debug container with a suitable profile \
                  (kubectl debug --profile=general --target=CONTAINER)"
             ),
+            Error::NotDumpable { pid } => write!(
+                f,
+                "permission denied reading /proc/{pid}/smaps: process {pid} runs as this user but \
+                 is not dumpable (it called prctl(PR_SET_DUMPABLE, 0), or changed its user or \
+                 group ids), so the kernel lets only root with CAP_SYS_PTRACE read its memory map; \
+                 run memanalyzer as root (sudo) or with CAP_SYS_PTRACE"
+            ),
+            Error::DeniedByPolicy { pid } => write!(
+                f,
+                "permission denied reading /proc/{pid}/smaps although memanalyzer has \
+                 CAP_SYS_PTRACE: a security policy (a security module such as AppArmor, SELinux \
+                 or Landlock, or a sandbox) forbids reading process {pid}'s memory map; check the \
+                 policy and its audit log"
+            ),
             Error::NoUserMemory { pid, reason } => match reason {
                 NoMemoryReason::Zombie => write!(
                     f,
@@ -122,6 +155,12 @@ impl fmt::Display for Error {
                 f,
                 "process {pid} exited while its smaps was being read ({regions_read} regions read): \
                  the breakdown would be partial, so none is shown; run memanalyzer again"
+            ),
+            Error::ReplacedWhileReading { pid, regions_read } => write!(
+                f,
+                "process {pid} ran a new program (execve) while its smaps was being read \
+                 ({regions_read} regions of the old program read): the breakdown would be partial, \
+                 so none is shown; run memanalyzer again"
             ),
             Error::NeedsProcfs => write!(
                 f,

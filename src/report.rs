@@ -427,12 +427,46 @@ impl Default for Listing {
 pub enum Warning {
     /// The parser tolerated something in the text.
     Input(crate::smaps::Warning),
+    /// Records whose address range overlaps or precedes one already counted were left out, so
+    /// that no memory is counted twice: the mappings changed while smaps was being read (it is
+    /// read in pieces, and the process runs on between them), or the text joins several
+    /// captures. The figures are a moving picture rather than one moment's snapshot.
+    Overlapping {
+        /// Records left out.
+        records: u64,
+        /// Line of the first one.
+        first_line: u64,
+    },
+    /// The process's main thread has exited while other threads run on: the kernel shows no
+    /// memory through the main thread, so it was read through a live one.
+    ReadThroughThread {
+        /// The process.
+        pid: i32,
+        /// The thread whose view was read.
+        tid: i32,
+    },
 }
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Warning::Input(warning) => warning.fmt(f),
+            Warning::Overlapping {
+                records,
+                first_line,
+            } => write!(
+                f,
+                "{records} record(s) overlap the addresses of records before them (first at line \
+                 {first_line}): the mappings changed while smaps was being read, or the text joins \
+                 several captures; they were left out so that nothing is counted twice, and the \
+                 figures are a moving picture, not one moment's snapshot"
+            ),
+            Warning::ReadThroughThread { pid, tid } => write!(
+                f,
+                "the main thread of process {pid} has exited while its other threads run on \
+                 (the kernel then shows no memory through /proc/{pid}/smaps); the memory was read \
+                 through thread {tid} (/proc/{pid}/task/{tid}/smaps)"
+            ),
         }
     }
 }

@@ -48,6 +48,11 @@ pub(crate) struct Aggregator {
     kept: Kept,
     signals: Signals,
     candidates: Candidates,
+    /// End of the highest address range counted so far: records arrive in address order, so a
+    /// record starting below it overlaps (or precedes) one already counted.
+    counted_end: u64,
+    /// Records left out because they overlap one already counted, and the line of the first.
+    overlapping: Option<(u64, u64)>,
 }
 
 impl Aggregator {
@@ -61,11 +66,21 @@ impl Aggregator {
             kept: Kept::new(listing),
             signals: Signals::default(),
             candidates: Candidates::default(),
+            counted_end: 0,
+            overlapping: None,
         }
     }
 
-    /// Takes the next region in address order.
+    /// Takes the next region in address order. A region that starts below the end of one
+    /// already counted is left out (and noted): its figures cover addresses already counted,
+    /// and smaps gives no way to split them.
     pub(crate) fn add(&mut self, region: &Region<'_>) {
+        if region.header.start < self.counted_end {
+            let (records, _) = self.overlapping.get_or_insert((0, region.line));
+            *records += 1;
+            return;
+        }
+        self.counted_end = region.header.end;
         let amounts = Amounts::of_fields(&region.fields);
         self.totals.add(amounts);
         self.signals.last_was_vsyscall = region.header.name == b"[vsyscall]";
@@ -110,6 +125,15 @@ impl Aggregator {
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // only live reads check this
     pub(crate) fn ended_with_vsyscall(&self) -> bool {
         self.signals.last_was_vsyscall
+    }
+
+    /// What the user should know about the regions added: records left out as overlapping.
+    pub(crate) fn warning(&self) -> Option<Warning> {
+        self.overlapping
+            .map(|(records, first_line)| Warning::Overlapping {
+                records,
+                first_line,
+            })
     }
 
     pub(crate) fn region_count(&self) -> u64 {

@@ -193,6 +193,7 @@ fn stream<R: Read>(
             },
         })?;
     aggregator.flush();
-    let warnings = summary.warnings.into_iter().map(Warning::Input).collect();
+    let mut warnings: Vec<Warning> = summary.warnings.into_iter().map(Warning::Input).collect();
+    warnings.extend(aggregator.warning());
     Ok((aggregator, warnings))
 }

@@ -31,6 +31,41 @@ pub(crate) struct ProcessStatus {
     pub flags: u64,
 }
 
+/// A process's user and group ids: real, effective, saved and filesystem, as `status` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Credentials {
+    uids: [u32; 4],
+    gids: [u32; 4],
+    /// The effective capability set (`CapEff:`), one bit per capability.
+    cap_effective: u64,
+}
+
+/// CAP_SYS_PTRACE's bit: it lets a process read any other's smaps.
+const CAP_SYS_PTRACE: u64 = 1 << 19;
+
+impl Credentials {
+    /// The filesystem uid: the one the kernel checks when this process opens another's smaps.
+    pub(crate) fn fs_uid(&self) -> u32 {
+        self.uids[3]
+    }
+
+    /// The filesystem gid, likewise.
+    pub(crate) fn fs_gid(&self) -> u32 {
+        self.gids[3]
+    }
+
+    /// Whether CAP_SYS_PTRACE is effective.
+    pub(crate) fn can_ptrace(&self) -> bool {
+        self.cap_effective & CAP_SYS_PTRACE != 0
+    }
+
+    /// Whether the real, effective and saved ids all are `uid` and `gid`: then the kernel's
+    /// same-user rule for reading smaps holds, and only non-dumpability can refuse it.
+    pub(crate) fn all_equal_to(&self, uid: u32, gid: u32) -> bool {
+        self.uids[..3].iter().all(|&id| id == uid) && self.gids[..3].iter().all(|&id| id == gid)
+    }
+}
+
 impl ProcessStatus {
     pub(crate) fn is_kernel_thread(&self) -> bool {
         self.flags & PF_KTHREAD != 0
@@ -104,6 +139,56 @@ impl ProcessDir {
     pub(crate) fn status(&self) -> Result<ProcessStatus, Errno> {
         let text = self.read("stat").map_err(errno_of)?;
         parse_stat(&text).ok_or(Errno::ESRCH)
+    }
+
+    /// A second handle on the same directory.
+    pub(crate) fn try_clone(&self) -> io::Result<ProcessDir> {
+        Ok(ProcessDir {
+            dir: self.dir.try_clone()?,
+        })
+    }
+
+    /// `/proc/self`, for our own credentials.
+    pub(crate) fn open_self() -> Result<ProcessDir, Errno> {
+        ProcessDir::open(std::process::id() as i32)
+    }
+
+    /// The directory of thread `tid` of this process (`task/TID`), opened through this handle:
+    /// a thread of any other process is not found there.
+    pub(crate) fn task(&self, tid: i32) -> Result<ProcessDir, Errno> {
+        let dir = openat(
+            &self.dir,
+            format!("task/{tid}").as_str(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(ProcessDir { dir })
+    }
+
+    /// The user and group ids from `/proc/<pid>/status` (readable whatever the permissions on
+    /// the process's memory).
+    pub(crate) fn credentials(&self) -> Option<Credentials> {
+        let status = self.read("status").ok()?;
+        let ids = |key: &[u8]| -> Option<[u32; 4]> {
+            let line = status
+                .split(|&b| b == b'\n')
+                .find_map(|line| line.strip_prefix(key))?;
+            let mut values = std::str::from_utf8(line).ok()?.split_whitespace();
+            let mut ids = [0u32; 4];
+            for id in &mut ids {
+                *id = values.next()?.parse().ok()?;
+            }
+            Some(ids)
+        };
+        let cap_effective = status
+            .split(|&b| b == b'\n')
+            .find_map(|line| line.strip_prefix(b"CapEff:"))
+            .and_then(|hex| u64::from_str_radix(std::str::from_utf8(hex).ok()?.trim(), 16).ok())?;
+        Some(Credentials {
+            uids: ids(b"Uid:")?,
+            gids: ids(b"Gid:")?,
+            cap_effective,
+        })
     }
 
     /// The real uid from `/proc/<pid>/status` (`Uid:\treal\teffective\t…`).

@@ -203,6 +203,12 @@ pub enum Warning {
         /// Line of the last record's header.
         line: u64,
     },
+    /// The input ends in the middle of a line that does not read as a whole line; it was left
+    /// out, and everything before it counted.
+    FinalLineCut {
+        /// The line left out.
+        line: u64,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -212,6 +218,11 @@ impl fmt::Display for Warning {
             Warning::FinalRecordCutShort { line } => write!(
                 f,
                 "the final record (line {line}) is cut short; its figures are counted as far as they go"
+            ),
+            Warning::FinalLineCut { line } => write!(
+                f,
+                "the input ends in the middle of line {line}, which was left out; \
+                 everything before it is counted"
             ),
         }
     }

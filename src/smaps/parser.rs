@@ -81,9 +81,28 @@ where
     }
 }
 
-/// Field lines start with a capital letter (`Rss:`); mapping headers start with a hex digit.
+/// Whether `line` is a mapping header rather than a field line. Field lines start with a
+/// capital letter (`Rss:`); mapping headers start with a hex address, which the kernel prints in
+/// lower case but which may be upper case (`A0000000-A0001000 …`) in a capture that went through
+/// other hands: a line whose hex digits run into a `-` is a header whatever its first letter.
+/// Anything else that does not start with a capital letter is taken for a header, so that a
+/// line that is neither is reported as a bad header.
 pub(crate) fn is_header_line(line: &[u8]) -> bool {
-    !line.first().is_some_and(u8::is_ascii_uppercase)
+    if !line.first().is_some_and(u8::is_ascii_uppercase) {
+        return true;
+    }
+    let hex_digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    hex_digits > 0 && line.get(hex_digits) == Some(&b'-')
+}
+
+/// The key of a field line: letters, digits and `_` (every key the kernel prints), ended by `:`.
+/// `None` when the line does not start with such a key.
+fn field_key_of(line: &[u8]) -> Option<&[u8]> {
+    let key_len = line
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    (key_len > 0 && line.get(key_len) == Some(&b':')).then(|| &line[..key_len])
 }
 
 /// Parser state carried across the chunks of one input.
@@ -103,6 +122,16 @@ pub(crate) struct Parser {
     /// with a header, so the input is a maps file (reported as a whole parse would report it).
     fieldless_record: Option<u64>,
     warnings: Vec<Warning>,
+}
+
+/// What became of a final line that has no newline.
+enum PartialLine {
+    /// It read as a whole field line and was used.
+    Used,
+    /// It was cut and is left out.
+    LeftOut,
+    /// It goes through the usual handling (and its usual error).
+    AsUsual,
 }
 
 /// A record whose header has been seen and whose fields are still being read.
@@ -126,6 +155,9 @@ impl Parser {
     {
         let mut open: Option<OpenRecord<'a>> = None;
         let ended_without_newline = data.last().is_some_and(|&last| last != b'\n');
+        // A final line without its newline was cut (e.g. a dropped `kubectl exec … cat`): it is
+        // used only if it reads as a whole field line, and otherwise left out with a warning.
+        let mut partial_line_left_out = false;
         // One pass over the chunk finds every line end; far cheaper than a search per line.
         let mut line_start = 0;
         let line_ends =
@@ -149,6 +181,19 @@ impl Parser {
             }
             if line.is_empty() {
                 continue;
+            }
+            let is_partial = is_final && ended_without_newline && line_end == data.len();
+            if is_partial && self.line_no > 1 {
+                match self.take_partial_line(line, open.as_mut()) {
+                    PartialLine::Used => continue,
+                    PartialLine::LeftOut => {
+                        partial_line_left_out = true;
+                        self.warnings
+                            .push(Warning::FinalLineCut { line: self.line_no });
+                        continue;
+                    }
+                    PartialLine::AsUsual => {}
+                }
             }
             if is_header_line(line) {
                 let header = parse_header(line).map_err(|expected| {
@@ -185,11 +230,12 @@ impl Parser {
         }
         if let Some(last) = open {
             if is_final {
-                let cut_short = ended_without_newline
-                    || (self.regions > 0
-                        && last.fields.present_keys() & self.previous_present
-                            != self.previous_present);
-                if last.fields.is_empty() && self.regions == 0 {
+                let cut_short = !partial_line_left_out
+                    && (ended_without_newline
+                        || (self.regions > 0
+                            && last.fields.present_keys() & self.previous_present
+                                != self.previous_present));
+                if last.fields.is_empty() && self.regions == 0 && !partial_line_left_out {
                     return Err(ParseError::new(last.line, ParseErrorKind::LooksLikeMaps));
                 }
                 if cut_short {
@@ -204,6 +250,36 @@ impl Parser {
             self.emit(last, on_region);
         }
         Ok(())
+    }
+
+    /// Handles the input's last line when it ends without a newline, after at least one whole
+    /// line: the text was cut there. A field line of the open record that still reads as a
+    /// whole field (a kB value proves itself whole with its unit) is used; anything else — a
+    /// header, whose name may be cut, or a field cut mid-value — is left out. A field line with
+    /// no record open is left to [`Parser::feed`]'s usual error.
+    fn take_partial_line<'a>(
+        &mut self,
+        line: &'a [u8],
+        open: Option<&mut OpenRecord<'a>>,
+    ) -> PartialLine {
+        if is_header_line(line) {
+            return PartialLine::LeftOut;
+        }
+        let Some(record) = open else {
+            return PartialLine::AsUsual;
+        };
+        // Parsed into a copy, so that a line cut mid-value leaves the record as it was.
+        let mut fields = record.fields;
+        match self.parse_field(line, &mut fields) {
+            Ok(vm_flags) => {
+                record.fields = fields;
+                if let Some(vm_flags) = vm_flags {
+                    record.vm_flags = vm_flags;
+                }
+                PartialLine::Used
+            }
+            Err(_) => PartialLine::LeftOut,
+        }
     }
 
     fn emit<F>(&mut self, record: OpenRecord<'_>, on_region: &mut F)
@@ -234,13 +310,13 @@ impl Parser {
             if line.starts_with(predicted_name) && line.get(predicted_name.len()) == Some(&b':') {
                 (predicted, predicted_name.len())
             } else {
-                let Some(colon) = memchr::memchr(b':', line) else {
+                let Some(name) = field_key_of(line) else {
                     return Err(self.error(ParseErrorKind::NotAField).found(line));
                 };
-                let Some(key) = FieldKey::from_name(&line[..colon]) else {
+                let Some(key) = FieldKey::from_name(name) else {
                     return Ok(None); // Unknown keys come and go between kernel versions and vendors.
                 };
-                (key, colon)
+                (key, name.len())
             };
         self.next_key = key.index() + 1;
         let value = trim_leading_spaces(&line[colon + 1..]);
@@ -438,6 +514,103 @@ VmFlags: rd wr mr mw me ac
             summary.warnings,
             vec![Warning::FinalRecordCutShort { line: 12 }]
         );
+    }
+
+    #[test]
+    fn headers_with_upper_case_hex_addresses_are_headers() {
+        // Issue 10, item 3: `A`–`F` start a header too, not an unknown field line whose Size and
+        // Rss would overwrite the previous record's.
+        let upper = "\
+7f0000000000-7f0000001000 rw-p 00000000 00:00 0 
+Size:                  4 kB
+Rss:                   4 kB
+A0000000-A0002000 rw-p 00000000 00:00 0 
+Size:                  8 kB
+Rss:                   8 kB
+FFFF0000-FFFF1000 r--P 00000000 00:00 0 
+";
+        let upper = upper.replace("r--P", "r--p") + "Size: 4 kB\nRss: 2 kB\n";
+        let (regions, summary) = collect(upper.as_bytes()).unwrap();
+        let starts: Vec<u64> = regions.iter().map(|(header, _)| header.start).collect();
+        assert_eq!(starts, [0x7f00_0000_0000, 0xa000_0000, 0xffff_0000]);
+        let rss: Vec<u64> = regions.iter().map(|(_, fields)| fields.rss).collect();
+        assert_eq!(rss, [4, 8, 2]);
+        assert!(summary.warnings.is_empty());
+        // The streaming parser finds the same record boundaries, wherever the reads end.
+        for piece in [1, 7, 40, 1000] {
+            assert_eq!(collect_streamed(upper.as_bytes(), piece).unwrap().len(), 3);
+        }
+        // A bad header in upper case is a bad header.
+        let bad = "7f0000000000-7f0000001000 rw-p 00000000 00:00 0 \nRss: 4 kB\nABC-XYZ rw-p\n";
+        let error = collect(bad.as_bytes()).unwrap_err();
+        assert_eq!(error.line, 3);
+        assert!(matches!(error.kind, ParseErrorKind::BadHeader { .. }));
+    }
+
+    #[test]
+    fn a_field_line_must_be_a_key_and_a_colon() {
+        let record = "7f0000000000-7f0000001000 rw-p 00000000 00:00 0 \nRss: 4 kB\n";
+        for line in [
+            "Rss 4 kB",
+            "ABCDEF",
+            "Not a field: 4 kB",
+            "Vendor-Thing: 4 kB",
+        ] {
+            let text = format!("{record}{line}\n");
+            let error = collect(text.as_bytes()).unwrap_err();
+            assert_eq!(
+                (error.line, error.kind),
+                (3, ParseErrorKind::NotAField),
+                "{line}"
+            );
+            assert_eq!(error.found.as_bytes(), line.as_bytes());
+        }
+        // Unknown keys that look like keys are skipped.
+        let text = format!("{record}Vendor_Thing2: whatever\nKSM_x:\n");
+        assert_eq!(collect(text.as_bytes()).unwrap().0.len(), 1);
+    }
+
+    #[test]
+    fn a_final_line_cut_mid_line_is_left_out_with_a_warning() {
+        // Issue 10, item 15: what a dropped `kubectl exec … cat /proc/1/smaps` leaves.
+        let third = "7fff00000000-7fff00001000 rw-p 00000000 00:00 0 \nSize: 4 kB\nRss: 4 kB\n";
+        let cut = format!("{TWO_RECORDS}{third}FilePmdMapped:");
+        let (regions, summary) = collect(cut.as_bytes()).unwrap();
+        assert_eq!(regions.len(), 3);
+        assert_eq!((regions[2].1.size, regions[2].1.rss), (4, 4));
+        assert!(!regions[2].1.has(FieldKey::FilePmdMapped));
+        assert_eq!(summary.warnings, vec![Warning::FinalLineCut { line: 26 }]);
+        // The same malformed line, ending in a newline, is an error.
+        let malformed = format!("{cut}\n");
+        let error = collect(malformed.as_bytes()).unwrap_err();
+        assert_eq!(error.line, 26);
+        assert_eq!(
+            error.kind,
+            ParseErrorKind::BadField {
+                key: FieldKey::FilePmdMapped
+            }
+        );
+        // A value cut before its unit is left out, not taken for a smaller number.
+        let cut_value = format!("{TWO_RECORDS}{third}Pss:    12");
+        let (regions, summary) = collect(cut_value.as_bytes()).unwrap();
+        assert_eq!(regions[2].1.pss, 0);
+        assert!(!regions[2].1.has(FieldKey::Pss));
+        assert_eq!(summary.warnings, vec![Warning::FinalLineCut { line: 26 }]);
+        // A header cut in its name is left out: the record before it is whole.
+        let cut_header =
+            format!("{TWO_RECORDS}7fff00000000-7fff00001000 r--p 00000000 08:01 7 /usr/li");
+        let (regions, summary) = collect(cut_header.as_bytes()).unwrap();
+        assert_eq!(regions.len(), 2);
+        assert_eq!(summary.warnings, vec![Warning::FinalLineCut { line: 23 }]);
+        // Streaming, in any piece size, gives the same.
+        for piece in [1, 5, 64, 4096] {
+            assert_eq!(collect_streamed(cut.as_bytes(), piece).unwrap().len(), 3);
+        }
+        // A single line cut short is still judged as what it is.
+        assert!(matches!(
+            collect(b"zz").unwrap_err().kind,
+            ParseErrorKind::BadHeader { .. }
+        ));
     }
 
     #[test]

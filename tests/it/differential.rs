@@ -1,7 +1,8 @@
 //! The zero-copy parser (`memanalyzer::smaps::parse_bytes`) against a deliberately simple
 //! reference parser written here, region by region, on every fixture that parses and on
-//! generated valid smaps: odd names, odd column widths, both field orders, optional fields
-//! missing. The streaming parser (`parse_reader`, fed in small pieces) must agree as well.
+//! generated valid smaps: odd names, odd column widths, hex in either case, both field orders,
+//! optional fields missing. The streaming parser (`parse_reader`, fed in small pieces) must
+//! agree as well.
 //!
 //! The reference does the obvious thing and nothing more: split lines; a line whose first word
 //! ends in `:` is a field, any other line a header; a header is the first 5 space-separated
@@ -378,9 +379,14 @@ fn name() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-/// A hex number printed with at least `width` digits.
-fn hex_field(value: u64, width: usize) -> String {
-    format!("{value:0width$x}")
+/// A hex number printed with at least `width` digits, in upper case if `upper` (as a capture
+/// that went through other tools may have it; the kernel prints lower case).
+fn hex_field(value: u64, width: usize, upper: bool) -> String {
+    if upper {
+        format!("{value:0width$X}")
+    } else {
+        format!("{value:0width$x}")
+    }
 }
 
 /// One record: its header and the values of the keys it prints.
@@ -453,88 +459,92 @@ fn gen_record() -> impl Strategy<Value = GenRecord> {
         )
 }
 
-/// A whole smaps text: records in ascending address order, one field layout for the file.
+/// A whole smaps text: records in ascending address order, one field layout for the file, hex
+/// in lower case (as the kernel prints it) or sometimes upper case.
 fn gen_smaps() -> impl Strategy<Value = Vec<u8>> {
     (
         prop::bool::ANY,
         prop::collection::vec(prop::bool::ANY, OPTIONAL_6_18.len()),
         0u64..1 << 36,
         prop::collection::vec(gen_record(), 1..25),
+        prop::bool::weighted(0.2),
     )
-        .prop_map(|(old_layout, optional_present, first_page, records)| {
-            let order: Vec<&str> = if old_layout {
-                ORDER_3_10.to_vec()
-            } else {
-                ORDER_6_18
-                    .iter()
-                    .copied()
-                    .filter(|key| {
-                        OPTIONAL_6_18
-                            .iter()
-                            .position(|optional| optional == key)
-                            .is_none_or(|index| optional_present[index])
-                    })
-                    .collect()
-            };
-            let mut text = Vec::new();
-            let mut page = first_page;
-            for record in &records {
-                let start = (page + record.gap_pages) * 4096;
-                let end = start + record.size_pages * 4096;
-                page = end / 4096;
-                let prefix = format!(
-                    "{}-{} {} {} {}:{} {} ",
-                    hex_field(start, record.address_width),
-                    hex_field(end, record.address_width),
-                    record.perms,
-                    hex_field(record.offset.0, record.offset.1),
-                    hex_field(u64::from(record.device.0), record.device.2),
-                    hex_field(u64::from(record.device.1), 2),
-                    record.inode,
-                );
-                text.extend_from_slice(prefix.as_bytes());
-                if !record.name.is_empty() {
-                    // The kernel pads to column 73; `padding` tries other widths too.
-                    let pad = record
-                        .padding
-                        .unwrap_or_else(|| 72usize.saturating_sub(prefix.len()));
-                    text.extend(std::iter::repeat_n(b' ', pad));
-                    text.extend_from_slice(&record.name);
-                }
-                text.push(b'\n');
-                for (index, key) in order.iter().enumerate() {
-                    let (value, spaces) = record.values[index];
-                    let line = match *key {
-                        "VmFlags" => {
-                            let mut flags = String::new();
-                            for flag in &record.vm_flags {
-                                flags += flag;
-                                flags.push(' ');
-                            }
-                            format!("VmFlags: {flags}")
-                        }
-                        "THPeligible" => {
-                            format!("THPeligible:{}{}", " ".repeat(spaces + 1), value % 2)
-                        }
-                        "ProtectionKey" => {
-                            format!("ProtectionKey:{}{}", " ".repeat(spaces + 1), value % 16)
-                        }
-                        "Size" => format!(
-                            "Size:{}{} kB",
-                            " ".repeat(spaces + 1),
-                            record.size_pages * 4
-                        ),
-                        _ => format!("{key}:{}{value} kB", " ".repeat(spaces + 1)),
-                    };
-                    text.extend_from_slice(line.as_bytes());
+        .prop_map(
+            |(old_layout, optional_present, first_page, records, upper)| {
+                let order: Vec<&str> = if old_layout {
+                    ORDER_3_10.to_vec()
+                } else {
+                    ORDER_6_18
+                        .iter()
+                        .copied()
+                        .filter(|key| {
+                            OPTIONAL_6_18
+                                .iter()
+                                .position(|optional| optional == key)
+                                .is_none_or(|index| optional_present[index])
+                        })
+                        .collect()
+                };
+                let mut text = Vec::new();
+                let mut page = first_page;
+                for record in &records {
+                    let start = (page + record.gap_pages) * 4096;
+                    let end = start + record.size_pages * 4096;
+                    page = end / 4096;
+                    let prefix = format!(
+                        "{}-{} {} {} {}:{} {} ",
+                        hex_field(start, record.address_width, upper),
+                        hex_field(end, record.address_width, upper),
+                        record.perms,
+                        hex_field(record.offset.0, record.offset.1, upper),
+                        hex_field(u64::from(record.device.0), record.device.2, upper),
+                        hex_field(u64::from(record.device.1), 2, upper),
+                        record.inode,
+                    );
+                    text.extend_from_slice(prefix.as_bytes());
+                    if !record.name.is_empty() {
+                        // The kernel pads to column 73; `padding` tries other widths too.
+                        let pad = record
+                            .padding
+                            .unwrap_or_else(|| 72usize.saturating_sub(prefix.len()));
+                        text.extend(std::iter::repeat_n(b' ', pad));
+                        text.extend_from_slice(&record.name);
+                    }
                     text.push(b'\n');
-                    if record.vendor_key && index == 3 {
-                        text.extend_from_slice(b"Vendor_Extra_Pages:     3 kB\n");
+                    for (index, key) in order.iter().enumerate() {
+                        let (value, spaces) = record.values[index];
+                        let line = match *key {
+                            "VmFlags" => {
+                                let mut flags = String::new();
+                                for flag in &record.vm_flags {
+                                    flags += flag;
+                                    flags.push(' ');
+                                }
+                                format!("VmFlags: {flags}")
+                            }
+                            "THPeligible" => {
+                                format!("THPeligible:{}{}", " ".repeat(spaces + 1), value % 2)
+                            }
+                            "ProtectionKey" => {
+                                format!("ProtectionKey:{}{}", " ".repeat(spaces + 1), value % 16)
+                            }
+                            "Size" => format!(
+                                "Size:{}{} kB",
+                                " ".repeat(spaces + 1),
+                                record.size_pages * 4
+                            ),
+                            _ => format!("{key}:{}{value} kB", " ".repeat(spaces + 1)),
+                        };
+                        text.extend_from_slice(line.as_bytes());
+                        text.push(b'\n');
+                        if record.vendor_key && index == 3 {
+                            text.extend_from_slice(b"Vendor_Extra_Pages:     3 kB\n");
+                        }
                     }
                 }
-            }
-            text
-        })
+                text
+            },
+        )
 }
 
 proptest! {

@@ -242,3 +242,98 @@ fn tolerated_inputs_warn() {
     );
     assert!(truncated.warnings[0].to_string().contains("cut short"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 10: records that overlap, headers in upper case, a capture cut mid-line
+// ---------------------------------------------------------------------------------------------
+
+/// Three records: 16 KiB at 0x10000 (Rss 16), then one that starts inside it (Rss 8, what a
+/// read sees when the mappings changed between two pieces of the read), then 4 KiB after both.
+fn overlapping_smaps() -> String {
+    smaps_record(0x1_0000, 16, "rw-p", "", 16, 0)
+        + &smaps_record(0x1_2000, 16, "rw-p", "", 8, 0)
+        + &smaps_record(0x2_0000, 4, "r--p", "/usr/lib/libx.so", 4, 0)
+}
+
+#[test]
+fn overlapping_records_are_left_out_with_a_warning_never_counted_twice() {
+    let all = Options::default().all();
+    let report = memanalyzer::analyze_reader(overlapping_smaps().as_bytes(), &all).unwrap();
+    assert_eq!(report.region_count, 2);
+    assert_eq!(report.totals.rss, (16 + 4) * 1024);
+    let second_header_line = smaps_record(0x1_0000, 16, "rw-p", "", 16, 0)
+        .lines()
+        .count()
+        + 1;
+    assert_eq!(
+        report.warnings,
+        [Warning::Overlapping {
+            records: 1,
+            first_line: second_header_line as u64
+        }]
+    );
+    // Out of order is overlapping too: everything below an address already counted.
+    let backwards = smaps_record(0x2_0000, 4, "r--p", "/usr/lib/libx.so", 4, 0)
+        + &smaps_record(0x1_0000, 16, "rw-p", "", 16, 0);
+    let report = memanalyzer::analyze_reader(backwards.as_bytes(), &all).unwrap();
+    assert_eq!((report.region_count, report.totals.rss), (1, 4 * 1024));
+    assert!(report.warnings[0].to_string().contains("moving picture"));
+}
+
+#[test]
+fn overlapping_records_warn_on_stderr_and_in_json() {
+    let file = temp_file(overlapping_smaps());
+    let assert = memanalyzer(&["-file", path_of(&file), "-format", "json", "-all"]).success();
+    assert_one_warning(&assert.get_output().stderr, "moving picture");
+    let doc = json(&assert.get_output().stdout);
+    assert_eq!(u64_at(&doc, "/totals/regions"), 2);
+    assert_json_sums_are_consistent(&doc);
+    let warnings = doc["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].as_str().unwrap().contains("overlap"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn headers_with_upper_case_addresses_are_regions_of_their_own() {
+    let text = smaps_record(0x1000_0000, 8, "rw-p", "", 8, 0)
+        + &smaps_record(0xa000_0000, 4, "rw-p", "", 4, 0).replacen(
+            "a0000000-a0001000",
+            "A0000000-A0001000",
+            1,
+        )
+        + &smaps_record(0xb000_0000, 4, "rw-p", "", 4, 0);
+    assert!(text.contains("\nA0000000-A0001000 rw-p"), "{text}");
+    let doc = json_of(&["-file", path_of(&temp_file(&text)), "-format", "json"]);
+    assert_eq!(u64_at(&doc, "/totals/regions"), 3);
+    assert_eq!(u64_at(&doc, "/totals/rss_bytes"), 16 * 1024);
+}
+
+#[test]
+fn a_capture_cut_after_a_key_is_analyzed_with_a_warning() {
+    // The sample up to its last record (`[vsyscall]`), then a record cut after `FilePmdMapped:`.
+    let whole = sample_smaps();
+    let before_vsyscall = &whole[..whole.find("ffffffffff600000").expect("[vsyscall]")];
+    let cut = format!(
+        "{before_vsyscall}7ffe00000000-7ffe00002000 rw-p 00000000 00:00 0 \n\
+         Size: 8 kB\nRss: 4 kB\nFilePmdMapped:"
+    );
+    let file = temp_file(&cut);
+    let assert = memanalyzer(&["-file", path_of(&file), "-format", "json"]).success();
+    assert_one_warning(&assert.get_output().stderr, "in the middle of line");
+    let doc = json(&assert.get_output().stdout);
+    assert_eq!(u64_at(&doc, "/totals/regions"), SAMPLE_REGIONS.len() as u64);
+    assert_eq!(
+        u64_at(&doc, "/totals/rss_bytes"),
+        sample_rss_bytes() + 4 * 1024
+    );
+
+    // The same line with its newline is malformed, not cut: an error naming the line.
+    let malformed = temp_file(format!("{cut}\n"));
+    let line = runtime_error(&["-file", path_of(&malformed)]);
+    let line_no = cut.lines().count();
+    assert!(line.contains(&format!("line {line_no}")), "{line}");
+    assert!(line.contains("FilePmdMapped"), "{line}");
+}

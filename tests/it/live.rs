@@ -1,7 +1,9 @@
 //! memanalyzer on live processes with a known memory layout (`examples/workload`), checked
 //! against what the kernel itself reports (`smaps_rollup`, `maps`, `status`), and the ways a live
-//! process can fail to be analyzed: zombie, kernel thread, permission denied, and exiting while
-//! being read.
+//! process can fail to be analyzed: zombie, kernel thread, permission denied (another user's,
+//! non-dumpable, a security policy), and exiting while being read; a process whose main thread
+//! has exited is read through a live thread. `races.rs` runs many more reads against targets
+//! that exec, exit, are killed or churn their mappings.
 
 use std::collections::HashMap;
 use std::fs;
@@ -32,7 +34,13 @@ const LAYOUT: [&str; 10] = [
 
 /// `/proc/PID/smaps_rollup` as `key → kB`.
 fn smaps_rollup(pid: i32) -> HashMap<String, u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("smaps_rollup");
+    smaps_rollup_at(&format!("/proc/{pid}"))
+}
+
+/// `DIR/smaps_rollup` (of a process, or of one of its threads: `/proc/PID/task/TID`) as
+/// `key → kB`.
+fn smaps_rollup_at(dir: &str) -> HashMap<String, u64> {
+    let text = fs::read_to_string(format!("{dir}/smaps_rollup")).expect("smaps_rollup");
     text.lines()
         .skip(1) // the `[rollup]` header
         .filter_map(|line| {
@@ -285,6 +293,107 @@ fn kernel_thread_is_reported_as_a_kernel_thread() {
     }
     let line = runtime_error(&["-pid", "2"]);
     assert!(line.contains("kernel thread"), "{line}");
+}
+
+#[test]
+fn a_process_whose_main_thread_exited_is_read_through_a_live_thread() {
+    // Issue 10, item 10: the main thread called pthread_exit while the others run on. The kernel
+    // shows the main thread as a zombie, with an empty smaps; a live thread's has the memory.
+    let workload = Workload::spawn(&[
+        "--anon-rw-mb",
+        "16",
+        "--threads",
+        "2",
+        "--main-thread-exits",
+    ]);
+    let pid = workload.pid;
+    assert!(
+        poll_until(Duration::from_secs(30), || process_state(pid as u32)
+            == Some('Z')),
+        "the main thread never exited"
+    );
+    assert_eq!(fs::read(format!("/proc/{pid}/smaps")).unwrap().len(), 0);
+    // The threads' own view, to compare with (the workload is quiescent: only reclaim on a
+    // loaded machine could move a page between the reads, hence a few attempts).
+    let tid = fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().into_string().unwrap())
+        .filter(|tid| *tid != pid.to_string())
+        .min_by_key(|tid| tid.parse::<i32>().unwrap())
+        .expect("a live thread");
+    let thread_rollup = || smaps_rollup_at(&format!("/proc/{pid}/task/{tid}"));
+    let (output, rollup) = (0..5)
+        .find_map(|_| {
+            let before = thread_rollup();
+            let args = ["-pid", &workload.pid_arg(), "-format", "json", "-all"];
+            let output = memanalyzer(&args).success().get_output().clone();
+            let after = thread_rollup();
+            (before["Rss"] == after["Rss"]).then_some((output, after))
+        })
+        .expect("the workload's Rss kept changing");
+    assert_one_warning(&output.stderr, "main thread");
+    let doc = json(&output.stdout);
+    let source = doc["source"]["path"].as_str().unwrap().to_string();
+    assert_eq!(source, format!("/proc/{pid}/task/{tid}/smaps"));
+    assert!(doc["warnings"][0].as_str().unwrap().contains(&tid));
+    assert_json_sums_are_consistent(&doc);
+    // The whole address space: the 16 MiB region, and the totals the thread's rollup gives.
+    assert!(
+        top_regions(&doc)
+            .iter()
+            .any(|region| u64_at(region, "/size_bytes") == 16 * MIB && region["perms"] == "rw-p"),
+        "no 16 MiB region"
+    );
+    assert_eq!(u64_at(&doc, "/totals/rss_bytes"), rollup["Rss"] * 1024);
+    assert_eq!(doc["source"]["comm"], "workload");
+}
+
+#[test]
+fn a_non_dumpable_process_of_the_same_user_needs_cap_sys_ptrace() {
+    // Issue 10, item 11: the advice "run as that user" does not help a user who already is.
+    let nobody = or_skip!(Nobody::memanalyzer());
+    let dumpable = or_skip!(nobody.workload(&[]));
+    let control = or_skip!(nobody.run(&["-pid", &dumpable.pid_arg()]));
+    assert!(
+        control.status.success(),
+        "nobody cannot read its own process: {control:?}"
+    );
+
+    let workload = or_skip!(nobody.workload(&["--non-dumpable"]));
+    let output = or_skip!(nobody.run(&["-pid", &workload.pid_arg()]));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let line = assert_one_error_line(&utf8(&output.stderr));
+    assert!(line.contains("not dumpable"), "{line}");
+    assert!(line.contains("CAP_SYS_PTRACE"), "{line}");
+    assert!(!line.contains("another user"), "{line}");
+    // Root, with CAP_SYS_PTRACE, reads it.
+    assert!(stdout_of(&["-pid", &workload.pid_arg()]).contains("RSS (Resident)"));
+}
+
+#[test]
+fn a_refusal_despite_cap_sys_ptrace_blames_a_security_policy() {
+    // With CAP_SYS_PTRACE the kernel's own rules allow every read, so a refusal comes from a
+    // security module or sandbox: neither "run as that user" nor "not dumpable" would help.
+    // PID 1 is often protected so in containers and sandboxes; elsewhere it is simply read.
+    let status = fs::read_to_string("/proc/self/status").expect("status");
+    let cap_effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .expect("a CapEff line");
+    if cap_effective & (1 << 19) == 0 {
+        skip!("the tests run without CAP_SYS_PTRACE");
+    }
+    let output = memanalyzer_cmd().args(["-pid", "1"]).output().unwrap();
+    if !output.status.success() {
+        let line = assert_one_error_line(&utf8(&output.stderr));
+        assert!(line.contains("security policy"), "{line}");
+        assert!(
+            !line.contains("not dumpable") && !line.contains("same user"),
+            "{line}"
+        );
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! | `json` | the JSON schema (v1 and its additions) and its sums, live and from files |
 //! | `fixtures` | the library on every capture in `fixtures/`: exact totals against the kernel's `smaps_rollup`, the categories each runtime's memory lands in |
 //! | `snapshots` | the text output of every fixture that analyzes, byte for byte (insta) |
-//! | `live` | live processes with a known layout (`examples/workload`) against the kernel's own figures; zombies, kernel threads, permission denied, exiting mid-read |
+//! | `live` | live processes with a known layout (`examples/workload`) against the kernel's own figures; zombies, kernel threads, a main thread that exited, permission denied (another user, non-dumpable, a policy), exiting mid-read |
 //! | `runtimes` | the JVM and Node against their own accounting (`jcmd GC.heap_info`, V8 heap statistics), on captures and live processes |
 //! | `units` | `-unit`: every size in the text against the JSON bytes |
 //! | `container` | `-cgroup`: live on cgroup v1 (and v2 where it has memory), and on v2 fixture trees |
@@ -23,6 +23,7 @@
 //! | `security` | hostile names escaped, bounded memory on hostile input, read-only toward the target |
 //! | `differential` | the zero-copy parser against a simple reference parser |
 //! | `properties` | the analysis's invariants on generated input (the fuzz target's, in the normal suite) |
+//! | `races` | live targets that exec, are killed, exit or churn their mappings while read: a whole result or a clear error, never a silent partial |
 //!
 //! A test that cannot run here (a tool or a privilege is missing) prints `SKIP: <test>: <why>`
 //! on stderr (`support::skip!`); with `MEMANALYZER_TESTS_NO_SKIP=1` it fails instead.
@@ -46,6 +47,7 @@ mod output;
 mod prometheus;
 mod properties;
 mod ps;
+mod races;
 mod runtimes;
 mod security;
 mod snapshots;

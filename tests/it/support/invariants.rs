@@ -2,7 +2,8 @@
 //! (`fuzz/fuzz_targets/analyze.rs`, which includes this file by path), the property tests
 //! (`tests/it/properties.rs`) and the fixture tests (`tests/it/fixtures.rs`):
 //! - every section's categories add up to its subtotal, and the subtotals to the totals, field by
-//!   field (computed in u128, so a saturated sum cannot hide); each region is counted once;
+//!   field (computed in u128, so a saturated sum cannot hide); each region is counted once, and
+//!   no two listed regions overlap;
 //! - the listing holds min(N, regions) or all regions, largest first, and the top N are the first
 //!   of all regions;
 //! - the JSON output parses and agrees with the report;
@@ -79,6 +80,23 @@ pub fn check_report(report: &Report, listing: Listing) {
         Listing::All => report.region_count,
     };
     assert_eq!(report.regions.len() as u64, expected_rows, "listing length");
+    if listing == Listing::All {
+        // Each address is counted once: no two regions overlap.
+        let mut by_address: Vec<(u64, u64)> = report
+            .regions
+            .iter()
+            .map(|row| (row.start, row.end))
+            .collect();
+        by_address.sort_unstable();
+        for pair in by_address.windows(2) {
+            assert!(
+                pair[1].0 >= pair[0].1,
+                "regions {:x?} and {:x?} overlap",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
     for pair in report.regions.windows(2) {
         let rank = |row: &RegionRow| (row.amounts.rss, row.amounts.size);
         assert!(

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::run::memanalyzer_path;
+use super::workload::{workload_path, Workload};
 
 /// `program` in one of PATH's directories.
 pub fn find_in_path(program: &str) -> Option<PathBuf> {
@@ -118,6 +119,37 @@ impl Nobody {
             return Ok(output);
         }
         panic!("{} stayed busy", self.binary.display());
+    }
+
+    /// Starts `workload ARGS…` as user nobody (through setpriv, so it is its own program with
+    /// nobody's ids from the start); `Err` when setpriv cannot switch users here.
+    pub fn workload(&self, args: &[&str]) -> Result<Workload, String> {
+        let probe = Command::new(&self.setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "true"])
+            .output()
+            .expect("run setpriv");
+        if !probe.status.success() {
+            let why = String::from_utf8_lossy(&probe.stderr);
+            return Err(format!("setpriv cannot switch users here ({why})"));
+        }
+        let (binary, dir) = if usable_by_others(workload_path()) {
+            (workload_path().to_path_buf(), None)
+        } else {
+            let dir = tempfile::tempdir().expect("temp dir");
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+            let copy = dir.path().join("workload");
+            fs::copy(workload_path(), &copy).expect("copy workload");
+            fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+            (copy, Some(dir))
+        };
+        let mut wrapped: Vec<&std::ffi::OsStr> =
+            ["--reuid=65534", "--regid=65534", "--clear-groups"]
+                .iter()
+                .map(std::ffi::OsStr::new)
+                .collect();
+        wrapped.push(binary.as_os_str());
+        wrapped.extend(args.iter().map(std::ffi::OsStr::new));
+        Ok(Workload::spawn_wrapped(&self.setpriv, &wrapped, dir))
     }
 
     /// [`Nobody::run`], asserting success.

@@ -102,7 +102,9 @@ fn is_newer_than(file: &Path, source: &Path) -> bool {
 pub struct Workload {
     child: Child,
     pub pid: i32,
-    _stdout: BufReader<ChildStdout>,
+    stdout: BufReader<ChildStdout>,
+    /// A directory the workload's binary was copied to, kept while it runs.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Workload {
@@ -129,6 +131,18 @@ impl Workload {
     pub fn spawn_program(program: &Path, args: &[&str]) -> Workload {
         let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
         Workload::start(program, &args)
+    }
+
+    /// Starts `program ARGS…`, which must end by executing the workload (a wrapper such as
+    /// `setpriv … workload`), and waits for its `ready pid=N` line; `dir` is kept while it runs.
+    pub fn spawn_wrapped(
+        program: &Path,
+        args: &[&OsStr],
+        dir: Option<tempfile::TempDir>,
+    ) -> Workload {
+        let mut workload = Workload::start(program, args);
+        workload._dir = dir;
+        workload
     }
 
     /// Starts `program ARGS…` and waits for its `ready pid=N` line. A copy of the binary made a
@@ -165,7 +179,8 @@ impl Workload {
                 Workload {
                     child,
                     pid,
-                    _stdout: stdout,
+                    stdout,
+                    _dir: None,
                 }
             }
             None => {
@@ -182,6 +197,30 @@ impl Workload {
                 );
             }
         }
+    }
+
+    /// Sends one line to the workload's stdin (`exec`, `exit`).
+    pub fn send(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self
+            .child
+            .stdin
+            .as_mut()
+            .expect("the workload's stdin is open");
+        writeln!(stdin, "{line}").expect("write to the workload's stdin");
+        stdin.flush().expect("flush the workload's stdin");
+    }
+
+    /// Waits for the next `ready pid=N` line (after `exec`, the new program's) and checks that it
+    /// names the same PID.
+    pub fn wait_ready(&mut self) {
+        let mut line = String::new();
+        let read = self.stdout.read_line(&mut line);
+        assert_eq!(
+            line.trim_end(),
+            format!("ready pid={}", self.pid),
+            "the workload did not get ready again (read {read:?})"
+        );
     }
 
     pub fn pid_arg(&self) -> String {
