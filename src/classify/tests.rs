@@ -80,7 +80,7 @@ fn recognises_kernel_and_runtime_names() {
         ),
         (
             "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:jemalloc_pg]",
-            "c.heap",
+            "jemalloc.heap",
         ),
         (
             "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:partition_alloc]",
@@ -251,11 +251,11 @@ fn the_first_arena_signals_go() {
 fn layout_rules_look_at_the_neighbours() {
     let after = |line: &str| Neighbours {
         previous: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
-        next: None,
+        ..Neighbours::default()
     };
     let before = |line: &str| Neighbours {
-        previous: None,
         next: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
+        ..Neighbours::default()
     };
     let none = Facts::default();
     let guard = "7f0000000000-7f0000001000 ---p 00000000 00:00 0 ";

@@ -1,6 +1,7 @@
 //! What a live process's executable file says about its runtime, read from its ELF headers and
 //! the few bytes of the sections that matter (production binaries are hundreds of MB; they are
-//! never read whole). Today: Go's `.go.buildinfo`.
+//! never read whole): Go's `.go.buildinfo`, and names in the symbol tables that show a runtime
+//! or allocator linked in (CPython's `Py_…`, jemalloc's `_rjem_…` or `mallctl`).
 
 use std::fs::File;
 use std::io;
@@ -17,13 +18,25 @@ pub(crate) struct ExecutableFacts {
 pub(crate) struct ElfFacts {
     /// Go's build information, for a Go binary.
     pub go: Option<GoBuildInfo>,
+    /// The symbol-name prefixes asked for (see [`ExecutableFacts::read`]) that begin a name in
+    /// the file's symbol tables.
+    pub symbols: Vec<&'static str>,
+}
+
+impl ElfFacts {
+    /// Whether a name in the symbol tables begins with one of `prefixes` (each must be among
+    /// those the file was read for).
+    pub(crate) fn has_symbol(&self, prefixes: &[&str]) -> bool {
+        prefixes.iter().any(|prefix| self.symbols.contains(prefix))
+    }
 }
 
 impl ExecutableFacts {
-    /// Reads what matters from an open executable; unreadable means nothing is known.
-    pub(crate) fn read<F: ReadAt>(file: &F) -> ExecutableFacts {
+    /// Reads what matters from an open executable, looking for the symbol-name prefixes that
+    /// reveal the runtimes linked in; unreadable means nothing is known.
+    pub(crate) fn read<F: ReadAt>(file: &F, symbol_prefixes: &[&'static str]) -> ExecutableFacts {
         ExecutableFacts {
-            elf: go_build_info(file).ok().map(|go| ElfFacts { go }),
+            elf: read_elf(file, symbol_prefixes).ok(),
         }
     }
 }
@@ -62,101 +75,228 @@ impl ReadAt for File {
 
 /// `Ok(Some(_))` for a Go binary, `Ok(None)` for any other ELF file (or a non-ELF file), and an
 /// error only when the file cannot be read.
-pub(crate) fn go_build_info<F: ReadAt>(file: &F) -> io::Result<Option<GoBuildInfo>> {
-    let mut ident = [0u8; 64];
-    let read = read_up_to(file, 0, &mut ident)?;
-    if read < 52 || &ident[..4] != b"\x7fELF" {
-        return Ok(None);
+#[cfg(test)]
+fn go_build_info<F: ReadAt>(file: &F) -> io::Result<Option<GoBuildInfo>> {
+    match SectionTable::read(file)? {
+        Some(sections) => sections.go_build_info(file),
+        None => Ok(None),
     }
-    let is_64 = match ident[4] {
-        1 => false,
-        2 => true,
-        _ => return Ok(None),
+}
+
+/// Everything learned from one ELF file: Go's build information and which of `prefixes`
+/// begin a name in its symbol tables. A file that is not ELF says nothing.
+fn read_elf<F: ReadAt>(file: &F, prefixes: &[&'static str]) -> io::Result<ElfFacts> {
+    let Some(sections) = SectionTable::read(file)? else {
+        return Ok(ElfFacts::default());
     };
-    let little = match ident[5] {
-        1 => true,
-        2 => false,
-        _ => return Ok(None),
-    };
-    let endian = Endian { little };
-    let (shoff, shentsize, shnum, shstrndx) = if is_64 {
-        if read < 64 {
+    Ok(ElfFacts {
+        go: sections.go_build_info(file)?,
+        symbols: sections.symbol_prefixes(file, prefixes)?,
+    })
+}
+
+/// The section headers of an ELF file and the names of its sections.
+struct SectionTable {
+    sections: Vec<Section>,
+    names: Vec<u8>,
+}
+
+impl SectionTable {
+    /// `Ok(None)` for a file that is not ELF, or whose section table is not one to trust.
+    fn read<F: ReadAt>(file: &F) -> io::Result<Option<SectionTable>> {
+        let mut ident = [0u8; 64];
+        let read = read_up_to(file, 0, &mut ident)?;
+        if read < 52 || &ident[..4] != b"\x7fELF" {
             return Ok(None);
         }
-        (
-            endian.u64(&ident[0x28..]),
-            endian.u16(&ident[0x3a..]),
-            endian.u16(&ident[0x3c..]),
-            endian.u16(&ident[0x3e..]),
-        )
-    } else {
-        (
-            u64::from(endian.u32(&ident[0x20..])),
-            endian.u16(&ident[0x2e..]),
-            endian.u16(&ident[0x30..]),
-            endian.u16(&ident[0x32..]),
-        )
-    };
-    let (shentsize, shnum, shstrndx) = (
-        usize::from(shentsize),
-        usize::from(shnum),
-        usize::from(shstrndx),
-    );
-    let min_entry = if is_64 { 64 } else { 40 };
-    if shoff == 0
-        || shnum == 0
-        || shnum > MAX_SECTIONS
-        || shentsize < min_entry
-        || shstrndx >= shnum
-    {
-        return Ok(None);
-    }
-    let mut table = vec![0u8; shnum * shentsize];
-    if read_up_to(file, shoff, &mut table)? < table.len() {
-        return Ok(None);
-    }
-    let section = |index: usize| -> Section {
-        let entry = &table[index * shentsize..];
-        if is_64 {
-            Section {
-                name: endian.u32(entry),
-                offset: endian.u64(&entry[0x18..]),
-                size: endian.u64(&entry[0x20..]),
+        let is_64 = match ident[4] {
+            1 => false,
+            2 => true,
+            _ => return Ok(None),
+        };
+        let little = match ident[5] {
+            1 => true,
+            2 => false,
+            _ => return Ok(None),
+        };
+        let endian = Endian { little };
+        let (shoff, shentsize, shnum, shstrndx) = if is_64 {
+            if read < 64 {
+                return Ok(None);
             }
+            (
+                endian.u64(&ident[0x28..]),
+                endian.u16(&ident[0x3a..]),
+                endian.u16(&ident[0x3c..]),
+                endian.u16(&ident[0x3e..]),
+            )
         } else {
-            Section {
-                name: endian.u32(entry),
-                offset: u64::from(endian.u32(&entry[0x10..])),
-                size: u64::from(endian.u32(&entry[0x14..])),
-            }
+            (
+                u64::from(endian.u32(&ident[0x20..])),
+                endian.u16(&ident[0x2e..]),
+                endian.u16(&ident[0x30..]),
+                endian.u16(&ident[0x32..]),
+            )
+        };
+        let (shentsize, shnum, shstrndx) = (
+            usize::from(shentsize),
+            usize::from(shnum),
+            usize::from(shstrndx),
+        );
+        let min_entry = if is_64 { 64 } else { 40 };
+        if shoff == 0
+            || shnum == 0
+            || shnum > MAX_SECTIONS
+            || shentsize < min_entry
+            || shstrndx >= shnum
+        {
+            return Ok(None);
         }
-    };
-    let names = section(shstrndx);
-    if names.size > MAX_SECTION_NAMES_BYTES {
-        return Ok(None);
+        let mut table = vec![0u8; shnum * shentsize];
+        if read_up_to(file, shoff, &mut table)? < table.len() {
+            return Ok(None);
+        }
+        let sections: Vec<Section> = table
+            .chunks_exact(shentsize)
+            .map(|entry| {
+                if is_64 {
+                    Section {
+                        name: endian.u32(entry),
+                        kind: endian.u32(&entry[0x04..]),
+                        offset: endian.u64(&entry[0x18..]),
+                        size: endian.u64(&entry[0x20..]),
+                        link: endian.u32(&entry[0x28..]),
+                    }
+                } else {
+                    Section {
+                        name: endian.u32(entry),
+                        kind: endian.u32(&entry[0x04..]),
+                        offset: u64::from(endian.u32(&entry[0x10..])),
+                        size: u64::from(endian.u32(&entry[0x14..])),
+                        link: endian.u32(&entry[0x18..]),
+                    }
+                }
+            })
+            .collect();
+        let names = &sections[shstrndx];
+        if names.size > MAX_SECTION_NAMES_BYTES {
+            return Ok(None);
+        }
+        let mut name_bytes = vec![0u8; names.size as usize];
+        let name_len = read_up_to(file, names.offset, &mut name_bytes)?;
+        name_bytes.truncate(name_len);
+        Ok(Some(SectionTable {
+            sections,
+            names: name_bytes,
+        }))
     }
-    let mut name_bytes = vec![0u8; names.size as usize];
-    let name_len = read_up_to(file, names.offset, &mut name_bytes)?;
-    name_bytes.truncate(name_len);
 
-    for index in 0..shnum {
-        let candidate = section(index);
-        let name = name_bytes
-            .get(candidate.name as usize..)
-            .unwrap_or_default();
-        if !name.starts_with(b".go.buildinfo\0") {
-            continue;
-        }
+    fn name(&self, section: &Section) -> &[u8] {
+        self.names.get(section.name as usize..).unwrap_or_default()
+    }
+
+    fn go_build_info<F: ReadAt>(&self, file: &F) -> io::Result<Option<GoBuildInfo>> {
+        let Some(buildinfo) = self
+            .sections
+            .iter()
+            .find(|section| self.name(section).starts_with(b".go.buildinfo\0"))
+        else {
+            return Ok(None);
+        };
         let mut head = [0u8; 32 + 10 + 64];
-        let got = read_up_to(file, candidate.offset, &mut head)?;
+        let got = read_up_to(file, buildinfo.offset, &mut head)?;
         if got < 32 || !head.starts_with(GO_BUILDINFO_MAGIC) {
             return Ok(None);
         }
-        return Ok(Some(GoBuildInfo {
+        Ok(Some(GoBuildInfo {
             version: inline_version(&head[..got]),
-        }));
+        }))
     }
-    Ok(None)
+
+    /// Which of `prefixes` begin a symbol's name: the string tables of the dynamic symbol table
+    /// (`.dynsym`, kept by `strip`) and of the full one (`.symtab`, when not stripped) are
+    /// scanned for `\0PREFIX`, each at most [`MAX_STRING_TABLE_BYTES`] far.
+    fn symbol_prefixes<F: ReadAt>(
+        &self,
+        file: &F,
+        prefixes: &[&'static str],
+    ) -> io::Result<Vec<&'static str>> {
+        let mut found = Vec::new();
+        for symbols in &self.sections {
+            if found.len() == prefixes.len() {
+                break;
+            }
+            if symbols.kind != SHT_SYMTAB && symbols.kind != SHT_DYNSYM {
+                continue;
+            }
+            let Some(strings) = self.sections.get(symbols.link as usize) else {
+                continue;
+            };
+            if strings.kind != SHT_STRTAB {
+                continue;
+            }
+            scan_string_table(file, strings, prefixes, &mut found)?;
+        }
+        Ok(found)
+    }
+}
+
+const SHT_SYMTAB: u32 = 2;
+const SHT_STRTAB: u32 = 3;
+const SHT_DYNSYM: u32 = 11;
+/// How far into one string table names are looked for: `.dynstr` is usually well under 1 MiB;
+/// a large unstripped Rust binary's `.strtab` can pass 50 MiB, and is not read past this.
+const MAX_STRING_TABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// String tables are read in pieces of this size.
+const SCAN_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Adds to `found` each of `prefixes` (not already in it) that follows a NUL in the table.
+fn scan_string_table<F: ReadAt>(
+    file: &F,
+    strings: &Section,
+    prefixes: &[&'static str],
+    found: &mut Vec<&'static str>,
+) -> io::Result<()> {
+    let patterns: Vec<(&'static str, Vec<u8>)> = prefixes
+        .iter()
+        .filter(|prefix| !found.contains(prefix))
+        .map(|&prefix| (prefix, [b"\0", prefix.as_bytes()].concat()))
+        .collect();
+    let Some(overlap) = patterns.iter().map(|(_, pattern)| pattern.len() - 1).max() else {
+        return Ok(());
+    };
+    let length = strings.size.min(MAX_STRING_TABLE_BYTES);
+    let mut buffer = vec![0u8; SCAN_CHUNK_BYTES + overlap];
+    // `kept` bytes at the buffer's start are the end of the previous piece, so that a name
+    // split between two pieces is still seen.
+    let mut kept = 0;
+    let mut offset = 0u64;
+    while offset < length {
+        let want = SCAN_CHUNK_BYTES.min((length - offset) as usize);
+        let got = read_up_to(
+            file,
+            strings.offset + offset,
+            &mut buffer[kept..kept + want],
+        )?;
+        if got == 0 {
+            break;
+        }
+        let window = &buffer[..kept + got];
+        for (prefix, pattern) in &patterns {
+            if !found.contains(prefix) && memchr::memmem::find(window, pattern).is_some() {
+                found.push(prefix);
+            }
+        }
+        if patterns.iter().all(|(prefix, _)| found.contains(prefix)) {
+            break;
+        }
+        let filled = window.len();
+        let next_kept = overlap.min(filled);
+        buffer.copy_within(filled - next_kept..filled, 0);
+        kept = next_kept;
+        offset += got as u64;
+    }
+    Ok(())
 }
 
 /// Go 1.18+ (flag bit 2): the version follows the 32-byte header as a varint-prefixed string.
@@ -185,8 +325,11 @@ fn read_uvarint(bytes: &[u8]) -> Option<(u64, usize)> {
 
 struct Section {
     name: u32,
+    kind: u32,
     offset: u64,
     size: u64,
+    /// For a symbol table: the index of its string table.
+    link: u32,
 }
 
 #[derive(Clone, Copy)]

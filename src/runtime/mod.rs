@@ -11,6 +11,7 @@ mod glibc;
 mod go;
 mod jemalloc;
 mod partition_alloc;
+mod python;
 
 use crate::classify::{generic, CategoryDef, Rule};
 use crate::input::elf::ExecutableFacts;
@@ -25,7 +26,14 @@ pub(crate) static REGISTRY: &[&RuntimeDef] = &[
     &bionic::RUNTIME,
     &jemalloc::RUNTIME,
     &partition_alloc::RUNTIME,
+    &python::RUNTIME,
 ];
+
+/// The symbol-name prefixes that show a runtime linked into an executable, which the
+/// executable's symbol tables are searched for (`input/elf.rs`).
+pub(crate) fn symbol_prefixes() -> Vec<&'static str> {
+    [python::SYMBOLS, jemalloc::SYMBOLS].concat()
+}
 
 /// The runtime section's title when no language runtime is found.
 pub(crate) const NATIVE_TITLE: &str = "Native Runtime";
@@ -35,7 +43,7 @@ pub(crate) const NATIVE_KEY: &str = "native";
 /// What a runtime is to the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// A language runtime (Go): the runtime section is named after it.
+    /// A language runtime (Go, CPython): the runtime section is named after it.
     Language,
     /// A C library or memory allocator, beside any language runtime.
     Allocator,
