@@ -6,9 +6,10 @@
 //! its own anonymous `mmap`. The kernel merges adjacent arenas into one mapping, so a run of
 //! arenas is an unnamed read-write mapping whose size is a whole number of MiB. Larger
 //! objects (NumPy arrays, big bytearrays, lists' item arrays) come from `malloc`: glibc serves
-//! big ones with their own mappings, a page or so more than asked, which are not arenas. When
-//! such a block lands right next to arenas the kernel merges them too; that mapping is not a
-//! whole number of arenas and stays with the anonymous memory.
+//! big ones with their own mappings, a page or so more than asked, which are not arenas: they
+//! are shown as large blocks. When such a block lands right next to arenas the kernel merges
+//! them too; that mapping is not a whole number of arenas, cannot be split by its layout, and
+//! is shown with the large blocks.
 
 use super::{glibc, Relabel, Role, RuntimeDef, Verdict};
 use crate::classify::generic::{is_guarded_thread_stack, BINARY, C_HEAP, SHARED_LIBRARIES};
@@ -26,6 +27,12 @@ pub(crate) static ARENAS: CategoryDef = CategoryDef::new(
     "Object Arenas (pymalloc)",
     SectionId::Runtime,
     "CPython's small-object allocator: runs of 1 MiB arenas, recognised by their size (sys._debugmallocstats() counts them)",
+);
+pub(crate) static LARGE_BLOCKS: CategoryDef = CategoryDef::new(
+    "python.large",
+    "Large Blocks (malloc/mmap)",
+    SectionId::Runtime,
+    "in a CPython process, other unnamed read-write mappings of 128 KiB or more: objects' large buffers that malloc mapped on their own (NumPy arrays, bytearrays, list storage), the program's own mmaps, and arenas the kernel merged with them",
 );
 
 /// Names in an executable's symbol tables that show CPython linked in (Debian's `python3.11`
@@ -45,6 +52,8 @@ static RULES: &[Rule] = &[
         .when(Condition::Runtime(PYTHON)).signals(IS_PYTHON),
     rule(Stage::RuntimeLayout, UnnamedWhere(is_arena_run), PermMatch::PrivateReadWrite, &ARENAS)
         .when(Condition::Runtime(PYTHON)).by_layout(),
+    rule(Stage::RuntimeFallback, UnnamedWhere(is_large_block), PermMatch::PrivateReadWrite, &LARGE_BLOCKS)
+        .when(Condition::Runtime(PYTHON)).by_layout(),
 ];
 
 pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
@@ -52,7 +61,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     name: "CPython",
     role: Role::Language,
     section_title: "CPython",
-    categories: &[&ARENAS],
+    categories: &[&ARENAS, &LARGE_BLOCKS],
     rules: RULES,
     relabel: &[Relabel {
         category: &C_HEAP,
@@ -82,6 +91,15 @@ fn is_arena_run(header: &Header<'_>, around: &Neighbours) -> bool {
     (end - header.start) % ARENA_BYTES == 0
         && !around.huge_page_advised
         && !is_guarded_thread_stack(header, around)
+}
+
+/// glibc's smallest mmap threshold (`M_MMAP_THRESHOLD`, 128 KiB): a block from malloc this large
+/// may be a mapping of its own.
+const LARGE_BLOCK_BYTES: u64 = 128 * 1024;
+
+/// Reached only by memory that no earlier rule took (arenas, stacks, glibc's arenas).
+fn is_large_block(header: &Header<'_>, _: &Neighbours) -> bool {
+    header.size() >= LARGE_BLOCK_BYTES
 }
 
 /// `python`, `python3`, `python3.11`, `python3.13t`, `python2.7`: the interpreter's file names.

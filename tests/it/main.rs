@@ -9,6 +9,8 @@
 //! | `json` | the JSON schema (v1 and its additions) and its sums, live and from files |
 //! | `fixtures` | the library on every capture in `fixtures/`: exact totals against the kernel's `smaps_rollup`, the categories each runtime's memory lands in |
 //! | `snapshots` | the text output of every fixture that analyzes, byte for byte (insta) |
+//! | `python` | CPython processes: pymalloc's arenas against `sys._debugmallocstats()`, large blocks, NumPy |
+//! | `jemalloc` | a Rust program on tikv-jemallocator against jemalloc's own statistics |
 //! | `live` | live processes with a known layout (`examples/workload`) against the kernel's own figures; zombies, kernel threads, permission denied, exiting mid-read |
 //! | `units` | `-unit`: every size in the text against the JSON bytes |
 //! | `colour` | `-color`, NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM, terminals and pipes |
@@ -35,12 +37,14 @@ mod fixtures;
 mod generated;
 mod help;
 mod input_errors;
+mod jemalloc;
 mod json;
 mod live;
 mod output;
 mod prometheus;
 mod properties;
 mod ps;
+mod python;
 mod security;
 mod snapshots;
 mod text;

@@ -7,6 +7,8 @@
 //! - [`text`], [`json`]: reading the text and JSON outputs back;
 //! - [`prometheus`]: a strict parser of the exposition format, and `promtool`;
 //! - [`ps_text`]: a parser of `-ps -unit B` text;
+//! - [`runtime_program`]: programs on a real runtime (CPython, jemalloc) that print their
+//!   runtime's own statistics, and analyzing them while their memory stands still;
 //! - [`workload`]: the `examples/workload` helper process with a known memory layout, and the
 //!   other example binaries the tests run;
 //! - [`system`]: programs on PATH, root, running as user `nobody`;
@@ -42,6 +44,7 @@ pub mod prometheus;
 pub mod ps_text;
 pub mod readers;
 pub mod run;
+pub mod runtime_program;
 pub mod smaps;
 #[path = "../../../benches/synthetic.rs"]
 pub mod synthetic;
