@@ -52,6 +52,9 @@ snapshot_tests! {
     java: "java/smaps";
     node: "node/smaps";
     python: "python/smaps";
+    python_numpy: "python-numpy/smaps";
+    rust_jemalloc: "rust-jemalloc/smaps";
+    c_jemalloc: "c-jemalloc/smaps";
     edge_android: "edge/android.smaps";
     edge_crlf: "edge/crlf.smaps";
     edge_glibc_decorated: "edge/glibc-decorated.smaps";

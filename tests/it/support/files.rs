@@ -7,7 +7,17 @@ use std::path::{Path, PathBuf};
 use tempfile::{NamedTempFile, TempDir};
 
 /// The real captures, each `fixtures/NAME/smaps` with the kernel's `smaps_rollup` beside it.
-pub const CAPTURES: [&str; 6] = ["c-threads", "go", "go-cgo", "java", "node", "python"];
+pub const CAPTURES: [&str; 9] = [
+    "c-threads",
+    "go",
+    "go-cgo",
+    "java",
+    "node",
+    "python",
+    "python-numpy",
+    "rust-jemalloc",
+    "c-jemalloc",
+];
 
 /// The files in `fixtures/edge/` that are not smaps memanalyzer can analyze (each is rejected
 /// with its own message, see `input_errors.rs`); every other `edge/*.smaps` analyzes.
