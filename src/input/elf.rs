@@ -394,17 +394,18 @@ mod tests {
         assert_eq!(inline_version(&head), None);
     }
 
-    /// A sparse, 300 MB "binary": an ELF header, section headers near the end, and a Go 1.18+
-    /// `.go.buildinfo` section; every other byte reads as zero. Counts the bytes read.
-    struct SparseGoBinary {
+    /// A sparse, 300 MB "binary": an ELF header, section headers near the end, and a few
+    /// sections' contents; every other byte reads as zero. Counts the bytes read.
+    struct SparseBinary {
         pieces: Vec<(u64, Vec<u8>)>,
         bytes_read: std::cell::Cell<u64>,
     }
 
     const SPARSE_SIZE: u64 = 300 * 1024 * 1024;
 
-    impl SparseGoBinary {
-        fn new(version: &str) -> SparseGoBinary {
+    impl SparseBinary {
+        /// With a Go 1.18+ `.go.buildinfo` section.
+        fn go(version: &str) -> SparseBinary {
             let shoff: u64 = SPARSE_SIZE - 4096;
             let names_offset: u64 = SPARSE_SIZE - 8192;
             let buildinfo_offset: u64 = 150 * 1024 * 1024;
@@ -432,7 +433,7 @@ mod tests {
             buildinfo.resize(32, 0);
             buildinfo.push(version.len() as u8);
             buildinfo.extend_from_slice(version.as_bytes());
-            SparseGoBinary {
+            SparseBinary {
                 pieces: vec![
                     (0, header),
                     (shoff, table),
@@ -444,7 +445,102 @@ mod tests {
         }
     }
 
-    impl ReadAt for SparseGoBinary {
+    impl SparseBinary {
+        /// With a dynamic symbol table whose strings are `dynstr`, and a full one whose string
+        /// table is `strtab_size` bytes (zeros) ending in `strtab_tail`.
+        fn with_symbols(dynstr: &[u8], strtab_size: u64, strtab_tail: &[u8]) -> SparseBinary {
+            let shoff: u64 = SPARSE_SIZE - 4096;
+            let names_offset: u64 = SPARSE_SIZE - 8192;
+            let dynstr_offset: u64 = 4096;
+            let strtab_offset: u64 = 1024 * 1024;
+            let mut header = vec![0u8; 64];
+            header[..4].copy_from_slice(b"\x7fELF");
+            header[4] = 2; // 64-bit
+            header[5] = 1; // little-endian
+            header[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+            header[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+            header[0x3c..0x3e].copy_from_slice(&6u16.to_le_bytes());
+            header[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
+            let names = b"\0.shstrtab\0.dynsym\0.dynstr\0.symtab\0.strtab\0".to_vec();
+            let section = |name: u32, kind: u32, offset: u64, size: u64, link: u32| {
+                let mut entry = vec![0u8; 64];
+                entry[..4].copy_from_slice(&name.to_le_bytes());
+                entry[4..8].copy_from_slice(&kind.to_le_bytes());
+                entry[0x18..0x20].copy_from_slice(&offset.to_le_bytes());
+                entry[0x20..0x28].copy_from_slice(&size.to_le_bytes());
+                entry[0x28..0x2c].copy_from_slice(&link.to_le_bytes());
+                entry
+            };
+            let mut table = section(0, 0, 0, 0, 0);
+            table.extend(section(1, SHT_STRTAB, names_offset, names.len() as u64, 0));
+            table.extend(section(11, SHT_DYNSYM, 2048, 24, 3));
+            table.extend(section(
+                19,
+                SHT_STRTAB,
+                dynstr_offset,
+                dynstr.len() as u64,
+                0,
+            ));
+            table.extend(section(27, SHT_SYMTAB, 3072, 24, 5));
+            table.extend(section(35, SHT_STRTAB, strtab_offset, strtab_size, 0));
+            let tail_offset = strtab_offset + strtab_size - strtab_tail.len() as u64;
+            SparseBinary {
+                pieces: vec![
+                    (0, header),
+                    (shoff, table),
+                    (names_offset, names),
+                    (dynstr_offset, dynstr.to_vec()),
+                    (tail_offset, strtab_tail.to_vec()),
+                ],
+                bytes_read: std::cell::Cell::new(0),
+            }
+        }
+
+        fn facts(&self) -> ElfFacts {
+            read_elf(self, &["Py_Initialize", "_rjem_", "mallctl"]).unwrap()
+        }
+    }
+
+    #[test]
+    fn finds_symbol_prefixes_in_the_dynamic_symbol_table() {
+        let binary = SparseBinary::with_symbols(b"\0free\0Py_InitializeEx\0malloc\0", 1, b"\0");
+        let facts = binary.facts();
+        assert_eq!(facts.symbols, ["Py_Initialize"]);
+        assert!(facts.has_symbol(&["Py_Initialize", "Py_BytesMain"]));
+        assert!(!facts.has_symbol(&["mallctl"]));
+        assert_eq!(facts.go, None);
+    }
+
+    #[test]
+    fn a_prefix_must_begin_a_name() {
+        let binary = SparseBinary::with_symbols(b"\0my_mallctl\0x_rjem_malloc\0", 1, b"\0");
+        assert!(binary.facts().symbols.is_empty());
+    }
+
+    #[test]
+    fn names_split_between_pieces_are_found() {
+        // `_rjem_malloc` straddles the first 64 KiB piece of the full string table.
+        let mut tail = vec![0u8; 106];
+        tail[..13].copy_from_slice(b"\0_rjem_malloc");
+        let size = SCAN_CHUNK_BYTES as u64 + 100; // the name starts 6 bytes before the piece ends
+        let binary = SparseBinary::with_symbols(b"\0", size, &tail);
+        assert_eq!(binary.facts().symbols, ["_rjem_"]);
+    }
+
+    #[test]
+    fn a_huge_string_table_is_read_only_so_far() {
+        // 200 MB of names, `mallctl` at the very end: past the limit, so not seen.
+        let size = 200 * 1024 * 1024;
+        let binary = SparseBinary::with_symbols(b"\0", size, b"\0mallctl\0");
+        assert!(binary.facts().symbols.is_empty());
+        let read = binary.bytes_read.get();
+        assert!(
+            read <= MAX_STRING_TABLE_BYTES + 64 * 1024,
+            "read {read} bytes of a {size}-byte string table"
+        );
+    }
+
+    impl ReadAt for SparseBinary {
         fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
             let length = (buf.len() as u64).min(SPARSE_SIZE.saturating_sub(offset)) as usize;
             buf[..length].fill(0);
@@ -464,7 +560,7 @@ mod tests {
 
     #[test]
     fn reads_only_the_headers_of_a_large_binary() {
-        let binary = SparseGoBinary::new("go1.25.4");
+        let binary = SparseBinary::go("go1.25.4");
         let info = go_build_info(&binary).unwrap().expect("a Go binary");
         assert_eq!(info.version.as_deref(), Some("go1.25.4"));
         let read = binary.bytes_read.get();
