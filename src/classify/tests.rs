@@ -86,6 +86,22 @@ fn recognises_kernel_and_runtime_names() {
             "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:partition_alloc]",
             "c.heap",
         ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:mimalloc]",
+            "mimalloc.heap",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:tcmalloc_region_0]",
+            "tcmalloc.heap",
+        ),
+        (
+            "7f0000000000-7f0000100000 r--p 00000000 08:01 42 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+            "file.libraries",
+        ),
+        (
+            "7f0000000000-7f0000100000 r--p 00000000 08:01 42 /usr/lib/libpython3.11.so.1.0",
+            "file.libraries",
+        ),
     ];
     for (line, expected) in cases {
         assert_eq!(category(line), expected, "{line}");

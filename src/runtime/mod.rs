@@ -10,8 +10,10 @@ mod bionic;
 mod glibc;
 mod go;
 mod jemalloc;
+mod mimalloc;
 mod partition_alloc;
 mod python;
+mod tcmalloc;
 
 use crate::classify::{generic, CategoryDef, Rule};
 use crate::input::elf::ExecutableFacts;
@@ -25,6 +27,8 @@ pub(crate) static REGISTRY: &[&RuntimeDef] = &[
     &glibc::RUNTIME,
     &bionic::RUNTIME,
     &jemalloc::RUNTIME,
+    &mimalloc::RUNTIME,
+    &tcmalloc::RUNTIME,
     &partition_alloc::RUNTIME,
     &python::RUNTIME,
 ];
