@@ -35,6 +35,7 @@ pub(crate) static REGISTRY: &[&RuntimeDef] = &[
 
 /// The symbol-name prefixes that show a runtime linked into an executable, which the
 /// executable's symbol tables are searched for (`input/elf.rs`).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // only live analysis reads an executable
 pub(crate) fn symbol_prefixes() -> Vec<&'static str> {
     [python::SYMBOLS, jemalloc::SYMBOLS].concat()
 }
