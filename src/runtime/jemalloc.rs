@@ -56,12 +56,9 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     next_step: Some("run the program with MALLOC_CONF=stats_print:true (_RJEM_MALLOC_CONF for Rust's tikv-jemallocator) to have jemalloc print its own statistics at exit"),
 };
 
-/// An executable with jemalloc's symbols has it; one without may still load libjemalloc.
+/// An executable with its symbols has it; one without may still load it as a library.
 fn from_symbols(facts: &ExecutableFacts) -> Verdict {
-    match &facts.elf {
-        Some(elf) if elf.has_symbol(SYMBOLS) => Verdict::Present { version: None },
-        _ => Verdict::Unknown,
-    }
+    super::linked_in(facts, SYMBOLS)
 }
 
 /// Every size jemalloc grows its address space by is a multiple of this: its page size classes

@@ -107,6 +107,16 @@ pub(crate) fn not_in_executable(_: &ExecutableFacts) -> Verdict {
     Verdict::Unknown
 }
 
+/// What the executable file says about a runtime that shows in its symbols: present when a
+/// name in its symbol tables begins with one of `prefixes` (each must be in
+/// [`symbol_prefixes`]); otherwise unknown, as the runtime may still be loaded as a library.
+pub(crate) fn linked_in(facts: &ExecutableFacts, prefixes: &[&str]) -> Verdict {
+    match &facts.elf {
+        Some(elf) if elf.has_symbol(prefixes) => Verdict::Present { version: None },
+        _ => Verdict::Unknown,
+    }
+}
+
 /// The runtime with this id. Ids are made only by the runtime files, so it is always there.
 pub(crate) fn def(id: RuntimeId) -> &'static RuntimeDef {
     REGISTRY

@@ -71,12 +71,9 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     next_step: Some("start the program with PYTHONTRACEMALLOC=1 (or call tracemalloc.start()) and compare tracemalloc.get_traced_memory() and sys._debugmallocstats() with these lines"),
 };
 
-/// An executable with CPython's symbols is CPython; one without may still load libpython.
+/// An executable with its symbols has it; one without may still load it as a library.
 fn from_symbols(facts: &ExecutableFacts) -> Verdict {
-    match &facts.elf {
-        Some(elf) if elf.has_symbol(SYMBOLS) => Verdict::Present { version: None },
-        _ => Verdict::Unknown,
-    }
+    super::linked_in(facts, SYMBOLS)
 }
 
 /// pymalloc's arena size from CPython 3.10 on (`ARENA_SIZE`, 1 << 20); earlier versions' 256 KiB
