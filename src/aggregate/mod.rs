@@ -94,11 +94,17 @@ impl Aggregator {
             candidates,
             ..
         } = self;
-        window.push(&region.header, amounts, |ready, around| {
-            count(
-                classifier, tally, groups, kept, signals, candidates, ready, around,
-            )
-        });
+        let huge_page_advised = region.has_vm_flag(*b"hg");
+        window.push(
+            &region.header,
+            amounts,
+            huge_page_advised,
+            |ready, around| {
+                count(
+                    classifier, tally, groups, kept, signals, candidates, ready, around,
+                )
+            },
+        );
     }
 
     /// Counts the last region; call once the input has ended.

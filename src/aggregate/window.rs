@@ -19,6 +19,8 @@ pub(crate) struct OwnedRegion {
     pub inode: u64,
     pub name: Vec<u8>,
     pub amounts: Amounts,
+    /// `hg` in its `VmFlags` (see [`Neighbours::huge_page_advised`]).
+    pub huge_page_advised: bool,
 }
 
 impl OwnedRegion {
@@ -67,6 +69,7 @@ impl Window {
         &mut self,
         header: &Header<'_>,
         amounts: Amounts,
+        huge_page_advised: bool,
         ready: impl FnOnce(&OwnedRegion, &Neighbours),
     ) {
         if let Some(pending) = self.pending.take() {
@@ -75,6 +78,7 @@ impl Window {
         }
         let mut next = std::mem::take(&mut self.spare);
         next.copy_from(header, amounts);
+        next.huge_page_advised = huge_page_advised;
         self.pending = Some(next);
     }
 
@@ -94,6 +98,7 @@ impl Window {
         let around = Neighbours {
             previous: self.previous,
             next,
+            huge_page_advised: region.huge_page_advised,
         };
         ready(region, &around);
         self.previous = Some(Neighbour::of(&region.header()));

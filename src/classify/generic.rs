@@ -198,7 +198,7 @@ const MAX_GUARD_BYTES: u64 = 64 * 1024;
 const STACK_BYTES: std::ops::RangeInclusive<u64> = 16 * 1024..=16 * 1024 * 1024;
 
 /// An unnamed map directly above a small no-access guard, of a thread stack's size.
-fn is_guarded_thread_stack(header: &Header<'_>, around: &Neighbours) -> bool {
+pub(crate) fn is_guarded_thread_stack(header: &Header<'_>, around: &Neighbours) -> bool {
     around.previous.is_some_and(|guard| {
         guard.unnamed_no_access && guard.end == header.start && guard.size() <= MAX_GUARD_BYTES
     }) && STACK_BYTES.contains(&header.size())

@@ -138,6 +138,8 @@ pub(crate) enum NameMatch {
     AnyAnonName,
     /// A path whose file name is this library (`libc.so.6`), or a versioned form of it.
     Library(&'static str),
+    /// A path, not deleted, whose file name passes the test (`python3.11`).
+    FileNameWhere(FileNameTest),
     /// The path of the analyzed executable, when it is known.
     Executable,
     /// When the executable is not known (a saved file): a path that could be it.
@@ -157,6 +159,9 @@ pub(crate) enum NameMatch {
     /// Anything.
     Any,
 }
+
+/// A test of a mapped file's name (without ` (deleted)`).
+pub(crate) type FileNameTest = fn(&[u8]) -> bool;
 
 /// Which permissions a rule needs.
 #[derive(Clone, Copy, Debug)]
@@ -245,7 +250,7 @@ pub(crate) type RuleIndex = u16;
 /// Longest chain of matching rules kept for one region (the last one always holds). Each
 /// runtime may add conditional layout rules for unnamed memory, so the chain must hold one or
 /// two per runtime; `RuleTable::get` checks that every conditional rule fits.
-const MAX_CHAIN: usize = 16;
+const MAX_CHAIN: usize = 24;
 
 /// The rules that matched one region, in table order: every one but the last has a condition;
 /// the last always holds.
@@ -267,11 +272,16 @@ impl Chain {
     }
 }
 
-/// The regions around the one being classified, which some rules look at.
+/// The regions around the one being classified, which some rules look at, and what the
+/// region's own `VmFlags` line adds to its header.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Neighbours {
     pub previous: Option<Neighbour>,
     pub next: Option<Neighbour>,
+    /// The region itself was advised for transparent huge pages (`hg` in its `VmFlags`): a
+    /// program asked for that with `madvise(MADV_HUGEPAGE)`, as NumPy does for large arrays,
+    /// which also splits the mapping from its neighbours.
+    pub huge_page_advised: bool,
 }
 
 /// A region's neighbour in address order.
@@ -414,6 +424,9 @@ impl Classifier {
                 .is_some_and(|anon| anon.starts_with(text.as_bytes())),
             AnyAnonName => name.group.is_some(),
             Library(file) => name.is_path && !name.is_deleted && generic::is_library(raw, file),
+            FileNameWhere(test) => {
+                name.is_path && !name.is_deleted && test(generic::file_name(raw))
+            }
             Executable => self.executable.as_deref() == Some(raw),
             ExecutableCandidate => {
                 self.executable.is_none() && name.is_path && !name.is_shared_library

@@ -80,11 +80,27 @@ fn recognises_kernel_and_runtime_names() {
         ),
         (
             "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:jemalloc_pg]",
-            "c.heap",
+            "jemalloc.heap",
         ),
         (
             "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:partition_alloc]",
             "c.heap",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:mimalloc]",
+            "mimalloc.heap",
+        ),
+        (
+            "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 [anon:tcmalloc_region_0]",
+            "tcmalloc.heap",
+        ),
+        (
+            "7f0000000000-7f0000100000 r--p 00000000 08:01 42 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+            "file.libraries",
+        ),
+        (
+            "7f0000000000-7f0000100000 r--p 00000000 08:01 42 /usr/lib/libpython3.11.so.1.0",
+            "file.libraries",
         ),
     ];
     for (line, expected) in cases {
@@ -252,11 +268,11 @@ fn the_first_arena_signals_go() {
 fn layout_rules_look_at_the_neighbours() {
     let after = |line: &str| Neighbours {
         previous: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
-        next: None,
+        ..Neighbours::default()
     };
     let before = |line: &str| Neighbours {
-        previous: None,
         next: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
+        ..Neighbours::default()
     };
     let none = Facts::default();
     let guard = "7f0000000000-7f0000001000 ---p 00000000 00:00 0 ";
@@ -344,7 +360,7 @@ fn with_runtime(runtime: crate::report::RuntimeId) -> Facts {
 fn after(line: &str) -> Neighbours {
     Neighbours {
         previous: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
-        next: None,
+        ..Neighbours::default()
     }
 }
 
@@ -457,8 +473,8 @@ fn v8_pages_are_aligned_256_kib_below_64_tib_only_in_node() {
 fn metaspace_granules_sit_beside_their_uncommitted_rest() {
     let jvm = with_runtime(JVM);
     let before = |line: &str| Neighbours {
-        previous: None,
         next: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
+        ..Neighbours::default()
     };
     let committed = "7f2277000000-7f2277030000 rw-p 00000000 00:00 0 ";
     let uncommitted = "7f2277030000-7f2277400000 ---p 00000000 00:00 0 ";
@@ -495,6 +511,7 @@ fn a_webassembly_memory_sits_in_its_10_gib_reservation() {
     let around = Neighbours {
         previous: Some(below),
         next: Some(above),
+        ..Neighbours::default()
     };
     let node = with_runtime(NODE);
     assert_eq!(category_with(memory, &around, &node), "v8.wasm");

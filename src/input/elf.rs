@@ -1,6 +1,7 @@
 //! What a live process's executable file says about its runtime, read from its ELF headers and
 //! the few bytes of the sections that matter (production binaries are hundreds of MB; they are
-//! never read whole). Today: Go's `.go.buildinfo`.
+//! never read whole): Go's `.go.buildinfo`, and names in the symbol tables that show a runtime
+//! or allocator linked in (CPython's `Py_…`, jemalloc's `_rjem_…` or `mallctl`).
 
 use std::fs::File;
 use std::io;
@@ -17,13 +18,25 @@ pub(crate) struct ExecutableFacts {
 pub(crate) struct ElfFacts {
     /// Go's build information, for a Go binary.
     pub go: Option<GoBuildInfo>,
+    /// The symbol-name prefixes asked for (see [`ExecutableFacts::read`]) that begin a name in
+    /// the file's symbol tables.
+    pub symbols: Vec<&'static str>,
+}
+
+impl ElfFacts {
+    /// Whether a name in the symbol tables begins with one of `prefixes` (each must be among
+    /// those the file was read for).
+    pub(crate) fn has_symbol(&self, prefixes: &[&str]) -> bool {
+        prefixes.iter().any(|prefix| self.symbols.contains(prefix))
+    }
 }
 
 impl ExecutableFacts {
-    /// Reads what matters from an open executable; unreadable means nothing is known.
-    pub(crate) fn read<F: ReadAt>(file: &F) -> ExecutableFacts {
+    /// Reads what matters from an open executable, looking for the symbol-name prefixes that
+    /// reveal the runtimes linked in; unreadable means nothing is known.
+    pub(crate) fn read<F: ReadAt>(file: &F, symbol_prefixes: &[&'static str]) -> ExecutableFacts {
         ExecutableFacts {
-            elf: go_build_info(file).ok().map(|go| ElfFacts { go }),
+            elf: read_elf(file, symbol_prefixes).ok(),
         }
     }
 }
@@ -62,101 +75,228 @@ impl ReadAt for File {
 
 /// `Ok(Some(_))` for a Go binary, `Ok(None)` for any other ELF file (or a non-ELF file), and an
 /// error only when the file cannot be read.
-pub(crate) fn go_build_info<F: ReadAt>(file: &F) -> io::Result<Option<GoBuildInfo>> {
-    let mut ident = [0u8; 64];
-    let read = read_up_to(file, 0, &mut ident)?;
-    if read < 52 || &ident[..4] != b"\x7fELF" {
-        return Ok(None);
+#[cfg(test)]
+fn go_build_info<F: ReadAt>(file: &F) -> io::Result<Option<GoBuildInfo>> {
+    match SectionTable::read(file)? {
+        Some(sections) => sections.go_build_info(file),
+        None => Ok(None),
     }
-    let is_64 = match ident[4] {
-        1 => false,
-        2 => true,
-        _ => return Ok(None),
+}
+
+/// Everything learned from one ELF file: Go's build information and which of `prefixes`
+/// begin a name in its symbol tables. A file that is not ELF says nothing.
+fn read_elf<F: ReadAt>(file: &F, prefixes: &[&'static str]) -> io::Result<ElfFacts> {
+    let Some(sections) = SectionTable::read(file)? else {
+        return Ok(ElfFacts::default());
     };
-    let little = match ident[5] {
-        1 => true,
-        2 => false,
-        _ => return Ok(None),
-    };
-    let endian = Endian { little };
-    let (shoff, shentsize, shnum, shstrndx) = if is_64 {
-        if read < 64 {
+    Ok(ElfFacts {
+        go: sections.go_build_info(file)?,
+        symbols: sections.symbol_prefixes(file, prefixes)?,
+    })
+}
+
+/// The section headers of an ELF file and the names of its sections.
+struct SectionTable {
+    sections: Vec<Section>,
+    names: Vec<u8>,
+}
+
+impl SectionTable {
+    /// `Ok(None)` for a file that is not ELF, or whose section table is not one to trust.
+    fn read<F: ReadAt>(file: &F) -> io::Result<Option<SectionTable>> {
+        let mut ident = [0u8; 64];
+        let read = read_up_to(file, 0, &mut ident)?;
+        if read < 52 || &ident[..4] != b"\x7fELF" {
             return Ok(None);
         }
-        (
-            endian.u64(&ident[0x28..]),
-            endian.u16(&ident[0x3a..]),
-            endian.u16(&ident[0x3c..]),
-            endian.u16(&ident[0x3e..]),
-        )
-    } else {
-        (
-            u64::from(endian.u32(&ident[0x20..])),
-            endian.u16(&ident[0x2e..]),
-            endian.u16(&ident[0x30..]),
-            endian.u16(&ident[0x32..]),
-        )
-    };
-    let (shentsize, shnum, shstrndx) = (
-        usize::from(shentsize),
-        usize::from(shnum),
-        usize::from(shstrndx),
-    );
-    let min_entry = if is_64 { 64 } else { 40 };
-    if shoff == 0
-        || shnum == 0
-        || shnum > MAX_SECTIONS
-        || shentsize < min_entry
-        || shstrndx >= shnum
-    {
-        return Ok(None);
-    }
-    let mut table = vec![0u8; shnum * shentsize];
-    if read_up_to(file, shoff, &mut table)? < table.len() {
-        return Ok(None);
-    }
-    let section = |index: usize| -> Section {
-        let entry = &table[index * shentsize..];
-        if is_64 {
-            Section {
-                name: endian.u32(entry),
-                offset: endian.u64(&entry[0x18..]),
-                size: endian.u64(&entry[0x20..]),
+        let is_64 = match ident[4] {
+            1 => false,
+            2 => true,
+            _ => return Ok(None),
+        };
+        let little = match ident[5] {
+            1 => true,
+            2 => false,
+            _ => return Ok(None),
+        };
+        let endian = Endian { little };
+        let (shoff, shentsize, shnum, shstrndx) = if is_64 {
+            if read < 64 {
+                return Ok(None);
             }
+            (
+                endian.u64(&ident[0x28..]),
+                endian.u16(&ident[0x3a..]),
+                endian.u16(&ident[0x3c..]),
+                endian.u16(&ident[0x3e..]),
+            )
         } else {
-            Section {
-                name: endian.u32(entry),
-                offset: u64::from(endian.u32(&entry[0x10..])),
-                size: u64::from(endian.u32(&entry[0x14..])),
-            }
+            (
+                u64::from(endian.u32(&ident[0x20..])),
+                endian.u16(&ident[0x2e..]),
+                endian.u16(&ident[0x30..]),
+                endian.u16(&ident[0x32..]),
+            )
+        };
+        let (shentsize, shnum, shstrndx) = (
+            usize::from(shentsize),
+            usize::from(shnum),
+            usize::from(shstrndx),
+        );
+        let min_entry = if is_64 { 64 } else { 40 };
+        if shoff == 0
+            || shnum == 0
+            || shnum > MAX_SECTIONS
+            || shentsize < min_entry
+            || shstrndx >= shnum
+        {
+            return Ok(None);
         }
-    };
-    let names = section(shstrndx);
-    if names.size > MAX_SECTION_NAMES_BYTES {
-        return Ok(None);
+        let mut table = vec![0u8; shnum * shentsize];
+        if read_up_to(file, shoff, &mut table)? < table.len() {
+            return Ok(None);
+        }
+        let sections: Vec<Section> = table
+            .chunks_exact(shentsize)
+            .map(|entry| {
+                if is_64 {
+                    Section {
+                        name: endian.u32(entry),
+                        kind: endian.u32(&entry[0x04..]),
+                        offset: endian.u64(&entry[0x18..]),
+                        size: endian.u64(&entry[0x20..]),
+                        link: endian.u32(&entry[0x28..]),
+                    }
+                } else {
+                    Section {
+                        name: endian.u32(entry),
+                        kind: endian.u32(&entry[0x04..]),
+                        offset: u64::from(endian.u32(&entry[0x10..])),
+                        size: u64::from(endian.u32(&entry[0x14..])),
+                        link: endian.u32(&entry[0x18..]),
+                    }
+                }
+            })
+            .collect();
+        let names = &sections[shstrndx];
+        if names.size > MAX_SECTION_NAMES_BYTES {
+            return Ok(None);
+        }
+        let mut name_bytes = vec![0u8; names.size as usize];
+        let name_len = read_up_to(file, names.offset, &mut name_bytes)?;
+        name_bytes.truncate(name_len);
+        Ok(Some(SectionTable {
+            sections,
+            names: name_bytes,
+        }))
     }
-    let mut name_bytes = vec![0u8; names.size as usize];
-    let name_len = read_up_to(file, names.offset, &mut name_bytes)?;
-    name_bytes.truncate(name_len);
 
-    for index in 0..shnum {
-        let candidate = section(index);
-        let name = name_bytes
-            .get(candidate.name as usize..)
-            .unwrap_or_default();
-        if !name.starts_with(b".go.buildinfo\0") {
-            continue;
-        }
+    fn name(&self, section: &Section) -> &[u8] {
+        self.names.get(section.name as usize..).unwrap_or_default()
+    }
+
+    fn go_build_info<F: ReadAt>(&self, file: &F) -> io::Result<Option<GoBuildInfo>> {
+        let Some(buildinfo) = self
+            .sections
+            .iter()
+            .find(|section| self.name(section).starts_with(b".go.buildinfo\0"))
+        else {
+            return Ok(None);
+        };
         let mut head = [0u8; 32 + 10 + 64];
-        let got = read_up_to(file, candidate.offset, &mut head)?;
+        let got = read_up_to(file, buildinfo.offset, &mut head)?;
         if got < 32 || !head.starts_with(GO_BUILDINFO_MAGIC) {
             return Ok(None);
         }
-        return Ok(Some(GoBuildInfo {
+        Ok(Some(GoBuildInfo {
             version: inline_version(&head[..got]),
-        }));
+        }))
     }
-    Ok(None)
+
+    /// Which of `prefixes` begin a symbol's name: the string tables of the dynamic symbol table
+    /// (`.dynsym`, kept by `strip`) and of the full one (`.symtab`, when not stripped) are
+    /// scanned for `\0PREFIX`, each at most [`MAX_STRING_TABLE_BYTES`] far.
+    fn symbol_prefixes<F: ReadAt>(
+        &self,
+        file: &F,
+        prefixes: &[&'static str],
+    ) -> io::Result<Vec<&'static str>> {
+        let mut found = Vec::new();
+        for symbols in &self.sections {
+            if found.len() == prefixes.len() {
+                break;
+            }
+            if symbols.kind != SHT_SYMTAB && symbols.kind != SHT_DYNSYM {
+                continue;
+            }
+            let Some(strings) = self.sections.get(symbols.link as usize) else {
+                continue;
+            };
+            if strings.kind != SHT_STRTAB {
+                continue;
+            }
+            scan_string_table(file, strings, prefixes, &mut found)?;
+        }
+        Ok(found)
+    }
+}
+
+const SHT_SYMTAB: u32 = 2;
+const SHT_STRTAB: u32 = 3;
+const SHT_DYNSYM: u32 = 11;
+/// How far into one string table names are looked for: `.dynstr` is usually well under 1 MiB;
+/// a large unstripped Rust binary's `.strtab` can pass 50 MiB, and is not read past this.
+const MAX_STRING_TABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// String tables are read in pieces of this size.
+const SCAN_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Adds to `found` each of `prefixes` (not already in it) that follows a NUL in the table.
+fn scan_string_table<F: ReadAt>(
+    file: &F,
+    strings: &Section,
+    prefixes: &[&'static str],
+    found: &mut Vec<&'static str>,
+) -> io::Result<()> {
+    let patterns: Vec<(&'static str, Vec<u8>)> = prefixes
+        .iter()
+        .filter(|prefix| !found.contains(prefix))
+        .map(|&prefix| (prefix, [b"\0", prefix.as_bytes()].concat()))
+        .collect();
+    let Some(overlap) = patterns.iter().map(|(_, pattern)| pattern.len() - 1).max() else {
+        return Ok(());
+    };
+    let length = strings.size.min(MAX_STRING_TABLE_BYTES);
+    let mut buffer = vec![0u8; SCAN_CHUNK_BYTES + overlap];
+    // `kept` bytes at the buffer's start are the end of the previous piece, so that a name
+    // split between two pieces is still seen.
+    let mut kept = 0;
+    let mut offset = 0u64;
+    while offset < length {
+        let want = SCAN_CHUNK_BYTES.min((length - offset) as usize);
+        let got = read_up_to(
+            file,
+            strings.offset + offset,
+            &mut buffer[kept..kept + want],
+        )?;
+        if got == 0 {
+            break;
+        }
+        let window = &buffer[..kept + got];
+        for (prefix, pattern) in &patterns {
+            if !found.contains(prefix) && memchr::memmem::find(window, pattern).is_some() {
+                found.push(prefix);
+            }
+        }
+        if patterns.iter().all(|(prefix, _)| found.contains(prefix)) {
+            break;
+        }
+        let filled = window.len();
+        let next_kept = overlap.min(filled);
+        buffer.copy_within(filled - next_kept..filled, 0);
+        kept = next_kept;
+        offset += got as u64;
+    }
+    Ok(())
 }
 
 /// Go 1.18+ (flag bit 2): the version follows the 32-byte header as a varint-prefixed string.
@@ -185,8 +325,11 @@ fn read_uvarint(bytes: &[u8]) -> Option<(u64, usize)> {
 
 struct Section {
     name: u32,
+    kind: u32,
     offset: u64,
     size: u64,
+    /// For a symbol table: the index of its string table.
+    link: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -251,17 +394,18 @@ mod tests {
         assert_eq!(inline_version(&head), None);
     }
 
-    /// A sparse, 300 MB "binary": an ELF header, section headers near the end, and a Go 1.18+
-    /// `.go.buildinfo` section; every other byte reads as zero. Counts the bytes read.
-    struct SparseGoBinary {
+    /// A sparse, 300 MB "binary": an ELF header, section headers near the end, and a few
+    /// sections' contents; every other byte reads as zero. Counts the bytes read.
+    struct SparseBinary {
         pieces: Vec<(u64, Vec<u8>)>,
         bytes_read: std::cell::Cell<u64>,
     }
 
     const SPARSE_SIZE: u64 = 300 * 1024 * 1024;
 
-    impl SparseGoBinary {
-        fn new(version: &str) -> SparseGoBinary {
+    impl SparseBinary {
+        /// With a Go 1.18+ `.go.buildinfo` section.
+        fn go(version: &str) -> SparseBinary {
             let shoff: u64 = SPARSE_SIZE - 4096;
             let names_offset: u64 = SPARSE_SIZE - 8192;
             let buildinfo_offset: u64 = 150 * 1024 * 1024;
@@ -289,7 +433,7 @@ mod tests {
             buildinfo.resize(32, 0);
             buildinfo.push(version.len() as u8);
             buildinfo.extend_from_slice(version.as_bytes());
-            SparseGoBinary {
+            SparseBinary {
                 pieces: vec![
                     (0, header),
                     (shoff, table),
@@ -301,7 +445,102 @@ mod tests {
         }
     }
 
-    impl ReadAt for SparseGoBinary {
+    impl SparseBinary {
+        /// With a dynamic symbol table whose strings are `dynstr`, and a full one whose string
+        /// table is `strtab_size` bytes (zeros) ending in `strtab_tail`.
+        fn with_symbols(dynstr: &[u8], strtab_size: u64, strtab_tail: &[u8]) -> SparseBinary {
+            let shoff: u64 = SPARSE_SIZE - 4096;
+            let names_offset: u64 = SPARSE_SIZE - 8192;
+            let dynstr_offset: u64 = 4096;
+            let strtab_offset: u64 = 1024 * 1024;
+            let mut header = vec![0u8; 64];
+            header[..4].copy_from_slice(b"\x7fELF");
+            header[4] = 2; // 64-bit
+            header[5] = 1; // little-endian
+            header[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+            header[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+            header[0x3c..0x3e].copy_from_slice(&6u16.to_le_bytes());
+            header[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
+            let names = b"\0.shstrtab\0.dynsym\0.dynstr\0.symtab\0.strtab\0".to_vec();
+            let section = |name: u32, kind: u32, offset: u64, size: u64, link: u32| {
+                let mut entry = vec![0u8; 64];
+                entry[..4].copy_from_slice(&name.to_le_bytes());
+                entry[4..8].copy_from_slice(&kind.to_le_bytes());
+                entry[0x18..0x20].copy_from_slice(&offset.to_le_bytes());
+                entry[0x20..0x28].copy_from_slice(&size.to_le_bytes());
+                entry[0x28..0x2c].copy_from_slice(&link.to_le_bytes());
+                entry
+            };
+            let mut table = section(0, 0, 0, 0, 0);
+            table.extend(section(1, SHT_STRTAB, names_offset, names.len() as u64, 0));
+            table.extend(section(11, SHT_DYNSYM, 2048, 24, 3));
+            table.extend(section(
+                19,
+                SHT_STRTAB,
+                dynstr_offset,
+                dynstr.len() as u64,
+                0,
+            ));
+            table.extend(section(27, SHT_SYMTAB, 3072, 24, 5));
+            table.extend(section(35, SHT_STRTAB, strtab_offset, strtab_size, 0));
+            let tail_offset = strtab_offset + strtab_size - strtab_tail.len() as u64;
+            SparseBinary {
+                pieces: vec![
+                    (0, header),
+                    (shoff, table),
+                    (names_offset, names),
+                    (dynstr_offset, dynstr.to_vec()),
+                    (tail_offset, strtab_tail.to_vec()),
+                ],
+                bytes_read: std::cell::Cell::new(0),
+            }
+        }
+
+        fn facts(&self) -> ElfFacts {
+            read_elf(self, &["Py_Initialize", "_rjem_", "mallctl"]).unwrap()
+        }
+    }
+
+    #[test]
+    fn finds_symbol_prefixes_in_the_dynamic_symbol_table() {
+        let binary = SparseBinary::with_symbols(b"\0free\0Py_InitializeEx\0malloc\0", 1, b"\0");
+        let facts = binary.facts();
+        assert_eq!(facts.symbols, ["Py_Initialize"]);
+        assert!(facts.has_symbol(&["Py_Initialize", "Py_BytesMain"]));
+        assert!(!facts.has_symbol(&["mallctl"]));
+        assert_eq!(facts.go, None);
+    }
+
+    #[test]
+    fn a_prefix_must_begin_a_name() {
+        let binary = SparseBinary::with_symbols(b"\0my_mallctl\0x_rjem_malloc\0", 1, b"\0");
+        assert!(binary.facts().symbols.is_empty());
+    }
+
+    #[test]
+    fn names_split_between_pieces_are_found() {
+        // `_rjem_malloc` straddles the first 64 KiB piece of the full string table.
+        let mut tail = vec![0u8; 106];
+        tail[..13].copy_from_slice(b"\0_rjem_malloc");
+        let size = SCAN_CHUNK_BYTES as u64 + 100; // the name starts 6 bytes before the piece ends
+        let binary = SparseBinary::with_symbols(b"\0", size, &tail);
+        assert_eq!(binary.facts().symbols, ["_rjem_"]);
+    }
+
+    #[test]
+    fn a_huge_string_table_is_read_only_so_far() {
+        // 200 MB of names, `mallctl` at the very end: past the limit, so not seen.
+        let size = 200 * 1024 * 1024;
+        let binary = SparseBinary::with_symbols(b"\0", size, b"\0mallctl\0");
+        assert!(binary.facts().symbols.is_empty());
+        let read = binary.bytes_read.get();
+        assert!(
+            read <= MAX_STRING_TABLE_BYTES + 64 * 1024,
+            "read {read} bytes of a {size}-byte string table"
+        );
+    }
+
+    impl ReadAt for SparseBinary {
         fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
             let length = (buf.len() as u64).min(SPARSE_SIZE.saturating_sub(offset)) as usize;
             buf[..length].fill(0);
@@ -321,7 +560,7 @@ mod tests {
 
     #[test]
     fn reads_only_the_headers_of_a_large_binary() {
-        let binary = SparseGoBinary::new("go1.25.4");
+        let binary = SparseBinary::go("go1.25.4");
         let info = go_build_info(&binary).unwrap().expect("a Go binary");
         assert_eq!(info.version.as_deref(), Some("go1.25.4"));
         let read = binary.bytes_read.get();

@@ -51,3 +51,41 @@ pub(crate) fn is_malloc_arena(header: &Header<'_>, around: &Neighbours) -> bool 
                     && header.start.checked_add(MALLOC_ARENA_BYTES) == Some(tail.end)
             }))
 }
+
+/// Where a thread arena's read-write head starts inside this region, when the kernel merged it
+/// with memory right below it (another allocator's, of the same permissions): the region
+/// crosses a 64 MiB boundary and the arena's no-access tail follows, ending 64 MiB after it.
+/// Allocators recognised by their sizes measure the part below.
+pub(super) fn merged_arena_head(header: &Header<'_>, around: &Neighbours) -> Option<u64> {
+    let tail = around.next?;
+    let boundary = tail.end.checked_sub(MALLOC_ARENA_BYTES)?;
+    (tail.unnamed_no_access
+        && tail.start == header.end
+        && boundary % MALLOC_ARENA_BYTES == 0
+        && header.start < boundary
+        && boundary < header.end)
+        .then_some(boundary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Neighbour;
+    use crate::smaps::parse_header;
+
+    #[test]
+    fn an_arena_head_merged_with_memory_below_is_found() {
+        let header = |line: &'static str| parse_header(line.as_bytes()).unwrap();
+        let merged = header("7f424ec00000-7f4250021000 rw-p 00000000 00:00 0 ");
+        let tail = header("7f4250021000-7f4254000000 ---p 00000000 00:00 0 ");
+        let around = Neighbours {
+            next: Some(Neighbour::of(&tail)),
+            ..Neighbours::default()
+        };
+        assert_eq!(merged_arena_head(&merged, &around), Some(0x7f42_5000_0000));
+        // An arena on its own is no merge.
+        let alone = header("7f4250000000-7f4250021000 rw-p 00000000 00:00 0 ");
+        assert_eq!(merged_arena_head(&alone, &around), None);
+        assert_eq!(merged_arena_head(&merged, &Neighbours::default()), None);
+    }
+}

@@ -11,7 +11,10 @@ mod glibc;
 mod go;
 mod jemalloc;
 mod jvm;
+mod mimalloc;
 mod partition_alloc;
+mod python;
+mod tcmalloc;
 mod v8;
 
 use crate::classify::{generic, CategoryDef, Neighbours, Rule};
@@ -31,10 +34,20 @@ pub(crate) static REGISTRY: &[&RuntimeDef] = &[
     &glibc::RUNTIME,
     &bionic::RUNTIME,
     &jemalloc::RUNTIME,
+    &mimalloc::RUNTIME,
+    &tcmalloc::RUNTIME,
     &partition_alloc::RUNTIME,
     &jvm::RUNTIME,
     &v8::RUNTIME,
+    &python::RUNTIME,
 ];
+
+/// The symbol-name prefixes that show a runtime linked into an executable, which the
+/// executable's symbol tables are searched for (`input/elf.rs`).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // only live analysis reads an executable
+pub(crate) fn symbol_prefixes() -> Vec<&'static str> {
+    [python::SYMBOLS, jemalloc::SYMBOLS].concat()
+}
 
 /// The runtime section's title when no language runtime is found.
 pub(crate) const NATIVE_TITLE: &str = "Native Runtime";
@@ -44,7 +57,7 @@ pub(crate) const NATIVE_KEY: &str = "native";
 /// What a runtime is to the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// A language runtime (Go): the runtime section is named after it.
+    /// A language runtime (Go, CPython): the runtime section is named after it.
     Language,
     /// A C library or memory allocator, beside any language runtime.
     Allocator,
@@ -114,6 +127,16 @@ pub(crate) fn is_jit_code(header: &Header<'_>, around: &Neighbours) -> bool {
             && around.previous.is_some_and(|code| {
                 code.unnamed && code.end == header.start && private_executable(code.perms)
             }))
+}
+
+/// What the executable file says about a runtime that shows in its symbols: present when a
+/// name in its symbol tables begins with one of `prefixes` (each must be in
+/// [`symbol_prefixes`]); otherwise unknown, as the runtime may still be loaded as a library.
+pub(crate) fn linked_in(facts: &ExecutableFacts, prefixes: &[&str]) -> Verdict {
+    match &facts.elf {
+        Some(elf) if elf.has_symbol(prefixes) => Verdict::Present { version: None },
+        _ => Verdict::Unknown,
+    }
 }
 
 /// The runtime with this id. Ids are made only by the runtime files, so it is always there.

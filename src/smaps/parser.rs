@@ -32,6 +32,15 @@ pub struct Region<'a> {
     pub line: u64,
 }
 
+impl Region<'_> {
+    /// Whether VmFlags holds the two-letter `code` (`hg`: advised for huge pages).
+    pub fn has_vm_flag(&self, code: [u8; 2]) -> bool {
+        self.vm_flags
+            .split(|&byte| byte == b' ')
+            .any(|flag| flag == code)
+    }
+}
+
 /// What a whole parse saw, besides the regions themselves.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParseSummary {
@@ -462,6 +471,12 @@ VmFlags: rd wr mr mw me ac
         })
         .unwrap();
         assert_eq!(flags, [&b"rd ex mr mw me dw "[..], b"rd wr mr mw me ac "]);
+        let mut advised = Vec::new();
+        parse_bytes(TWO_RECORDS.as_bytes(), |region| {
+            advised.push((region.has_vm_flag(*b"wr"), region.has_vm_flag(*b"hg")))
+        })
+        .unwrap();
+        assert_eq!(advised, [(false, false), (true, false)]);
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! | `snapshots` | the text output of every fixture that analyzes, byte for byte (insta) |
 //! | `live` | live processes with a known layout (`examples/workload`) against the kernel's own figures; zombies, kernel threads, a main thread that exited, permission denied (another user, non-dumpable, a policy), exiting mid-read |
 //! | `runtimes` | the JVM and Node against their own accounting (`jcmd GC.heap_info`, V8 heap statistics), on captures and live processes |
+//! | `python` | CPython processes: pymalloc's arenas against `sys._debugmallocstats()`, large blocks, NumPy |
+//! | `jemalloc` | a Rust program on tikv-jemallocator against jemalloc's own statistics |
 //! | `units` | `-unit`: every size in the text against the JSON bytes |
 //! | `container` | `-cgroup`: live on cgroup v1 (and v2 where it has memory), and on v2 fixture trees |
 //! | `colour` | `-color`, NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM, terminals and pipes |
@@ -41,12 +43,14 @@ mod fixtures;
 mod generated;
 mod help;
 mod input_errors;
+mod jemalloc;
 mod json;
 mod live;
 mod output;
 mod prometheus;
 mod properties;
 mod ps;
+mod python;
 mod races;
 mod runtimes;
 mod security;

@@ -58,6 +58,9 @@ snapshot_tests! {
     node_18_debian: "node-18-debian/smaps";
     node_20: "node-20/smaps";
     python: "python/smaps";
+    python_numpy: "python-numpy/smaps";
+    rust_jemalloc: "rust-jemalloc/smaps";
+    c_jemalloc: "c-jemalloc/smaps";
     edge_android: "edge/android.smaps";
     edge_crlf: "edge/crlf.smaps";
     edge_glibc_decorated: "edge/glibc-decorated.smaps";

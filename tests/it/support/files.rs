@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tempfile::{NamedTempFile, TempDir};
 
 /// The real captures, each `fixtures/NAME/smaps` with the kernel's `smaps_rollup` beside it.
-pub const CAPTURES: [&str; 12] = [
+pub const CAPTURES: [&str; 15] = [
     "c-threads",
     "go",
     "go-cgo",
@@ -20,6 +20,9 @@ pub const CAPTURES: [&str; 12] = [
     "node-18-debian",
     "node-20",
     "python",
+    "python-numpy",
+    "rust-jemalloc",
+    "c-jemalloc",
 ];
 
 /// The files in `fixtures/edge/` that are not smaps memanalyzer can analyze (each is rejected

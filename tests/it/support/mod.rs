@@ -9,6 +9,8 @@
 //! - [`ps_text`]: a parser of `-ps -unit B` text;
 //! - [`runtimes`]: the JVM and Node fixture programs started live, and the figures their
 //!   memory is checked against (`jcmd GC.heap_info`, resident memory summed from smaps);
+//! - [`runtime_program`]: programs on a real runtime (CPython, jemalloc) that print their
+//!   runtime's own statistics, and analyzing them while their memory stands still;
 //! - [`workload`]: the `examples/workload` helper process with a known memory layout, and the
 //!   other example binaries the tests run;
 //! - [`system`]: programs on PATH, root, running as user `nobody`;
@@ -55,6 +57,7 @@ pub mod prometheus;
 pub mod ps_text;
 pub mod readers;
 pub mod run;
+pub mod runtime_program;
 pub mod runtimes;
 pub mod smaps;
 #[path = "../../../benches/synthetic.rs"]

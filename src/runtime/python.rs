@@ -1,0 +1,182 @@
+//! CPython: the object allocator's arenas (pymalloc), recognised by their size, and the
+//! interpreter's detection from its library (`libpython3.*.so`), its executable's symbols or
+//! name, and its extension modules.
+//!
+//! pymalloc serves objects of up to 512 bytes from arenas of 1 MiB (256 KiB before 3.10), each
+//! its own anonymous `mmap`. The kernel merges adjacent arenas into one mapping, so a run of
+//! arenas is an unnamed read-write mapping whose size is a whole number of MiB. Larger
+//! objects (NumPy arrays, big bytearrays, lists' item arrays) come from `malloc`: glibc serves
+//! big ones with their own mappings, a page or so more than asked, which are not arenas: they
+//! are shown as large blocks. When such a block lands right next to arenas the kernel merges
+//! them too; that mapping is not a whole number of arenas, cannot be split by its layout, and
+//! is shown with the large blocks.
+
+use super::{glibc, Relabel, Role, RuntimeDef, Verdict};
+use crate::classify::generic::{is_guarded_thread_stack, BINARY, C_HEAP, SHARED_LIBRARIES};
+use crate::classify::{
+    rule, CategoryDef, Condition, NameMatch::*, Neighbours, PermMatch, Rule, Signal, Stage,
+};
+use crate::input::elf::ExecutableFacts;
+use crate::report::{RuntimeId, SectionId};
+use crate::smaps::Header;
+
+pub(crate) const PYTHON: RuntimeId = RuntimeId::new("python");
+
+pub(crate) static ARENAS: CategoryDef = CategoryDef::new(
+    "python.arenas",
+    "Object Arenas (pymalloc)",
+    SectionId::Runtime,
+    "CPython's small-object allocator: runs of 1 MiB arenas, recognised by their size (sys._debugmallocstats() counts them)",
+);
+pub(crate) static LARGE_BLOCKS: CategoryDef = CategoryDef::new(
+    "python.large",
+    "Large Blocks (malloc/mmap)",
+    SectionId::Runtime,
+    "in a CPython process, other unnamed read-write mappings of 128 KiB or more: objects' large buffers that malloc mapped on their own (NumPy arrays, bytearrays, list storage), the program's own mmaps, and arenas the kernel merged with them",
+);
+
+/// Names in an executable's symbol tables that show CPython linked in (Debian's `python3.11`
+/// is one static binary) or called (an embedding program, or a launcher that maps libpython).
+pub(crate) const SYMBOLS: &[&str] = &["Py_Initialize", "Py_BytesMain"];
+
+const IS_PYTHON: &[Signal] = &[Signal::Runtime(PYTHON)];
+const PYTHON_LIBRARY: &[Signal] = &[Signal::Runtime(PYTHON), Signal::SharedLibrary];
+
+#[rustfmt::skip]
+static RULES: &[Rule] = &[
+    rule(Stage::RuntimeFile, Library("libpython"), PermMatch::Any, &SHARED_LIBRARIES).signals(PYTHON_LIBRARY),
+    rule(Stage::RuntimeFile, FileNameWhere(is_extension_module), PermMatch::Any, &SHARED_LIBRARIES).signals(PYTHON_LIBRARY),
+    // The interpreter's code: for a saved file of a static `python3.11`, all that shows CPython.
+    // It stays the executable's (the rules after this one decide which file that is).
+    rule(Stage::RuntimeFile, FileNameWhere(is_interpreter), PermMatch::Executable, &BINARY)
+        .when(Condition::Runtime(PYTHON)).signals(IS_PYTHON),
+    rule(Stage::RuntimeLayout, UnnamedWhere(is_arena_run), PermMatch::PrivateReadWrite, &ARENAS)
+        .when(Condition::Runtime(PYTHON)).by_layout(),
+    rule(Stage::RuntimeFallback, UnnamedWhere(is_large_block), PermMatch::PrivateReadWrite, &LARGE_BLOCKS)
+        .when(Condition::Runtime(PYTHON)).by_layout(),
+];
+
+pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
+    id: PYTHON,
+    name: "CPython",
+    role: Role::Language,
+    section_title: "CPython",
+    categories: &[&ARENAS, &LARGE_BLOCKS],
+    rules: RULES,
+    relabel: &[Relabel {
+        category: &C_HEAP,
+        label: "C Heap (malloc)",
+    }],
+    executable: from_symbols,
+    next_step: Some("start the program with PYTHONTRACEMALLOC=1 (or call tracemalloc.start()) and compare tracemalloc.get_traced_memory() and sys._debugmallocstats() with these lines"),
+};
+
+/// An executable with its symbols has it; one without may still load it as a library.
+fn from_symbols(facts: &ExecutableFacts) -> Verdict {
+    super::linked_in(facts, SYMBOLS)
+}
+
+/// pymalloc's arena size from CPython 3.10 on (`ARENA_SIZE`, 1 << 20); earlier versions' 256 KiB
+/// arenas count only where whole MiB of them are merged.
+const ARENA_BYTES: u64 = 1024 * 1024;
+
+/// A whole number of arenas, not a thread stack, and not memory advised for huge pages (which
+/// pymalloc never asks for; NumPy does for its large arrays, whose size may be round too). A
+/// glibc thread arena's head that the kernel merged on top is left out of the count.
+fn is_arena_run(header: &Header<'_>, around: &Neighbours) -> bool {
+    let end = glibc::merged_arena_head(header, around).unwrap_or(header.end);
+    (end - header.start) % ARENA_BYTES == 0
+        && !around.huge_page_advised
+        && !is_guarded_thread_stack(header, around)
+}
+
+/// glibc's smallest mmap threshold (`M_MMAP_THRESHOLD`, 128 KiB): a block from malloc this large
+/// may be a mapping of its own.
+const LARGE_BLOCK_BYTES: u64 = 128 * 1024;
+
+/// Reached only by memory that no earlier rule took (arenas, stacks, glibc's arenas).
+fn is_large_block(header: &Header<'_>, _: &Neighbours) -> bool {
+    header.size() >= LARGE_BLOCK_BYTES
+}
+
+/// `python`, `python3`, `python3.11`, `python3.13t`, `python2.7`: the interpreter's file names.
+fn is_interpreter(file: &[u8]) -> bool {
+    let Some(version) = file.strip_prefix(b"python") else {
+        return false;
+    };
+    let digits_end = version
+        .iter()
+        .position(|byte| !(byte.is_ascii_digit() || *byte == b'.'))
+        .unwrap_or(version.len());
+    let (number, suffix) = version.split_at(digits_end);
+    !number.starts_with(b".")
+        && !number.ends_with(b".")
+        && suffix.len() <= 2
+        && suffix.iter().all(u8::is_ascii_lowercase)
+        && (suffix.is_empty() || !number.is_empty())
+}
+
+/// An extension module built for CPython: `_ssl.cpython-311-x86_64-linux-gnu.so`.
+fn is_extension_module(file: &[u8]) -> bool {
+    memchr::memmem::find(file, b".cpython-").is_some() && file.ends_with(b".so")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpreter_names() {
+        for name in [
+            "python",
+            "python3",
+            "python3.11",
+            "python3.13t",
+            "python2.7",
+            "python3.11d",
+        ] {
+            assert!(is_interpreter(name.as_bytes()), "{name}");
+        }
+        for name in [
+            "pythonista",
+            "python3.",
+            "python-config",
+            "python3.11-config",
+            "py",
+            "python.so",
+        ] {
+            assert!(!is_interpreter(name.as_bytes()), "{name}");
+        }
+    }
+
+    #[test]
+    fn extension_modules() {
+        assert!(is_extension_module(
+            b"_multiarray_umath.cpython-311-x86_64-linux-gnu.so"
+        ));
+        assert!(!is_extension_module(b"libpython3.11.so.1.0"));
+        assert!(!is_extension_module(b"cpython-notes.txt"));
+    }
+
+    #[test]
+    fn arena_runs_are_whole_mebibytes_but_not_stacks_or_huge_page_buffers() {
+        let header = |line: &'static str| crate::smaps::parse_header(line.as_bytes()).unwrap();
+        let none = Neighbours::default();
+        let run = header("7f0000001000-7f0001d01000 rw-p 00000000 00:00 0 ");
+        assert!(is_arena_run(&run, &none));
+        let odd = header("7f0000001000-7f0001d02000 rw-p 00000000 00:00 0 ");
+        assert!(!is_arena_run(&odd, &none));
+        let advised = Neighbours {
+            huge_page_advised: true,
+            ..Neighbours::default()
+        };
+        assert!(!is_arena_run(&run, &advised));
+        let guard = header("7f0000000000-7f0000001000 ---p 00000000 00:00 0 ");
+        let stack = header("7f0000001000-7f0000801000 rw-p 00000000 00:00 0 ");
+        let above_guard = Neighbours {
+            previous: Some(crate::classify::Neighbour::of(&guard)),
+            ..Neighbours::default()
+        };
+        assert!(!is_arena_run(&stack, &above_guard));
+    }
+}

@@ -1,0 +1,35 @@
+//! tcmalloc: Google's, which names the regions it maps `[anon:tcmalloc_region_…]` on kernels
+//! that allow it; gperftools' `libtcmalloc.so`, which names nothing, is detected from its file.
+
+use super::{not_in_executable, Role, RuntimeDef};
+use crate::classify::generic::SHARED_LIBRARIES;
+use crate::classify::{rule, CategoryDef, NameMatch::*, PermMatch, Rule, Signal, Stage};
+use crate::report::{RuntimeId, SectionId};
+
+pub(crate) const TCMALLOC: RuntimeId = RuntimeId::new("tcmalloc");
+
+pub(crate) static HEAP: CategoryDef = CategoryDef::new(
+    "tcmalloc.heap",
+    "Heap (tcmalloc)",
+    SectionId::Runtime,
+    "tcmalloc's regions, named [anon:tcmalloc_region_…]",
+);
+
+#[rustfmt::skip]
+static RULES: &[Rule] = &[
+    rule(Stage::RuntimeName, AnonPrefix("tcmalloc_region"), PermMatch::Any, &HEAP).signals(&[Signal::Runtime(TCMALLOC)]),
+    rule(Stage::RuntimeFile, Library("libtcmalloc"), PermMatch::Any, &SHARED_LIBRARIES)
+        .signals(&[Signal::Runtime(TCMALLOC), Signal::SharedLibrary]),
+];
+
+pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
+    id: TCMALLOC,
+    name: "tcmalloc",
+    role: Role::Allocator,
+    section_title: "",
+    categories: &[&HEAP],
+    rules: RULES,
+    relabel: &[],
+    executable: not_in_executable,
+    next_step: Some("ask tcmalloc for its own statistics: MallocExtension::GetStats() (Google's tcmalloc) or MALLOCSTATS=1 at exit (gperftools)"),
+};

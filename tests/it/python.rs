@@ -1,0 +1,106 @@
+//! CPython processes the tests start (`fixtures/sources/python/objects.py`: 1.3 million small
+//! objects, a 30 MiB bytearray, a list of 1.3 million items, optionally a 100 MiB NumPy array),
+//! against the interpreter's own figures: `sys._debugmallocstats()` for pymalloc's arenas, the
+//! sizes of the large blocks the program holds, and the kernel's `smaps_rollup` for the totals.
+
+use std::process::Command;
+
+use memanalyzer::{Evidence, Report};
+
+use crate::support::runtime_program::*;
+
+const MIB: u64 = 1024 * 1024;
+
+/// `N arenas * M bytes/arena = …` from `sys._debugmallocstats()`: the bytes of arenas allocated.
+fn arena_bytes(program: &RuntimeProgram) -> u64 {
+    program
+        .lines
+        .iter()
+        .find_map(|line| {
+            let (count, rest) = line.split_once(" arenas * ")?;
+            let size = rest.split_whitespace().next()?;
+            Some(count.trim().parse::<u64>().ok()? * size.parse::<u64>().ok()?)
+        })
+        .unwrap_or_else(|| panic!("no arena line from _debugmallocstats: {:#?}", program.lines))
+}
+
+fn run_objects(python: &std::path::Path, numpy: bool) -> (RuntimeProgram, Report) {
+    let mut command = Command::new(python);
+    command.arg(python_objects_script());
+    if numpy {
+        command.arg("--numpy");
+    }
+    let program = RuntimeProgram::spawn(command);
+    let report = analyze_settled(program.pid);
+    (program, report)
+}
+
+/// What every CPython process must show: CPython found from its executable (its symbols, or
+/// libpython's), its arenas close to what pymalloc counts and never more, its large blocks
+/// shown as large blocks, and almost nothing left unexplained.
+fn check_cpython(program: &RuntimeProgram, report: &Report) {
+    let runtime = report.primary_runtime().expect("a language runtime");
+    assert_eq!(runtime.id.key(), "python", "{:?}", report.runtimes);
+    assert!(
+        matches!(runtime.evidence, Evidence::Executable | Evidence::Name),
+        "{runtime:?}"
+    );
+    let rss = report.totals.rss;
+    let summary = breakdown(report);
+
+    // pymalloc's arenas: runs of 1 MiB mappings. Arenas the kernel merged with a large block
+    // cannot be told apart from it, so the line may fall short; it never counts more.
+    let arenas = size_of(report, "python.arenas");
+    let truth = arena_bytes(program);
+    let ratio = arenas as f64 / truth as f64;
+    eprintln!(
+        "cpython: arenas line {} MiB (RSS {} MiB) vs _debugmallocstats {} MiB: {ratio:.3}",
+        arenas / MIB,
+        rss_of(report, "python.arenas") / MIB,
+        truth / MIB
+    );
+    assert!(
+        (0.85..=1.01).contains(&ratio),
+        "arenas {arenas} vs {truth} ({ratio:.3}): {summary}"
+    );
+    // Every arena is in the arenas line or, merged with a block, in the large blocks line.
+    let large_blocks = program.figure("python.large_blocks");
+    let large_line = size_of(report, "python.large");
+    assert!(
+        arenas + large_line + rss / 20 >= truth + large_blocks,
+        "arenas {arenas} + large {large_line} vs {truth} + {large_blocks}: {summary}"
+    );
+    assert!(
+        rss_of(report, "python.large") + rss / 20 >= large_blocks,
+        "{summary}"
+    );
+    // The target: no more unexplained than the large malloc'd blocks and 5% of RSS.
+    let generic = generic_rss(report);
+    assert!(
+        generic <= large_blocks + rss / 20,
+        "generic {generic} of {rss}: {summary}"
+    );
+    assert!(generic <= rss / 20, "generic {generic} of {rss}: {summary}");
+}
+
+#[test]
+fn cpython_arenas_and_large_blocks_match_the_interpreters_figures() {
+    let python = or_skip!(python3());
+    let (program, report) = run_objects(&python, false);
+    check_cpython(&program, &report);
+}
+
+#[test]
+fn cpython_with_a_numpy_array_keeps_the_array_out_of_the_arenas() {
+    let python = or_skip!(python3_with_numpy());
+    let (program, report) = run_objects(&python, true);
+    check_cpython(&program, &report);
+    // The 100 MiB array is a round number of MiB, but advised for huge pages: not arenas.
+    let array = report
+        .regions
+        .iter()
+        .find(|region| region.end - region.start == 100 * MIB)
+        .expect("the NumPy array's mapping");
+    assert_eq!(array.category.key(), "python.large", "{array:?}");
+    assert_eq!(array.evidence, Evidence::Layout);
+}
