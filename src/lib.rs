@@ -37,7 +37,7 @@ pub use error::{Error, NoMemoryReason};
 pub use input::{analyze, analyze_pid, analyze_reader, analyze_self, Input, Options};
 pub use report::{
     Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report,
-    RuntimeId, SectionId, SectionReport, Source, Warning,
+    RuntimeId, SectionId, SectionReport, Source, Unexplained, Warning,
 };
 
 /// `-ps`: the memory of every process this user can see, from `smaps_rollup`.

@@ -71,8 +71,6 @@ pub(crate) enum Target {
 pub(crate) enum Condition {
     /// The runtime is present.
     Runtime(RuntimeId),
-    /// The runtime is present and no shared library is mapped (a Go binary without C code).
-    RuntimeWithoutSharedLibraries(RuntimeId),
     /// For a saved file: this region's path is the one taken for the executable.
     ChosenExecutable,
 }
@@ -82,8 +80,6 @@ pub(crate) enum Condition {
 pub(crate) enum Signal {
     /// The runtime is present.
     Runtime(RuntimeId),
-    /// A shared library is mapped.
-    SharedLibrary,
 }
 
 /// The rule table's order: rules of an earlier stage are tried first, and within a stage the
@@ -239,7 +235,7 @@ pub(crate) type RuleIndex = u16;
 /// Longest chain of matching rules kept for one region (the last one always holds). Each
 /// runtime may add conditional layout rules for unnamed memory, so the chain must hold one or
 /// two per runtime; `RuleTable::get` checks that every conditional rule fits.
-const MAX_CHAIN: usize = 12;
+const MAX_CHAIN: usize = 16;
 
 /// The rules that matched one region, in table order: every one but the last has a condition;
 /// the last always holds.
@@ -459,8 +455,6 @@ fn perms_match(pattern: PermMatch, perms: Perms) -> bool {
 pub(crate) struct Facts {
     /// The runtimes present.
     pub runtimes: Vec<RuntimeId>,
-    /// Any shared library is mapped.
-    pub shared_libraries: bool,
     /// For a saved file: the candidate taken for the executable (see the aggregator).
     pub chosen_executable: Option<u32>,
 }
@@ -469,9 +463,6 @@ impl Facts {
     fn holds(&self, condition: Condition, subkey: u32) -> bool {
         match condition {
             Condition::Runtime(id) => self.runtimes.contains(&id),
-            Condition::RuntimeWithoutSharedLibraries(id) => {
-                self.runtimes.contains(&id) && !self.shared_libraries
-            }
             Condition::ChosenExecutable => self.chosen_executable == Some(subkey),
         }
     }

@@ -30,14 +30,26 @@ The output:
   Go Runtime / Native Runtime   Heap: the runtime's or C allocator's heap ([heap], malloc arenas,
                                 Go heap arenas); Stack: main and thread stacks; Metadata: the
                                 runtime's own bookkeeping. A Go process with C code also shows
-                                'C Heap (cgo/malloc)'.
+                                'C Heap (cgo/malloc)'. Go's Heap holds the goroutine stacks too
+                                (Go takes them from heap spans), so its Stack line shows only
+                                the threads' own stacks.
   Named Memory Regions (mmap)   anonymous memory the program named ([anon:NAME]); names that
                                 differ only in numbers are one line ('TNC-* (512 regions)').
   File-Backed Memory            shared libraries, the executable itself, other mapped files, and
                                 mapped files that were deleted.
   Shared Memory                 memfd, SysV, POSIX (/dev/shm) and shared anonymous memory.
-  Anonymous Memory              unnamed anonymous memory no rule recognised, by permissions.
+  Anonymous Memory              unnamed anonymous memory no rule recognised, by permissions;
+                                'Large Blocks (malloc'd or mmapped)': maps of the size glibc
+                                gives blocks above its mmap threshold, which look exactly like
+                                the program's own mmaps.
   Other                         vdso/vvar/vsyscall, anon_inode, devices, huge pages, anything else.
+  *  (after a number)           some or all of the line's memory was placed by its layout
+                                (addresses, sizes, neighbours: a heuristic), not by a name the
+                                kernel or the runtime gave it. In the regions table the CATEGORY
+                                column (a stable key such as go.heap) carries the same mark.
+  Unexplained:                  the RSS still in Anonymous Memory and Other/Unrecognized, and
+                                its share of RSS; from 25% on, one next step for the runtime
+                                found (and a note when the kernel cannot name mappings).
   Totals                        Virtual Memory (address space), RSS (in RAM), PSS (shared pages
                                 divided among sharers), USS (private: what exiting would free),
                                 Shared, Swap, SwapPss, Hugetlb (not part of RSS), Regions.

@@ -35,6 +35,7 @@ pub(super) fn analyze_pid(pid: i32, options: &Options) -> Result<Report, Error> 
         exe: process.exe_path(),
         comm: process.comm(),
         executable: process.executable_facts(),
+        kernel_names_mappings: super::kernel::names_mappings(),
     };
 
     // Overlap the kernel's generation of the text with our parsing, on a second core.

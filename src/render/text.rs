@@ -11,12 +11,25 @@ use super::escape::for_terminal;
 use super::{Render, TextStyle, Unit};
 use crate::classify::DELETED_SUFFIX;
 use crate::input::ps::ProcessList;
-use crate::report::{Listing, RegionRow, Report, SectionId};
+use crate::report::{Evidence, Listing, RegionRow, Report, SectionId};
 use crate::runtime::NATIVE_KEY;
 
 pub(crate) struct TextRenderer {
     pub style: TextStyle,
 }
+
+/// After the number on a category line some of whose regions were placed by layout rather than
+/// by name. After the number, so `awk '{print $2}'` still finds it; never on Totals lines.
+pub(crate) const INFERRED_MARK: &str = " *";
+/// Printed under the breakdown when a line carries [`INFERRED_MARK`].
+const INFERRED_LEGEND: &str =
+    "* partly or wholly inferred from layout (addresses, sizes, neighbours), not from names";
+/// The label of the unexplained share's line.
+pub(crate) const UNEXPLAINED_LABEL: &str = "Unexplained:";
+/// Printed with the next step when the kernel cannot name mappings.
+const NO_NAMES_NOTE: &str = "Note: this kernel cannot name anonymous mappings (no \
+     CONFIG_ANON_VMA_NAME), so no runtime or program can label its memory here: names from Go \
+     1.25+, glibc 2.39+ or prctl(PR_SET_VMA_ANON_NAME) would not show";
 
 /// Sections whose category labels end in `:` in the original tool's output; the others list names.
 const COLON_SECTIONS: [SectionId; 2] = [SectionId::Runtime, SectionId::Anonymous];
@@ -194,6 +207,7 @@ impl TextRenderer {
             .unwrap_or(1)
             .max(9);
         let total_rss = report.totals.rss;
+        let mut marked = false;
         for (section, titles) in report.sections.iter().zip(&titles) {
             writeln!(out)?;
             writeln!(out, "{}", self.heading(&format!("{}:", section.title)))?;
@@ -204,9 +218,12 @@ impl TextRenderer {
             };
             for (category, title) in section.categories.iter().zip(titles) {
                 let label = format!("{title}{colon}");
+                let inferred = category.evidence == Evidence::Layout;
+                marked |= inferred;
                 let line = format!(
-                    "  {label:<label_width$} {:>value_width$}",
-                    size(category.amounts.rss)
+                    "  {label:<label_width$} {:>value_width$}{}",
+                    size(category.amounts.rss),
+                    if inferred { INFERRED_MARK } else { "" }
                 );
                 // Colour draws the eye to categories holding a quarter or more of the RSS.
                 let big = total_rss > 0 && category.amounts.rss.saturating_mul(4) >= total_rss;
@@ -222,6 +239,28 @@ impl TextRenderer {
                 "Subtotal:",
                 size(section.subtotal.rss)
             )?;
+        }
+        writeln!(out)?;
+        if marked {
+            writeln!(out, "{INFERRED_LEGEND}")?;
+        }
+        let unexplained = &report.unexplained;
+        writeln!(
+            out,
+            "{:<width$} {:>value_width$}  ({:.0}% of RSS)",
+            UNEXPLAINED_LABEL,
+            size(unexplained.amounts.rss),
+            unexplained.share(total_rss) * 100.0,
+            width = label_width + 2,
+        )?;
+        if let Some(step) = unexplained.next_step {
+            match unexplained.next_step_for {
+                Some(runtime) => writeln!(out, "Next step ({}): {step}", runtime.name())?,
+                None => writeln!(out, "Next step: {step}")?,
+            }
+            if unexplained.kernel_names_mappings == Some(false) {
+                writeln!(out, "{NO_NAMES_NOTE}")?;
+            }
         }
         writeln!(out)
     }
@@ -307,22 +346,40 @@ impl TextRenderer {
 
 /// Rows per comfy-table when listing regions.
 const TABLE_CHUNK_ROWS: usize = 1024;
-const HEADERS: [&str; 6] = ["ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "NAME"];
+const HEADERS: [&str; 7] = [
+    "ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "CATEGORY", "NAME",
+];
 
 /// The cells of one region's row.
-fn row_cells(region: &RegionRow, unit: Unit) -> [String; 6] {
+fn row_cells(region: &RegionRow, unit: Unit) -> [String; 7] {
     [
         format!("{:x}", region.start),
         region.perms.to_string(),
         unit.format(region.amounts.rss),
         unit.format(region.amounts.private),
         unit.format(region.amounts.shared),
+        category_cell(region),
         display_name(&region.name),
     ]
 }
 
+/// A region's category as one word: the category's stable key (`go.heap`, `anon.rw`), or
+/// `named` for a group the program named (its name is in the NAME column), followed by `*`
+/// when the region was placed by layout rather than by name.
+fn category_cell(region: &RegionRow) -> String {
+    let key = match region.category.named_key() {
+        Some(_) => "named".into(),
+        None => region.category.key(),
+    };
+    if region.evidence == Evidence::Layout {
+        format!("{key}*")
+    } else {
+        key.to_string()
+    }
+}
+
 /// The widest cell of each column over all rows and the header.
-fn column_widths(regions: &[RegionRow], unit: Unit) -> [usize; 6] {
+fn column_widths(regions: &[RegionRow], unit: Unit) -> [usize; 7] {
     let mut widths = HEADERS.map(str::len);
     for region in regions {
         for (width, cell) in widths.iter_mut().zip(row_cells(region, unit)) {
@@ -336,7 +393,7 @@ fn column_widths(regions: &[RegionRow], unit: Unit) -> [usize; 6] {
 fn region_table(
     regions: &[RegionRow],
     unit: Unit,
-    widths: &[usize; 6],
+    widths: &[usize; 7],
     with_header: bool,
 ) -> Table {
     let mut table = if with_header {
@@ -431,6 +488,13 @@ mod tests {
             totals: Amounts::default(),
             region_count: count,
             sections: Vec::new(),
+            unexplained: crate::report::Unexplained {
+                amounts: Amounts::default(),
+                large: false,
+                next_step: None,
+                next_step_for: None,
+                kernel_names_mappings: None,
+            },
             listing: Listing::All,
             regions,
             warnings: Vec::new(),
