@@ -9,6 +9,8 @@
 //! | `json` | the JSON schema (v1 and its additions) and its sums, live and from files |
 //! | `fixtures` | the library on every capture in `fixtures/`: exact totals against the kernel's `smaps_rollup`, the categories each runtime's memory lands in |
 //! | `snapshots` | the text output of every fixture that analyzes, byte for byte (insta) |
+//! | `runtime_go` | live Go processes (static and cgo) with their own mmap'd cache, against `runtime.ReadMemStats` |
+//! | `runtime_glibc` | a live C program with 8 glibc arenas and mapped blocks, against `mallinfo2()` |
 //! | `live` | live processes with a known layout (`examples/workload`) against the kernel's own figures; zombies, kernel threads, permission denied, exiting mid-read |
 //! | `units` | `-unit`: every size in the text against the JSON bytes |
 //! | `colour` | `-color`, NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM, terminals and pipes |
@@ -41,6 +43,8 @@ mod output;
 mod prometheus;
 mod properties;
 mod ps;
+mod runtime_glibc;
+mod runtime_go;
 mod security;
 mod snapshots;
 mod text;

@@ -80,7 +80,8 @@ fn locate_or_build_example(name: &str) -> PathBuf {
     path
 }
 
-fn is_newer_than(file: &Path, source: &Path) -> bool {
+/// Whether `file` exists and was modified no earlier than `source`.
+pub fn is_newer_than(file: &Path, source: &Path) -> bool {
     let modified = |path: &Path| path.metadata().and_then(|m| m.modified()).ok();
     match (modified(file), modified(source)) {
         (Some(built), Some(source)) => built >= source,
@@ -95,7 +96,7 @@ fn is_newer_than(file: &Path, source: &Path) -> bool {
 pub struct Workload {
     child: Child,
     pub pid: i32,
-    _stdout: BufReader<ChildStdout>,
+    stdout: BufReader<ChildStdout>,
 }
 
 impl Workload {
@@ -148,11 +149,7 @@ impl Workload {
         match pid {
             Some(pid) => {
                 assert_eq!(pid as u32, child.id(), "the ready line names another PID");
-                Workload {
-                    child,
-                    pid,
-                    _stdout: stdout,
-                }
+                Workload { child, pid, stdout }
             }
             None => {
                 let _ = child.kill();
@@ -168,6 +165,21 @@ impl Workload {
                 );
             }
         }
+    }
+
+    /// Writes `line` to the program's stdin and returns the next line it prints: how the test
+    /// programs in `fixtures/sources/` report their runtime's own statistics.
+    pub fn ask(&mut self, line: &str) -> String {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin is open until drop");
+        writeln!(stdin, "{line}").expect("writing to the program's stdin");
+        stdin.flush().expect("flushing the program's stdin");
+        let mut answer = String::new();
+        self.stdout
+            .read_line(&mut answer)
+            .expect("reading the program's answer");
+        assert!(!answer.is_empty(), "the program ended instead of answering");
+        answer
     }
 
     pub fn pid_arg(&self) -> String {
