@@ -20,12 +20,12 @@ pub(crate) struct TextRenderer {
 
 /// After the number on a category line some of whose regions were placed by layout rather than
 /// by name. After the number, so `awk '{print $2}'` still finds it; never on Totals lines.
-pub(crate) const INFERRED_MARK: &str = " *";
+const INFERRED_MARK: &str = " *";
 /// Printed under the breakdown when a line carries [`INFERRED_MARK`].
 const INFERRED_LEGEND: &str =
     "* partly or wholly inferred from layout (addresses, sizes, neighbours), not from names";
 /// The label of the unexplained share's line.
-pub(crate) const UNEXPLAINED_LABEL: &str = "Unexplained:";
+const UNEXPLAINED_LABEL: &str = "Unexplained:";
 /// Printed with the next step when the kernel cannot name mappings.
 const NO_NAMES_NOTE: &str = "Note: this kernel cannot name anonymous mappings (no \
      CONFIG_ANON_VMA_NAME), so no runtime or program can label its memory here: names from Go \
@@ -245,12 +245,13 @@ impl TextRenderer {
             writeln!(out, "{INFERRED_LEGEND}")?;
         }
         let unexplained = &report.unexplained;
+        // Whole percent, rounded down like the sizes: 25% is shown from the large threshold on.
+        let percent = u128::from(unexplained.amounts.rss) * 100 / u128::from(total_rss.max(1));
         writeln!(
             out,
-            "{:<width$} {:>value_width$}  ({:.0}% of RSS)",
+            "{:<width$} {:>value_width$}  ({percent}% of RSS)",
             UNEXPLAINED_LABEL,
             size(unexplained.amounts.rss),
-            unexplained.share(total_rss) * 100.0,
             width = label_width + 2,
         )?;
         if let Some(step) = unexplained.next_step {
@@ -305,34 +306,20 @@ impl TextRenderer {
         writeln!(out)?;
         let unit = self.style.unit;
         let widths = column_widths(regions, unit);
-        // Rendered in chunks so memory stays small with -all; every chunk gets the same column
-        // widths, so the columns line up as in one table.
-        let mut chunks = regions.chunks(TABLE_CHUNK_ROWS);
-        let first = chunks.next().unwrap_or_default();
-        let table = region_table(first, unit, &widths, true);
-        let mut lines = table.lines();
-        for header_line in lines.by_ref().take(2) {
+        // comfy-table draws the header and the rule under it (from a table of the first row);
+        // the rows are laid out here in the same columns, one at a time, so that -all needs no
+        // table of every region and no time per row beyond formatting it.
+        let first = regions
+            .first()
+            .map(std::slice::from_ref)
+            .unwrap_or_default();
+        for header_line in header_table(first, unit, &widths).lines().take(2) {
             writeln!(out, "{}", header_line.trim_end())?;
         }
-        self.write_rows(lines, first, out)?;
-        for chunk in chunks {
-            self.write_rows(
-                region_table(chunk, unit, &widths, false).lines(),
-                chunk,
-                out,
-            )?;
-        }
-        Ok(())
-    }
-
-    fn write_rows(
-        &self,
-        lines: impl Iterator<Item = String>,
-        regions: &[RegionRow],
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
-        for (line, region) in lines.zip(regions) {
-            let line = line.trim_end();
+        let mut line = String::new();
+        for region in regions {
+            line.clear();
+            lay_out_row(&mut line, &row_cells(region, unit), &widths);
             if self.style.color && region.name.ends_with(DELETED_SUFFIX) {
                 // Colouring whole lines keeps the columns exactly as they are without colour.
                 writeln!(out, "{}", line.red())?;
@@ -344,8 +331,9 @@ impl TextRenderer {
     }
 }
 
-/// Rows per comfy-table when listing regions.
-const TABLE_CHUNK_ROWS: usize = 1024;
+/// The columns of the region table whose cells are right-aligned (the sizes).
+const RIGHT_ALIGNED: std::ops::RangeInclusive<usize> = 2..=4;
+
 const HEADERS: [&str; 7] = [
     "ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "CATEGORY", "NAME",
 ];
@@ -389,18 +377,31 @@ fn column_widths(regions: &[RegionRow], unit: Unit) -> [usize; 7] {
     widths
 }
 
-/// Part of the region listing: borderless, a dashed rule under the header, numbers right-aligned.
-fn region_table(
-    regions: &[RegionRow],
-    unit: Unit,
-    widths: &[usize; 7],
-    with_header: bool,
-) -> Table {
-    let mut table = if with_header {
-        borderless_table(&HEADERS)
-    } else {
-        borderless_table(&[])
-    };
+/// One row of the region listing, as comfy-table lays out [`header_table`]'s rows: each column
+/// padded to its width (sizes on the right), one space of padding inside every column but the
+/// first's left, a space between columns, trailing spaces trimmed.
+fn lay_out_row(line: &mut String, cells: &[String; 7], widths: &[usize; 7]) {
+    for (index, (cell, &width)) in cells.iter().zip(widths).enumerate() {
+        if index > 0 {
+            line.push_str("  "); // the column separator, then the cell's left padding
+        }
+        let fill = width.saturating_sub(cell.chars().count());
+        if RIGHT_ALIGNED.contains(&index) {
+            line.extend(std::iter::repeat_n(' ', fill));
+            line.push_str(cell);
+        } else {
+            line.push_str(cell);
+            line.extend(std::iter::repeat_n(' ', fill));
+        }
+        line.push(' '); // the cell's right padding
+    }
+    line.truncate(line.trim_end().len());
+}
+
+/// The region listing's header and the dashed rule under it: borderless, numbers right-aligned,
+/// columns of the given widths (`regions`: rows to lay out with it, for tests comparing layouts).
+fn header_table(regions: &[RegionRow], unit: Unit, widths: &[usize; 7]) -> Table {
+    let mut table = borderless_table(&HEADERS);
     for region in regions {
         table.add_row(row_cells(region, unit));
     }
@@ -414,7 +415,7 @@ fn region_table(
         column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
             u16::try_from(total).unwrap_or(u16::MAX),
         )));
-        if (2..=4).contains(&index) {
+        if RIGHT_ALIGNED.contains(&index) {
             column.set_cell_alignment(CellAlignment::Right);
         }
     }
@@ -463,7 +464,7 @@ mod tests {
                 perms: Perms::parse(b"rw-p").unwrap(),
                 offset: 0,
                 inode: 0,
-                // Names and sizes of different widths in different chunks.
+                // Names and sizes of different widths far apart in the listing.
                 name: if index % 1500 == 0 {
                     b"/a/very/long/path/name.so".to_vec()
                 } else {
@@ -503,7 +504,7 @@ mod tests {
     }
 
     #[test]
-    fn columns_line_up_across_chunks() {
+    fn columns_line_up_over_every_row() {
         let report = report_with_regions(3000);
         let mut out = Vec::new();
         TextRenderer {
@@ -525,6 +526,23 @@ mod tests {
                 "/a/very"
             };
             assert_eq!(line.find(name), Some(name_column), "{line}");
+        }
+    }
+
+    #[test]
+    fn rows_are_laid_out_as_comfy_table_lays_them_out() {
+        let mut report = report_with_regions(40);
+        report.regions[3].name = "/a name/with spaces and ünïcode".into();
+        report.regions[5].evidence = Evidence::Name;
+        for unit in [Unit::Mib, Unit::Bytes, Unit::Auto] {
+            let widths = column_widths(&report.regions, unit);
+            let table = header_table(&report.regions, unit, &widths);
+            let mut line = String::new();
+            for (expected, region) in table.lines().skip(2).zip(&report.regions) {
+                line.clear();
+                lay_out_row(&mut line, &row_cells(region, unit), &widths);
+                assert_eq!(line, expected.trim_end());
+            }
         }
     }
 
