@@ -55,8 +55,9 @@ The output:
                                 Shared, Swap, SwapPss, Hugetlb (not part of RSS), Regions.
 
 When RSS is much larger than the heap your profiler reports:
-  - Anonymous Memory / Read-Write large: memory mmapped outside the allocator the profiler sees
-    (C libraries, cgo, JIT or GC heaps of another runtime); look at the largest regions.
+  - Anonymous Memory large (Read-Write, Large Blocks): memory mmapped outside the allocator the
+    profiler sees (C libraries, cgo, JIT or GC heaps of another runtime, the program's own
+    caches) or large malloc'd blocks; look at the largest regions and the Next step line.
   - Heap much larger than the live heap: the allocator keeps freed memory (fragmentation, arenas
     per thread: try MALLOC_ARENA_MAX=2 for glibc; GOGC/GOMEMLIMIT for Go).
   - Stack large: many threads, or large thread stacks.
@@ -162,6 +163,12 @@ fn parse_pid(text: &str) -> Result<i32, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn the_guide_gives_the_unexplained_threshold() {
+        let threshold = format!("from {}% on", memanalyzer::Unexplained::LARGE_PERCENT);
+        assert!(OUTPUT_GUIDE.contains(&threshold), "{threshold}");
+    }
 
     #[test]
     fn clap_definition_is_consistent() {
