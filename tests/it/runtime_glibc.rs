@@ -22,7 +22,29 @@ fn arenas_and_mapped_blocks_against_mallinfo2() {
     let stats: Value = serde_json::from_str(&workload.ask("stats")).expect("the program's JSON");
     check(&doc, &stats);
     // A live analysis checks whether the kernel can name mappings.
-    assert!(doc["unexplained"]["kernel_names_mappings"].is_boolean());
+    let names = doc["unexplained"]["kernel_names_mappings"]
+        .as_bool()
+        .expect("checked for a live process");
+
+    // The text says the same: the share, glibc's next step, and the kernel's limit.
+    let text = stdout_of(&["-pid", &workload.pid_arg(), "-unit", "B"]);
+    let line = line_starting(&text, "Unexplained:");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        fields[1],
+        doc["unexplained"]["rss_bytes"].to_string(),
+        "{line}"
+    );
+    assert!(
+        fields[3].starts_with('(') && fields[3].ends_with('%'),
+        "{line}"
+    );
+    assert!(text.contains("\nNext step (glibc): "), "{text}");
+    assert_eq!(
+        text.contains("\nNote: this kernel cannot name anonymous mappings"),
+        !names,
+        "{text}"
+    );
 }
 
 /// The same program captured (`fixtures/c-arenas/`, with `mallinfo2()` as it printed it right
