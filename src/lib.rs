@@ -47,7 +47,7 @@ pub use reconcile::{
 };
 pub use report::{
     Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report,
-    RuntimeId, SectionId, SectionReport, Source, Warning,
+    RuntimeId, SectionId, SectionReport, Source, Unexplained, Warning,
 };
 
 /// `-ps`: the memory of every process this user can see, from `smaps_rollup`.

@@ -349,6 +349,13 @@ pub struct CategoryReport {
     pub regions: u64,
     /// Their amounts.
     pub amounts: Amounts,
+    /// The weakest evidence among the rules that put regions here: [`Evidence::Layout`] as soon
+    /// as one region was placed by a heuristic, so a category is never shown as more certain
+    /// than its least certain region.
+    pub evidence: Evidence,
+    /// The part of `amounts` placed by layout rules ([`Evidence::Layout`]); zero when every
+    /// region was placed by its name.
+    pub inferred: Amounts,
 }
 
 impl CategoryReport {
@@ -471,6 +478,42 @@ impl fmt::Display for Warning {
     }
 }
 
+/// The memory no rule could attribute to a runtime, a name or a file: what is still in the
+/// generic categories, i.e. the whole Anonymous Memory section (unnamed anonymous memory by its
+/// permissions, and large blocks that may be malloc'd or mapped by the program) and
+/// Other / Unrecognized (names no rule knows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unexplained {
+    /// Sums over those categories.
+    pub amounts: Amounts,
+    /// The share of RSS is at least [`Unexplained::LARGE_PERCENT`]: worth a next step.
+    pub large: bool,
+    /// When `large`: what to run to learn more, for the runtime named in `next_step_for`.
+    pub next_step: Option<&'static str>,
+    /// The runtime whose tool `next_step` names; `None` for the generic advice.
+    pub next_step_for: Option<RuntimeId>,
+    /// For a live analysis on Linux: whether the running kernel can name anonymous mappings
+    /// (`CONFIG_ANON_VMA_NAME`, checked on a scratch mapping of memanalyzer's own). Without it
+    /// neither runtimes nor the program can name their memory. `None` when not checked (a
+    /// saved file, or another system).
+    pub kernel_names_mappings: Option<bool>,
+}
+
+impl Unexplained {
+    /// From this share of RSS (in percent) on, the unexplained memory is called large and a
+    /// next step is given.
+    pub const LARGE_PERCENT: u64 = 25;
+
+    /// The share of `total_rss` (0.0 to 1.0; 0.0 when the process has no RSS).
+    pub fn share(&self, total_rss: u64) -> f64 {
+        if total_rss == 0 {
+            0.0
+        } else {
+            self.amounts.rss as f64 / total_rss as f64
+        }
+    }
+}
+
 /// The analysis of one process or smaps capture.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
@@ -484,6 +527,8 @@ pub struct Report {
     pub region_count: u64,
     /// The breakdown: every region is in exactly one category of one section.
     pub sections: Vec<SectionReport>,
+    /// What is still in generic categories, and what to do about it.
+    pub unexplained: Unexplained,
     /// Which regions `regions` holds.
     pub listing: Listing,
     /// Largest RSS first (then largest size, then lowest address).

@@ -8,8 +8,8 @@ use super::tally::Count;
 use super::{Aggregator, ProcessInfo};
 use crate::classify::{generic, CategoryDef, Facts, Label, Rule, Target};
 use crate::report::{
-    CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report, SectionId,
-    SectionReport, Source, Warning,
+    Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report,
+    SectionId, SectionReport, Source, Unexplained, Warning,
 };
 use crate::runtime::{self, Verdict, NATIVE_TITLE, REGISTRY};
 
@@ -23,7 +23,6 @@ pub(super) fn report(
     let chosen = aggregator.candidates.chosen();
     let facts = Facts {
         runtimes: runtimes.iter().map(|runtime| runtime.id).collect(),
-        shared_libraries: aggregator.signals.shared_libraries,
         chosen_executable: chosen.map(|(index, _)| index),
     };
     let exe = process
@@ -40,24 +39,27 @@ pub(super) fn report(
     };
     let table = aggregator.classifier.table();
 
-    // Each cell's count goes to the category of the rule that holds for it.
-    let mut by_category: HashMap<&'static str, (&'static CategoryDef, Count)> = HashMap::new();
+    // Each cell's count goes to the category of the rule that holds for it, with that rule's
+    // evidence.
+    let mut by_category: HashMap<&'static str, Placed> = HashMap::new();
     for ((chain, subkey), count) in aggregator.tally.cells() {
-        if let Target::Category(def) = facts.resolve(table, chain, *subkey).target {
+        let rule = facts.resolve(table, chain, *subkey);
+        if let Target::Category(def) = rule.target {
             by_category
                 .entry(def.key)
-                .or_insert((def, Count::default()))
-                .1
-                .merge(count);
+                .or_insert_with(|| Placed::new(def))
+                .add(count, rule.evidence);
         }
     }
     let mut categories: Vec<CategoryReport> = by_category
         .into_values()
-        .map(|(def, count)| CategoryReport {
-            id: CategoryId::known(def),
-            label: labels.of(def),
-            regions: count.regions,
-            amounts: count.amounts,
+        .map(|placed| CategoryReport {
+            id: CategoryId::known(placed.def),
+            label: labels.of(placed.def),
+            regions: placed.count.regions,
+            amounts: placed.count.amounts,
+            evidence: placed.evidence,
+            inferred: placed.inferred,
         })
         .collect();
     categories.extend(aggregator.groups.iter().map(|group| CategoryReport {
@@ -65,9 +67,17 @@ pub(super) fn report(
         label: group.label().to_vec(),
         regions: group.count.regions,
         amounts: group.count.amounts,
+        evidence: Evidence::Name,
+        inferred: Amounts::default(),
     }));
     let title = language.map_or(NATIVE_TITLE, |def| def.section_title);
     let sections = sections(categories, title);
+    let unexplained = unexplained(
+        &sections,
+        aggregator.totals.amounts.rss,
+        &runtimes,
+        process.kernel_names_mappings,
+    );
 
     let groups = &aggregator.groups;
     let regions = aggregator
@@ -108,12 +118,73 @@ pub(super) fn report(
         totals: aggregator.totals.amounts,
         region_count: aggregator.totals.regions,
         sections,
+        unexplained,
         listing,
         regions,
         warnings,
         duration: std::time::Duration::ZERO,
         container: None,
         accounting: Vec::new(),
+    }
+}
+
+/// What the rules put in one category so far.
+struct Placed {
+    def: &'static CategoryDef,
+    count: Count,
+    /// The weakest evidence seen.
+    evidence: Evidence,
+    /// The amounts placed by layout.
+    inferred: Amounts,
+}
+
+impl Placed {
+    fn new(def: &'static CategoryDef) -> Placed {
+        Placed {
+            def,
+            count: Count::default(),
+            evidence: Evidence::Name,
+            inferred: Amounts::default(),
+        }
+    }
+
+    fn add(&mut self, count: &Count, evidence: Evidence) {
+        self.count.merge(count);
+        self.evidence = self.evidence.max(evidence);
+        if evidence == Evidence::Layout {
+            self.inferred += count.amounts;
+        }
+    }
+}
+
+/// The generic categories' sums; when large, the next step of the language runtime, else of
+/// the first allocator found that has one, else the generic advice.
+fn unexplained(
+    sections: &[SectionReport],
+    total_rss: u64,
+    runtimes: &[DetectedRuntime],
+    kernel_names_mappings: Option<bool>,
+) -> Unexplained {
+    let amounts = sections
+        .iter()
+        .flat_map(|section| section.categories.iter())
+        .filter(|category| category.id.def().is_some_and(generic::is_unexplained))
+        .map(|category| category.amounts)
+        .sum::<Amounts>();
+    let large = total_rss > 0
+        && amounts.rss.saturating_mul(100) >= total_rss.saturating_mul(Unexplained::LARGE_PERCENT);
+    let defs = || runtimes.iter().map(|detected| runtime::def(detected.id));
+    let advice = defs()
+        .filter(|def| def.is_language())
+        .chain(defs().filter(|def| !def.is_language()))
+        .find_map(|def| def.next_step.map(|step| (step, Some(def.id))))
+        .unwrap_or((runtime::GENERIC_NEXT_STEP, None));
+    Unexplained {
+        amounts,
+        large,
+        next_step: large.then_some(advice.0),
+        next_step_for: if large { advice.1 } else { None },
+        kernel_names_mappings,
     }
 }
 

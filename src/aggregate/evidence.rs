@@ -1,6 +1,6 @@
 //! What the regions say about the process beyond their categories: which runtimes' signals
-//! were seen, whether shared libraries are mapped, whether the last region was `[vsyscall]`,
-//! and, for a saved file, which mapped path is the executable.
+//! were seen, whether the last region was `[vsyscall]`, and, for a saved file, which mapped
+//! path is the executable.
 
 use crate::classify::{Rule, Signal};
 use crate::report::{Evidence, RuntimeId};
@@ -16,7 +16,6 @@ pub(crate) const NO_CANDIDATE: u32 = u32::MAX;
 pub(crate) struct Signals {
     /// Each runtime signalled, with the strongest evidence seen for it.
     runtimes: Vec<(RuntimeId, Evidence)>,
-    pub shared_libraries: bool,
     pub last_was_vsyscall: bool,
 }
 
@@ -24,7 +23,6 @@ impl Signals {
     pub(crate) fn note(&mut self, rule: &Rule) {
         for signal in rule.signals {
             match *signal {
-                Signal::SharedLibrary => self.shared_libraries = true,
                 Signal::Runtime(id) => match self.runtimes.iter_mut().find(|(seen, _)| *seen == id)
                 {
                     Some((_, evidence)) => *evidence = (*evidence).min(rule.evidence),

@@ -36,6 +36,8 @@ pub(crate) struct ProcessInfo {
     pub comm: Option<Vec<u8>>,
     /// What the executable file says, for a live process.
     pub executable: ExecutableFacts,
+    /// For a live analysis: whether the running kernel can name anonymous mappings.
+    pub kernel_names_mappings: Option<bool>,
 }
 
 /// Accumulates regions one at a time; [`Aggregator::finish`] turns them into a [`Report`].

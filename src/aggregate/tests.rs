@@ -129,14 +129,18 @@ fn categories_add_up_to_the_totals_and_the_executable_is_guessed() {
 }
 
 #[test]
-fn a_go_arena_makes_the_process_go_and_its_unnamed_memory_metadata() {
+fn a_go_arena_makes_the_process_go_and_its_reservations_metadata() {
+    // The map committed at the start of a reservation is the runtime's; a map on its own may be
+    // the program's and stays anonymous.
     let text = [
         record(
             "00400000-00401000 r-xp 00000000 08:01 7 /usr/local/bin/server",
             4,
         ),
         record("c000000000-c004000000 rw-p 00000000 00:00 0 ", 2048),
+        record("7e0000000000-7e0000100000 rw-p 00000000 00:00 0 ", 500),
         record("7f0000000000-7f0000100000 rw-p 00000000 00:00 0 ", 300),
+        record("7f0000100000-7f0000900000 ---p 00000000 00:00 0 ", 0),
     ]
     .concat();
     let report = analyze(&text, Listing::Top(20));
@@ -152,6 +156,14 @@ fn a_go_arena_makes_the_process_go_and_its_unnamed_memory_metadata() {
         labels(&report, SectionId::Runtime),
         [("Heap".to_string(), 2048), ("Metadata".to_string(), 300)]
     );
+    assert_eq!(
+        labels(&report, SectionId::Anonymous)[0],
+        ("Read-Write".to_string(), 500)
+    );
+    assert_eq!(report.unexplained.amounts.rss, 500 * 1024);
+    let metadata = report.category("runtime.metadata").unwrap();
+    assert_eq!(metadata.evidence, crate::report::Evidence::Layout);
+    assert_eq!(metadata.inferred.rss, 300 * 1024);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! rules use.
 
 use super::{
-    group_rule, rule, CategoryDef, Label, NameMatch::*, Neighbours, PermMatch, Rule, Signal, Stage,
+    group_rule, rule, CategoryDef, Label, NameMatch::*, Neighbours, PermMatch, Rule, Stage,
 };
 use crate::report::SectionId;
 use crate::smaps::Header;
@@ -74,6 +74,14 @@ pub(crate) static SHARED_ANONYMOUS: CategoryDef = CategoryDef::new(
     SharedMemory,
     "MAP_SHARED | MAP_ANONYMOUS memory (/dev/zero (deleted))",
 );
+pub(crate) static LARGE_BLOCKS: CategoryDef = CategoryDef::new(
+    "anon.large",
+    "Large Blocks (malloc'd or mmapped)",
+    Anonymous,
+    "unnamed read-write maps the size of a C allocator's large blocks: malloc serves a block above \
+     its mmap threshold with a map of its own, exactly as the program's own mmap would look, so \
+     the two cannot be told apart",
+);
 pub(crate) static ANON_READ_WRITE: CategoryDef = CategoryDef::new(
     "anon.rw",
     "Read-Write",
@@ -142,6 +150,7 @@ pub(crate) static CATEGORIES: &[&CategoryDef] = &[
     &SYSV,
     &POSIX_SHM,
     &SHARED_ANONYMOUS,
+    &LARGE_BLOCKS,
     &ANON_READ_WRITE,
     &ANON_READ_ONLY,
     &ANON_EXECUTABLE,
@@ -153,7 +162,12 @@ pub(crate) static CATEGORIES: &[&CategoryDef] = &[
     &UNRECOGNIZED,
 ];
 
-const LIBRARY: &[Signal] = &[Signal::SharedLibrary];
+/// Whether a category is generic — no rule attributed its memory to a runtime, a name or a
+/// file: the whole Anonymous Memory section and Other / Unrecognized. Their RSS is the
+/// unexplained share.
+pub(crate) fn is_unexplained(category: &CategoryDef) -> bool {
+    category.section == Anonymous || category.key == UNRECOGNIZED.key
+}
 
 /// The generic rules. Within each stage they come before the runtimes' rules.
 #[rustfmt::skip]
@@ -178,9 +192,9 @@ pub(crate) static RULES: &[Rule] = &[
     rule(Stage::Special,    Prefix("/secretmem"),     AnyPerms, &KERNEL),
     rule(Stage::File,       Executable,               AnyPerms, &BINARY),
     rule(Stage::File,       ExecutableCandidate,      AnyPerms, &BINARY).when(super::Condition::ChosenExecutable),
-    rule(Stage::File,       DeletedSharedLibrary,     AnyPerms, &DELETED_FILES).signals(LIBRARY),
+    rule(Stage::File,       DeletedSharedLibrary,     AnyPerms, &DELETED_FILES),
     rule(Stage::File,       DeletedPath,              AnyPerms, &DELETED_FILES),
-    rule(Stage::File,       SharedLibrary,            AnyPerms, &SHARED_LIBRARIES).signals(LIBRARY),
+    rule(Stage::File,       SharedLibrary,            AnyPerms, &SHARED_LIBRARIES),
     rule(Stage::File,       Path,                     AnyPerms, &OTHER_FILES),
     rule(Stage::Reservation, Unnamed,                 PermMatch::NoAccess, &ANON_RESERVED),
     rule(Stage::Layout,     UnnamedWhere(is_guarded_thread_stack), PermMatch::PrivateReadWrite, &STACK).by_layout(),
@@ -191,7 +205,7 @@ pub(crate) static RULES: &[Rule] = &[
 ];
 
 /// The largest no-access map taken for a thread stack's guard (glibc uses one page, HotSpot 16 KiB).
-const MAX_GUARD_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_GUARD_BYTES: u64 = 64 * 1024;
 /// Bounds for an unnamed map above a guard to be taken for a thread stack: glibc's smallest
 /// (PTHREAD_STACK_MIN) and twice its usual default (RLIMIT_STACK, 8 MiB). Larger guarded maps
 /// are buffers that an allocator or application fenced in.

@@ -71,8 +71,6 @@ pub(crate) enum Target {
 pub(crate) enum Condition {
     /// The runtime is present.
     Runtime(RuntimeId),
-    /// The runtime is present and no shared library is mapped (a Go binary without C code).
-    RuntimeWithoutSharedLibraries(RuntimeId),
     /// For a saved file: this region's path is the one taken for the executable.
     ChosenExecutable,
 }
@@ -82,8 +80,6 @@ pub(crate) enum Condition {
 pub(crate) enum Signal {
     /// The runtime is present.
     Runtime(RuntimeId),
-    /// A shared library is mapped.
-    SharedLibrary,
 }
 
 /// The rule table's order: rules of an earlier stage are tried first, and within a stage the
@@ -114,6 +110,9 @@ pub(crate) enum Stage {
     Layout,
     /// What is left of a runtime's unnamed memory.
     RuntimeFallback,
+    /// What is left for an allocator's judgement of unnamed memory (glibc's large blocks), after
+    /// every language runtime had its say: a language runtime knows its own memory better.
+    AllocatorFallback,
     /// Unnamed memory by its permissions, and anything else.
     Fallback,
 }
@@ -484,8 +483,6 @@ fn perms_match(pattern: PermMatch, perms: Perms) -> bool {
 pub(crate) struct Facts {
     /// The runtimes present.
     pub runtimes: Vec<RuntimeId>,
-    /// Any shared library is mapped.
-    pub shared_libraries: bool,
     /// For a saved file: the candidate taken for the executable (see the aggregator).
     pub chosen_executable: Option<u32>,
 }
@@ -494,9 +491,6 @@ impl Facts {
     fn holds(&self, condition: Condition, subkey: u32) -> bool {
         match condition {
             Condition::Runtime(id) => self.runtimes.contains(&id),
-            Condition::RuntimeWithoutSharedLibraries(id) => {
-                self.runtimes.contains(&id) && !self.shared_libraries
-            }
             Condition::ChosenExecutable => self.chosen_executable == Some(subkey),
         }
     }

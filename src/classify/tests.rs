@@ -2,7 +2,7 @@
 //! with and without the runtime facts that conditional rules wait for.
 
 use super::*;
-use crate::runtime::{GO, JVM, NODE};
+use crate::runtime::{GLIBC, GO, JVM, NODE};
 use crate::smaps::parse_header;
 
 /// The category key of a region of `line`, given the facts, with the executable known.
@@ -22,8 +22,30 @@ fn category(line: &str) -> String {
 fn go() -> Facts {
     Facts {
         runtimes: vec![GO],
-        shared_libraries: true,
         ..Facts::default()
+    }
+}
+
+fn glibc() -> Facts {
+    Facts {
+        runtimes: vec![GLIBC],
+        ..Facts::default()
+    }
+}
+
+/// Neighbours with `line` right below the region.
+fn after(line: &str) -> Neighbours {
+    Neighbours {
+        previous: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
+        ..Neighbours::default()
+    }
+}
+
+/// Neighbours with `line` right above the region.
+fn before(line: &str) -> Neighbours {
+    Neighbours {
+        next: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
+        ..Neighbours::default()
     }
 }
 
@@ -231,14 +253,61 @@ fn go_arenas_are_heap_only_in_a_go_process() {
         category_with(high, &Neighbours::default(), &go()),
         "anon.rw"
     );
-    // Without C code, a Go process's other unnamed read-write memory is the runtime's own.
-    let static_go = Facts {
-        shared_libraries: false,
-        ..go()
-    };
+}
+
+#[test]
+fn go_metadata_is_what_go_commits_inside_its_own_reservations() {
+    // A page committed at the start of Go's 8 MiB page-summary reservation, and one in the
+    // middle of it.
+    let island = "7f804d006000-7f804d007000 rw-p 00000000 00:00 0 ";
+    let rest = "7f804d007000-7f804d400000 ---p 00000000 00:00 0 ";
+    let below = "7f804ac31000-7f804d006000 ---p 00000000 00:00 0 ";
     assert_eq!(
-        category_with(high, &Neighbours::default(), &static_go),
+        category_with(island, &before(rest), &go()),
         "runtime.metadata"
+    );
+    assert_eq!(
+        category_with(island, &after(below), &go()),
+        "runtime.metadata"
+    );
+    // Not without Go, not beside a guard page, not beside a 64 MiB reservation (a glibc arena's
+    // tail or a Go heap arena's).
+    assert_eq!(
+        category_with(island, &before(rest), &Facts::default()),
+        "anon.rw"
+    );
+    let guard = "7f804d007000-7f804d008000 ---p 00000000 00:00 0 ";
+    assert_eq!(category_with(island, &before(guard), &go()), "anon.rw");
+    let arena_tail = "7f804ac31000-7f804c000000 ---p 00000000 00:00 0 ";
+    let above_arena = "7f804c000000-7f804c001000 rw-p 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(above_arena, &after(arena_tail), &go()),
+        "anon.rw"
+    );
+    // The program's own 64 MiB cache, alone: never the runtime's.
+    let cache = "7f8021e00000-7f8025e00000 rw-p 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(cache, &Neighbours::default(), &go()),
+        "anon.rw"
+    );
+}
+
+#[test]
+fn large_blocks_only_in_a_process_with_glibc() {
+    let block = "7f0000000000-7f0000801000 rw-p 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(block, &Neighbours::default(), &glibc()),
+        "anon.large"
+    );
+    assert_eq!(
+        category_with(block, &Neighbours::default(), &go()),
+        "anon.rw"
+    );
+    // Below glibc's smallest mmap threshold plus a block's header: no such block.
+    let small = "7f0000000000-7f0000020000 rw-p 00000000 00:00 0 ";
+    assert_eq!(
+        category_with(small, &Neighbours::default(), &glibc()),
+        "anon.rw"
     );
 }
 
@@ -287,15 +356,22 @@ fn layout_rules_look_at_the_neighbours() {
 
     let arena = "7fcf74000000-7fcf74021000 rw-p 00000000 00:00 0 ";
     let tail = "7fcf74021000-7fcf78000000 ---p 00000000 00:00 0 ";
-    assert_eq!(category_with(arena, &before(tail), &none), "c.heap");
+    assert_eq!(category_with(arena, &before(tail), &glibc()), "c.heap");
+    // Only in a process with glibc.
+    assert_eq!(category_with(arena, &before(tail), &none), "anon.rw");
     let short = "7fcf74021000-7fcf77000000 ---p 00000000 00:00 0 ";
-    assert_eq!(category_with(arena, &before(short), &none), "anon.rw");
+    // Not an arena; as large as a block malloc maps on its own.
+    assert_eq!(category_with(arena, &before(short), &glibc()), "anon.large");
+    // A 64 MiB-aligned 64 MiB map without a tail may be the program's own mmap.
     let full = "7fcf74000000-7fcf78000000 rw-p 00000000 00:00 0 ";
-    assert_eq!(category_with(full, &Neighbours::default(), &none), "c.heap");
+    assert_eq!(
+        category_with(full, &Neighbours::default(), &glibc()),
+        "anon.large"
+    );
     // An aligned map at the top of the address space: no arena fits, and no overflow.
     let top = "fffffffffc000000-fffffffffc001000 rw-p 00000000 00:00 0 ";
     let above = "fffffffffc001000-ffffffffffff0000 ---p 00000000 00:00 0 ";
-    assert_eq!(category_with(top, &before(above), &none), "anon.rw");
+    assert_eq!(category_with(top, &before(above), &glibc()), "anon.rw");
 }
 
 #[test]
@@ -352,15 +428,7 @@ fn every_chain_ends_in_a_rule_that_always_holds() {
 fn with_runtime(runtime: crate::report::RuntimeId) -> Facts {
     Facts {
         runtimes: vec![runtime],
-        shared_libraries: true,
         ..Facts::default()
-    }
-}
-
-fn after(line: &str) -> Neighbours {
-    Neighbours {
-        previous: Some(Neighbour::of(&parse_header(line.as_bytes()).unwrap())),
-        ..Neighbours::default()
     }
 }
 
@@ -496,10 +564,14 @@ fn metaspace_granules_sit_beside_their_uncommitted_rest() {
     let guard = "7f2275d00000-7f2275d04000 ---p 00000000 00:00 0 ";
     let stack = "7f2275d04000-7f2275e00000 rw-p 00000000 00:00 0 ";
     assert_eq!(category_with(stack, &after(guard), &jvm), "stack");
-    // A glibc malloc arena with its tail stays the C heap.
+    // A glibc malloc arena with its tail stays the C heap (HotSpot runs on glibc).
     let arena = "7f2250000000-7f2250020000 rw-p 00000000 00:00 0 ";
     let tail = "7f2250020000-7f2254000000 ---p 00000000 00:00 0 ";
-    assert_eq!(category_with(arena, &before(tail), &jvm), "c.heap");
+    let jvm_on_glibc = Facts {
+        runtimes: vec![JVM, GLIBC],
+        ..Facts::default()
+    };
+    assert_eq!(category_with(arena, &before(tail), &jvm_on_glibc), "c.heap");
 }
 
 #[test]

@@ -32,7 +32,9 @@ The output:
   Go Runtime / Native Runtime   Heap: the runtime's or C allocator's heap ([heap], malloc arenas,
                                 Go heap arenas); Stack: main and thread stacks; Metadata: the
                                 runtime's own bookkeeping. A Go process with C code also shows
-                                'C Heap (cgo/malloc)'.
+                                'C Heap (cgo/malloc)'. Go's Heap holds the goroutine stacks too
+                                (Go takes them from heap spans), so its Stack line shows only
+                                the threads' own stacks.
   JVM (HotSpot) / Node.js (V8)  the runtime section of a JVM: Java Heap, Code Cache, Metaspace,
                                 Class Data (CDS), PerfData; of Node: V8 Heap, V8 Large Objects,
                                 JIT Code, WebAssembly Memory. The C allocator's heap shows as
@@ -42,8 +44,18 @@ The output:
   File-Backed Memory            shared libraries, the executable itself, other mapped files, and
                                 mapped files that were deleted.
   Shared Memory                 memfd, SysV, POSIX (/dev/shm) and shared anonymous memory.
-  Anonymous Memory              unnamed anonymous memory no rule recognised, by permissions.
+  Anonymous Memory              unnamed anonymous memory no rule recognised, by permissions;
+                                'Large Blocks (malloc'd or mmapped)': maps of the size glibc
+                                gives blocks above its mmap threshold, which look exactly like
+                                the program's own mmaps.
   Other                         vdso/vvar/vsyscall, anon_inode, devices, huge pages, anything else.
+  *  (after a number)           some or all of the line's memory was placed by its layout
+                                (addresses, sizes, neighbours: a heuristic), not by a name the
+                                kernel or the runtime gave it. In the regions table the CATEGORY
+                                column (a stable key such as go.heap) carries the same mark.
+  Unexplained:                  the RSS still in Anonymous Memory and Other/Unrecognized, and
+                                its share of RSS; from 25% on, one next step for the runtime
+                                found (and a note when the kernel cannot name mappings).
   Totals                        Virtual Memory (address space), RSS (in RAM), PSS (shared pages
                                 divided among sharers), USS (private: what exiting would free),
                                 Shared, Swap, SwapPss, Hugetlb (not part of RSS), Regions.
@@ -55,8 +67,9 @@ The output:
                                 whom the OOM killer would kill first.
 
 When RSS is much larger than the heap your profiler reports:
-  - Anonymous Memory / Read-Write large: memory mmapped outside the allocator the profiler sees
-    (C libraries, cgo, JIT or GC heaps of another runtime); look at the largest regions. In a
+  - Anonymous Memory large (Read-Write, Large Blocks): memory mmapped outside the allocator the
+    profiler sees (C libraries, cgo, JIT or GC heaps of another runtime, the program's own
+    caches) or large malloc'd blocks; look at the largest regions and the Next step line. In a
     JVM: GC structures and direct buffers (-XX:NativeMemoryTracking=summary tells); in Node:
     Buffers (process.memoryUsage().arrayBuffers).
   - Heap much larger than the live heap: the allocator keeps freed memory (fragmentation, arenas
@@ -170,6 +183,12 @@ fn parse_pid(text: &str) -> Result<i32, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn the_guide_gives_the_unexplained_threshold() {
+        let threshold = format!("from {}% on", memanalyzer::Unexplained::LARGE_PERCENT);
+        assert!(OUTPUT_GUIDE.contains(&threshold), "{threshold}");
+    }
 
     #[test]
     fn clap_definition_is_consistent() {

@@ -103,6 +103,7 @@ fn read_task(
         exe: task.exe_path(),
         comm: process.comm(),
         executable: task.executable_facts(),
+        kernel_names_mappings: super::kernel::names_mappings(),
     };
     // Overlap the kernel's generation of the text with our parsing, on a second core.
     let smaps = prefetched(smaps, &info.path)?;

@@ -7,6 +7,8 @@
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) mod elf;
 #[cfg(target_os = "linux")]
+mod kernel;
+#[cfg(target_os = "linux")]
 mod live;
 mod prefetch;
 #[cfg(target_os = "linux")]

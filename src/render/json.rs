@@ -28,6 +28,7 @@ struct Document<'a> {
     runtimes: Vec<Runtime>,
     totals: Totals,
     sections: Vec<Section<'a>>,
+    unexplained: UnexplainedShare,
     listing: &'static str,
     top_regions: Regions<'a>,
     warnings: Vec<String>,
@@ -301,6 +302,27 @@ struct Category {
     private_bytes: u64,
     shared_bytes: u64,
     swap_bytes: u64,
+    /// The weakest evidence among the rules that put regions here.
+    evidence: &'static str,
+    /// The RSS of the regions placed here by layout (a heuristic), not by name.
+    inferred_rss_bytes: u64,
+}
+
+/// RSS still in generic categories (Anonymous Memory, Other / Unrecognized).
+#[derive(Serialize)]
+struct UnexplainedShare {
+    rss_bytes: u64,
+    pss_bytes: u64,
+    /// Of the process's RSS, 0.0 to 1.0.
+    share: f64,
+    /// At least the threshold at which a next step is given.
+    large: bool,
+    /// What to run to learn more (when large).
+    next_step: Option<&'static str>,
+    /// The runtime whose tool the next step names.
+    next_step_runtime: Option<&'static str>,
+    /// Whether the running kernel can name mappings; null when not checked (a saved file).
+    kernel_names_mappings: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -498,6 +520,15 @@ fn document(report: &Report) -> Document<'_> {
                 categories: section.categories.iter().map(category_of).collect(),
             })
             .collect(),
+        unexplained: UnexplainedShare {
+            rss_bytes: report.unexplained.amounts.rss,
+            pss_bytes: report.unexplained.amounts.pss,
+            share: report.unexplained.share(totals.rss),
+            large: report.unexplained.large,
+            next_step: report.unexplained.next_step,
+            next_step_runtime: report.unexplained.next_step_for.map(|id| id.key()),
+            kernel_names_mappings: report.unexplained.kernel_names_mappings,
+        },
         listing: match report.listing {
             Listing::Top(_) => "top",
             Listing::All => "all",
@@ -638,6 +669,8 @@ fn category_of(category: &CategoryReport) -> Category {
         private_bytes: amounts.private,
         shared_bytes: amounts.shared,
         swap_bytes: amounts.swap,
+        evidence: category.evidence.key(),
+        inferred_rss_bytes: category.inferred.rss,
     }
 }
 

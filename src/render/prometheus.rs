@@ -127,6 +127,32 @@ impl Render for PrometheusRenderer {
         }
         header(
             &mut text,
+            "memanalyzer_unexplained_rss_bytes",
+            "Resident memory still in generic categories (Anonymous Memory, Other/Unrecognized): what no rule attributed to a runtime, a name or a file.",
+        );
+        let _ = writeln!(
+            text,
+            "memanalyzer_unexplained_rss_bytes{{{process_labels}}} {}",
+            report.unexplained.amounts.rss
+        );
+        header(
+            &mut text,
+            "memanalyzer_category_inferred_rss_bytes",
+            "Resident memory of the regions in a category placed there by layout (addresses, sizes, neighbours) rather than by name.",
+        );
+        for section in &report.sections {
+            for category in &section.categories {
+                let _ = writeln!(
+                    text,
+                    "memanalyzer_category_inferred_rss_bytes{{{process_labels},section=\"{}\",category=\"{}\"}} {}",
+                    section.id.key(),
+                    escape_label(&category.id.key()),
+                    category.inferred.rss
+                );
+            }
+        }
+        header(
+            &mut text,
             "memanalyzer_regions",
             "Number of memory mappings of the process.",
         );

@@ -13,12 +13,25 @@ use crate::classify::DELETED_SUFFIX;
 use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::{ProcessList, ProcessRow};
 use crate::reconcile::Accounting;
-use crate::report::{Listing, RegionRow, Report, SectionId};
+use crate::report::{Evidence, Listing, RegionRow, Report, SectionId};
 use crate::runtime::NATIVE_KEY;
 
 pub(crate) struct TextRenderer {
     pub style: TextStyle,
 }
+
+/// After the number on a category line some of whose regions were placed by layout rather than
+/// by name. After the number, so `awk '{print $2}'` still finds it; never on Totals lines.
+const INFERRED_MARK: &str = " *";
+/// Printed under the breakdown when a line carries [`INFERRED_MARK`].
+const INFERRED_LEGEND: &str =
+    "* partly or wholly inferred from layout (addresses, sizes, neighbours), not from names";
+/// The label of the unexplained share's line.
+const UNEXPLAINED_LABEL: &str = "Unexplained:";
+/// Printed with the next step when the kernel cannot name mappings.
+const NO_NAMES_NOTE: &str = "Note: this kernel cannot name anonymous mappings (no \
+     CONFIG_ANON_VMA_NAME), so no runtime or program can label its memory here: names from Go \
+     1.25+, glibc 2.39+ or prctl(PR_SET_VMA_ANON_NAME) would not show";
 
 /// Sections whose category labels end in `:` in the original tool's output; the others list names.
 const COLON_SECTIONS: [SectionId; 2] = [SectionId::Runtime, SectionId::Anonymous];
@@ -170,6 +183,7 @@ impl TextRenderer {
             .unwrap_or(1)
             .max(9);
         let total_rss = report.totals.rss;
+        let mut marked = false;
         for (section, titles) in report.sections.iter().zip(&titles) {
             writeln!(out)?;
             writeln!(out, "{}", self.heading(&format!("{}:", section.title)))?;
@@ -180,9 +194,12 @@ impl TextRenderer {
             };
             for (category, title) in section.categories.iter().zip(titles) {
                 let label = format!("{title}{colon}");
+                let inferred = category.evidence == Evidence::Layout;
+                marked |= inferred;
                 let line = format!(
-                    "  {label:<label_width$} {:>value_width$}",
-                    size(category.amounts.rss)
+                    "  {label:<label_width$} {:>value_width$}{}",
+                    size(category.amounts.rss),
+                    if inferred { INFERRED_MARK } else { "" }
                 );
                 // Colour draws the eye to categories holding a quarter or more of the RSS.
                 let big = total_rss > 0 && category.amounts.rss.saturating_mul(4) >= total_rss;
@@ -198,6 +215,29 @@ impl TextRenderer {
                 "Subtotal:",
                 size(section.subtotal.rss)
             )?;
+        }
+        writeln!(out)?;
+        if marked {
+            writeln!(out, "{INFERRED_LEGEND}")?;
+        }
+        let unexplained = &report.unexplained;
+        // Whole percent, rounded down like the sizes: 25% is shown from the large threshold on.
+        let percent = u128::from(unexplained.amounts.rss) * 100 / u128::from(total_rss.max(1));
+        writeln!(
+            out,
+            "{:<width$} {:>value_width$}  ({percent}% of RSS)",
+            UNEXPLAINED_LABEL,
+            size(unexplained.amounts.rss),
+            width = label_width + 2,
+        )?;
+        if let Some(step) = unexplained.next_step {
+            match unexplained.next_step_for {
+                Some(runtime) => writeln!(out, "Next step ({}): {step}", runtime.name())?,
+                None => writeln!(out, "Next step: {step}")?,
+            }
+            if unexplained.kernel_names_mappings == Some(false) {
+                writeln!(out, "{NO_NAMES_NOTE}")?;
+            }
         }
         writeln!(out)
     }
@@ -242,34 +282,20 @@ impl TextRenderer {
         writeln!(out)?;
         let unit = self.style.unit;
         let widths = column_widths(regions, unit);
-        // Rendered in chunks so memory stays small with -all; every chunk gets the same column
-        // widths, so the columns line up as in one table.
-        let mut chunks = regions.chunks(TABLE_CHUNK_ROWS);
-        let first = chunks.next().unwrap_or_default();
-        let table = region_table(first, unit, &widths, true);
-        let mut lines = table.lines();
-        for header_line in lines.by_ref().take(2) {
+        // comfy-table draws the header and the rule under it (from a table of the first row);
+        // the rows are laid out here in the same columns, one at a time, so that -all needs no
+        // table of every region and no time per row beyond formatting it.
+        let first = regions
+            .first()
+            .map(std::slice::from_ref)
+            .unwrap_or_default();
+        for header_line in header_table(first, unit, &widths).lines().take(2) {
             writeln!(out, "{}", header_line.trim_end())?;
         }
-        self.write_rows(lines, first, out)?;
-        for chunk in chunks {
-            self.write_rows(
-                region_table(chunk, unit, &widths, false).lines(),
-                chunk,
-                out,
-            )?;
-        }
-        Ok(())
-    }
-
-    fn write_rows(
-        &self,
-        lines: impl Iterator<Item = String>,
-        regions: &[RegionRow],
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
-        for (line, region) in lines.zip(regions) {
-            let line = line.trim_end();
+        let mut line = String::new();
+        for region in regions {
+            line.clear();
+            lay_out_row(&mut line, &row_cells(region, unit), &widths);
             if self.style.color && region.name.ends_with(DELETED_SUFFIX) {
                 // Colouring whole lines keeps the columns exactly as they are without colour.
                 writeln!(out, "{}", line.red())?;
@@ -596,24 +622,43 @@ impl TextRenderer {
     }
 }
 
-/// Rows per comfy-table when listing regions.
-const TABLE_CHUNK_ROWS: usize = 1024;
-const HEADERS: [&str; 6] = ["ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "NAME"];
+/// The columns of the region table whose cells are right-aligned (the sizes).
+const RIGHT_ALIGNED: std::ops::RangeInclusive<usize> = 2..=4;
+
+const HEADERS: [&str; 7] = [
+    "ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "CATEGORY", "NAME",
+];
 
 /// The cells of one region's row.
-fn row_cells(region: &RegionRow, unit: Unit) -> [String; 6] {
+fn row_cells(region: &RegionRow, unit: Unit) -> [String; 7] {
     [
         format!("{:x}", region.start),
         region.perms.to_string(),
         unit.format(region.amounts.rss),
         unit.format(region.amounts.private),
         unit.format(region.amounts.shared),
+        category_cell(region),
         display_name(&region.name),
     ]
 }
 
+/// A region's category as one word: the category's stable key (`go.heap`, `anon.rw`), or
+/// `named` for a group the program named (its name is in the NAME column), followed by `*`
+/// when the region was placed by layout rather than by name.
+fn category_cell(region: &RegionRow) -> String {
+    let key = match region.category.named_key() {
+        Some(_) => "named".into(),
+        None => region.category.key(),
+    };
+    if region.evidence == Evidence::Layout {
+        format!("{key}*")
+    } else {
+        key.to_string()
+    }
+}
+
 /// The widest cell of each column over all rows and the header.
-fn column_widths(regions: &[RegionRow], unit: Unit) -> [usize; 6] {
+fn column_widths(regions: &[RegionRow], unit: Unit) -> [usize; 7] {
     let mut widths = HEADERS.map(str::len);
     for region in regions {
         for (width, cell) in widths.iter_mut().zip(row_cells(region, unit)) {
@@ -623,18 +668,31 @@ fn column_widths(regions: &[RegionRow], unit: Unit) -> [usize; 6] {
     widths
 }
 
-/// Part of the region listing: borderless, a dashed rule under the header, numbers right-aligned.
-fn region_table(
-    regions: &[RegionRow],
-    unit: Unit,
-    widths: &[usize; 6],
-    with_header: bool,
-) -> Table {
-    let mut table = if with_header {
-        borderless_table(&HEADERS)
-    } else {
-        borderless_table(&[])
-    };
+/// One row of the region listing, as comfy-table lays out [`header_table`]'s rows: each column
+/// padded to its width (sizes on the right), one space of padding inside every column but the
+/// first's left, a space between columns, trailing spaces trimmed.
+fn lay_out_row(line: &mut String, cells: &[String; 7], widths: &[usize; 7]) {
+    for (index, (cell, &width)) in cells.iter().zip(widths).enumerate() {
+        if index > 0 {
+            line.push_str("  "); // the column separator, then the cell's left padding
+        }
+        let fill = width.saturating_sub(cell.chars().count());
+        if RIGHT_ALIGNED.contains(&index) {
+            line.extend(std::iter::repeat_n(' ', fill));
+            line.push_str(cell);
+        } else {
+            line.push_str(cell);
+            line.extend(std::iter::repeat_n(' ', fill));
+        }
+        line.push(' '); // the cell's right padding
+    }
+    line.truncate(line.trim_end().len());
+}
+
+/// The region listing's header and the dashed rule under it: borderless, numbers right-aligned,
+/// columns of the given widths (`regions`: rows to lay out with it, for tests comparing layouts).
+fn header_table(regions: &[RegionRow], unit: Unit, widths: &[usize; 7]) -> Table {
+    let mut table = borderless_table(&HEADERS);
     for region in regions {
         table.add_row(row_cells(region, unit));
     }
@@ -648,7 +706,7 @@ fn region_table(
         column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
             u16::try_from(total).unwrap_or(u16::MAX),
         )));
-        if (2..=4).contains(&index) {
+        if RIGHT_ALIGNED.contains(&index) {
             column.set_cell_alignment(CellAlignment::Right);
         }
     }
@@ -697,7 +755,7 @@ mod tests {
                 perms: Perms::parse(b"rw-p").unwrap(),
                 offset: 0,
                 inode: 0,
-                // Names and sizes of different widths in different chunks.
+                // Names and sizes of different widths far apart in the listing.
                 name: if index % 1500 == 0 {
                     b"/a/very/long/path/name.so".to_vec()
                 } else {
@@ -722,6 +780,13 @@ mod tests {
             totals: Amounts::default(),
             region_count: count,
             sections: Vec::new(),
+            unexplained: crate::report::Unexplained {
+                amounts: Amounts::default(),
+                large: false,
+                next_step: None,
+                next_step_for: None,
+                kernel_names_mappings: None,
+            },
             listing: Listing::All,
             regions,
             warnings: Vec::new(),
@@ -732,7 +797,7 @@ mod tests {
     }
 
     #[test]
-    fn columns_line_up_across_chunks() {
+    fn columns_line_up_over_every_row() {
         let report = report_with_regions(3000);
         let mut out = Vec::new();
         TextRenderer {
@@ -754,6 +819,23 @@ mod tests {
                 "/a/very"
             };
             assert_eq!(line.find(name), Some(name_column), "{line}");
+        }
+    }
+
+    #[test]
+    fn rows_are_laid_out_as_comfy_table_lays_them_out() {
+        let mut report = report_with_regions(40);
+        report.regions[3].name = "/a name/with spaces and ünïcode".into();
+        report.regions[5].evidence = Evidence::Name;
+        for unit in [Unit::Mib, Unit::Bytes, Unit::Auto] {
+            let widths = column_widths(&report.regions, unit);
+            let table = header_table(&report.regions, unit, &widths);
+            let mut line = String::new();
+            for (expected, region) in table.lines().skip(2).zip(&report.regions) {
+                line.clear();
+                lay_out_row(&mut line, &row_cells(region, unit), &widths);
+                assert_eq!(line, expected.trim_end());
+            }
         }
     }
 

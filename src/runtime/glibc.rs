@@ -1,28 +1,44 @@
 //! glibc: its malloc arenas (named with `glibc.mem.decorate_maps=1` from glibc 2.39, recognised
-//! by their 64 MiB reservations before), its named thread stacks and metadata, and its
-//! detection from `libc.so.6`.
+//! by their 64 MiB reservations before), the large blocks it serves with maps of their own, its
+//! named thread stacks and metadata, and its detection from `libc.so.6`. The unnamed layouts
+//! are taken only in a process that has glibc.
 
 use super::{not_in_executable, Role, RuntimeDef};
-use crate::classify::generic::{C_HEAP, RUNTIME_METADATA, SHARED_LIBRARIES, STACK};
-use crate::classify::{rule, NameMatch::*, Neighbours, PermMatch, Rule, Signal, Stage};
-use crate::report::RuntimeId;
+use crate::classify::generic::{C_HEAP, LARGE_BLOCKS, RUNTIME_METADATA, SHARED_LIBRARIES, STACK};
+use crate::classify::{
+    rule, CategoryDef, Condition, NameMatch::*, Neighbours, PermMatch, Rule, Signal, Stage,
+};
+use crate::report::{RuntimeId, SectionId};
 use crate::smaps::Header;
 
 pub(crate) const GLIBC: RuntimeId = RuntimeId::new("glibc");
+
+/// Blocks malloc served with maps of their own, known by glibc's name for them. Unnamed ones
+/// cannot be told from the program's own maps and go to the generic `LARGE_BLOCKS`.
+pub(crate) static MAPPED_BLOCKS: CategoryDef = CategoryDef::new(
+    "c.large",
+    "Large Blocks (malloc)",
+    SectionId::Runtime,
+    "blocks above glibc's mmap threshold, each a map of its own, named [anon: glibc: malloc]",
+);
 
 const IS_GLIBC: &[Signal] = &[Signal::Runtime(GLIBC)];
 
 #[rustfmt::skip]
 static RULES: &[Rule] = &[
     rule(Stage::RuntimeName, AnonExact("glibc: malloc arena"),       PermMatch::Any, &C_HEAP).signals(IS_GLIBC),
-    rule(Stage::RuntimeName, AnonExact("glibc: malloc"),             PermMatch::Any, &C_HEAP).signals(IS_GLIBC),
+    rule(Stage::RuntimeName, AnonExact("glibc: malloc"),             PermMatch::Any, &MAPPED_BLOCKS).signals(IS_GLIBC),
     rule(Stage::RuntimeName, AnonPrefix("glibc: pthread stack"),     PermMatch::Any, &STACK).signals(IS_GLIBC),
     rule(Stage::RuntimeName, AnonPrefix("glibc: pthread user stack"), PermMatch::Any, &STACK).signals(IS_GLIBC),
     rule(Stage::RuntimeName, AnonPrefix("glibc: unused stack"),      PermMatch::Any, &STACK).signals(IS_GLIBC),
     rule(Stage::RuntimeName, AnonPrefix("glibc: "),                  PermMatch::Any, &RUNTIME_METADATA).signals(IS_GLIBC),
     rule(Stage::RuntimeFile, Library("libc.so.6"), PermMatch::Any, &SHARED_LIBRARIES)
-        .signals(&[Signal::Runtime(GLIBC), Signal::SharedLibrary]),
-    rule(Stage::RuntimeLayout, UnnamedWhere(is_malloc_arena), PermMatch::PrivateReadWrite, &C_HEAP).by_layout(),
+        .signals(IS_GLIBC),
+    rule(Stage::RuntimeLayout, UnnamedWhere(is_malloc_arena), PermMatch::PrivateReadWrite, &C_HEAP)
+        .when(Condition::Runtime(GLIBC)).by_layout(),
+    // After every runtime's own rules, so that only maps no runtime recognised are taken.
+    rule(Stage::AllocatorFallback, UnnamedWhere(is_large_block), PermMatch::PrivateReadWrite, &LARGE_BLOCKS)
+        .when(Condition::Runtime(GLIBC)).by_layout(),
 ];
 
 pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
@@ -30,7 +46,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     name: "glibc",
     role: Role::Allocator,
     section_title: "",
-    categories: &[],
+    categories: &[&MAPPED_BLOCKS],
     rules: RULES,
     relabel: &[],
     executable: not_in_executable,
@@ -40,16 +56,31 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
 /// glibc's HEAP_MAX_SIZE on 64-bit: each thread arena reserves this much, aligned to it.
 const MALLOC_ARENA_BYTES: u64 = 64 * 1024 * 1024;
 
-/// 64 MiB-aligned, filling a 64 MiB reservation alone or with a no-access tail right after it.
+/// 64 MiB-aligned and followed by a no-access tail that ends the 64 MiB reservation: the part
+/// of an arena glibc has committed. A 64 MiB map alone is not enough: a program's own 64 MiB
+/// mmap may land on such a boundary too (the kernel fills the holes glibc's alignment leaves).
+/// An arena grown to the full 64 MiB has no tail left and is not recognised.
 pub(crate) fn is_malloc_arena(header: &Header<'_>, around: &Neighbours) -> bool {
     header.start % MALLOC_ARENA_BYTES == 0
-        && (header.size() == MALLOC_ARENA_BYTES
-            || around.next.is_some_and(|tail| {
-                tail.unnamed_no_access
-                    && tail.start == header.end
-                    // Checked: hostile input may put an arena at the very top.
-                    && header.start.checked_add(MALLOC_ARENA_BYTES) == Some(tail.end)
-            }))
+        && around.next.is_some_and(|tail| {
+            tail.unnamed_no_access
+                && tail.start == header.end
+                // Checked: hostile input may put an arena at the very top.
+                && header.start.checked_add(MALLOC_ARENA_BYTES) == Some(tail.end)
+        })
+}
+
+/// glibc's smallest mmap threshold (`DEFAULT_MMAP_THRESHOLD_MIN`): blocks from this size on may
+/// be served by a map of their own (the threshold rises with freed blocks, up to 32 MiB).
+const MMAP_THRESHOLD_MIN_BYTES: u64 = 128 * 1024;
+/// A mapped block carries a header, so its map is at least a page larger than the threshold.
+const LARGE_BLOCK_MIN_BYTES: u64 = MMAP_THRESHOLD_MIN_BYTES + 4096;
+
+/// An unnamed read-write map as large as a block malloc serves with mmap. Adjacent maps with
+/// the same permissions are merged by the kernel, so one region may hold several blocks, or a
+/// block and a map of the program's own: they cannot be told apart.
+fn is_large_block(header: &Header<'_>, _: &Neighbours) -> bool {
+    header.size() >= LARGE_BLOCK_MIN_BYTES
 }
 
 /// Where a thread arena's read-write head starts inside this region, when the kernel merged it

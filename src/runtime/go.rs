@@ -1,11 +1,13 @@
 //! Go: the heap arenas (named `[anon: Go: heap]` from Go 1.25, recognised by their address
-//! before), the runtime's named metadata, and its detection from the executable's build
-//! information or its names.
+//! before; goroutine stacks live inside them), the runtime's metadata (named from Go 1.25,
+//! before that only what it commits inside its own reservations), and its detection from the
+//! executable's build information or its names.
 
 use super::{Relabel, Role, RuntimeDef, Verdict};
-use crate::classify::generic::{C_HEAP, RUNTIME_METADATA};
+use crate::classify::generic::{C_HEAP, MAX_GUARD_BYTES, RUNTIME_METADATA};
 use crate::classify::{
-    rule, CategoryDef, Condition, NameMatch::*, Neighbours, PermMatch, Rule, Signal, Stage,
+    rule, CategoryDef, Condition, NameMatch::*, Neighbour, Neighbours, PermMatch, Rule, Signal,
+    Stage,
 };
 use crate::input::elf::ExecutableFacts;
 use crate::report::{RuntimeId, SectionId};
@@ -30,9 +32,12 @@ static RULES: &[Rule] = &[
         .when(Condition::Runtime(GO)).signals(IS_GO).by_layout(),
     rule(Stage::RuntimeLayout, UnnamedWhere(in_arena_range), PermMatch::PrivateReadWrite, &HEAP)
         .when(Condition::Runtime(GO)).by_layout(),
-    // A Go binary without C code: its other unnamed read-write memory is the runtime's own.
-    rule(Stage::RuntimeFallback, Unnamed, PermMatch::PrivateReadWrite, &RUNTIME_METADATA)
-        .when(Condition::RuntimeWithoutSharedLibraries(GO)).by_layout(),
+    // Before Go 1.25 the runtime's metadata is unnamed; only the part it commits inside its own
+    // no-access reservations is recognisable. Its other maps (the arena index, per-arena
+    // bitmaps, span and GC-bit chunks) look exactly like the program's own mmaps and stay in
+    // the generic categories rather than take the program's maps with them.
+    rule(Stage::RuntimeFallback, UnnamedWhere(in_runtime_reservation), PermMatch::PrivateReadWrite, &RUNTIME_METADATA)
+        .when(Condition::Runtime(GO)).by_layout(),
 ];
 
 pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
@@ -71,6 +76,29 @@ fn from_build_info(facts: &ExecutableFacts) -> Verdict {
 fn in_arena_range(header: &Header<'_>, _: &Neighbours) -> bool {
     header.start < 0x1000_0000_0000 && (header.start >> 32) & 0xff == 0xc0
 }
+
+/// A read-write map touching a no-access reservation that is neither a guard page nor a 64 MiB
+/// reservation: what Go commits piece by piece inside the reservations it makes at start-up
+/// for its page allocator's summaries (128 KiB, 1 MiB, 8 MiB, 64 MiB and 512 MiB) and its
+/// scavenger index (8 MiB). Guards (up to 64 KiB) sit below thread stacks; reservations ending
+/// on a 64 MiB boundary are glibc's malloc arenas and Go's own heap arenas, whose maps other
+/// rules take.
+fn in_runtime_reservation(header: &Header<'_>, around: &Neighbours) -> bool {
+    let is_runtime_reservation = |neighbour: &Neighbour| {
+        neighbour.unnamed_no_access
+            && neighbour.size() > MAX_GUARD_BYTES
+            && neighbour.end % HEAP_ARENA_BYTES != 0
+    };
+    around
+        .previous
+        .is_some_and(|below| below.end == header.start && is_runtime_reservation(&below))
+        || around
+            .next
+            .is_some_and(|above| above.start == header.end && is_runtime_reservation(&above))
+}
+
+/// Go's heap arenas on 64-bit Linux (`heapArenaBytes`).
+const HEAP_ARENA_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The first heap arena starts exactly at a hint address such as `0xc000000000`: evidence that
 /// the process is Go.

@@ -34,7 +34,7 @@ pub(crate) static HEAP: CategoryDef = CategoryDef::new(
 pub(crate) const SYMBOLS: &[&str] = &["_rjem_", "mallctl"];
 
 const IS_JEMALLOC: &[Signal] = &[Signal::Runtime(JEMALLOC)];
-const JEMALLOC_LIBRARY: &[Signal] = &[Signal::Runtime(JEMALLOC), Signal::SharedLibrary];
+const JEMALLOC_LIBRARY: &[Signal] = &[Signal::Runtime(JEMALLOC)];
 
 #[rustfmt::skip]
 static RULES: &[Rule] = &[

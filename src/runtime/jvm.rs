@@ -60,7 +60,7 @@ static RULES: &[Rule] = &[
     // ZGC maps its heap from a memfd it names (several views of the same pages).
     rule(Stage::RuntimeName, Prefix("/memfd:java_heap"), PermMatch::Any, &JAVA_HEAP).signals(IS_JVM),
     rule(Stage::RuntimeFile, Library("libjvm.so"), PermMatch::Any, &SHARED_LIBRARIES)
-        .signals(&[Signal::Runtime(JVM), Signal::SharedLibrary]),
+        .signals(&[Signal::Runtime(JVM)]),
     rule(Stage::RuntimeFile, Prefix("/tmp/hsperfdata_"), PermMatch::Any, &PERF_DATA).signals(IS_JVM),
     rule(Stage::RuntimeFile, Suffix(".jsa"), PermMatch::Any, &CLASS_DATA).signals(IS_JVM),
     rule(Stage::RuntimeFile, Suffix("/lib/modules"), PermMatch::Any, &CLASS_DATA).when(IN_JVM),

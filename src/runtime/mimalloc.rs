@@ -19,7 +19,7 @@ pub(crate) static HEAP: CategoryDef = CategoryDef::new(
 static RULES: &[Rule] = &[
     rule(Stage::RuntimeName, AnonExact("mimalloc"), PermMatch::Any, &HEAP).signals(&[Signal::Runtime(MIMALLOC)]),
     rule(Stage::RuntimeFile, Library("libmimalloc"), PermMatch::Any, &SHARED_LIBRARIES)
-        .signals(&[Signal::Runtime(MIMALLOC), Signal::SharedLibrary]),
+        .signals(&[Signal::Runtime(MIMALLOC)]),
 ];
 
 pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {

@@ -22,6 +22,8 @@ use crate::input::elf::ExecutableFacts;
 use crate::report::RuntimeId;
 use crate::smaps::Header;
 
+#[cfg(test)]
+pub(crate) use glibc::GLIBC;
 pub(crate) use go::GO;
 #[cfg(test)]
 pub(crate) use jvm::JVM;
@@ -53,6 +55,11 @@ pub(crate) fn symbol_prefixes() -> Vec<&'static str> {
 pub(crate) const NATIVE_TITLE: &str = "Native Runtime";
 /// `source.runtime` in JSON when no language runtime is found.
 pub(crate) const NATIVE_KEY: &str = "native";
+
+/// The next step when much memory is unexplained and no runtime found offers one.
+pub(crate) const GENERIC_NEXT_STEP: &str = "look at the largest regions (-top 50, or -all) and \
+     the program's own mmap calls; a program can name its mappings with \
+     prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, ...) so that they show here by name";
 
 /// What a runtime is to the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +108,6 @@ pub(crate) struct RuntimeDef {
     /// What to run to learn more when much of the process's memory is unexplained, worded as
     /// one step for a person (`-XX:NativeMemoryTracking=summary`, then `jcmd PID VM.native_memory
     /// summary`); `None` when the runtime has no such tool.
-    #[allow(dead_code)] // shown with the unexplained share, which the next change adds
     pub next_step: Option<&'static str>,
 }
 

@@ -40,7 +40,7 @@ pub(crate) static LARGE_BLOCKS: CategoryDef = CategoryDef::new(
 pub(crate) const SYMBOLS: &[&str] = &["Py_Initialize", "Py_BytesMain"];
 
 const IS_PYTHON: &[Signal] = &[Signal::Runtime(PYTHON)];
-const PYTHON_LIBRARY: &[Signal] = &[Signal::Runtime(PYTHON), Signal::SharedLibrary];
+const PYTHON_LIBRARY: &[Signal] = &[Signal::Runtime(PYTHON)];
 
 #[rustfmt::skip]
 static RULES: &[Rule] = &[

@@ -19,7 +19,7 @@ pub(crate) static HEAP: CategoryDef = CategoryDef::new(
 static RULES: &[Rule] = &[
     rule(Stage::RuntimeName, AnonPrefix("tcmalloc_region"), PermMatch::Any, &HEAP).signals(&[Signal::Runtime(TCMALLOC)]),
     rule(Stage::RuntimeFile, Library("libtcmalloc"), PermMatch::Any, &SHARED_LIBRARIES)
-        .signals(&[Signal::Runtime(TCMALLOC), Signal::SharedLibrary]),
+        .signals(&[Signal::Runtime(TCMALLOC)]),
 ];
 
 pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {

@@ -51,7 +51,7 @@ const IN_NODE: Condition = Condition::Runtime(NODE);
 static RULES: &[Rule] = &[
     // Debian builds node against a shared libnode.so; other builds link V8 into the executable.
     rule(Stage::RuntimeFile, Library("libnode.so"), PermMatch::Any, &SHARED_LIBRARIES)
-        .signals(&[Signal::Runtime(NODE), Signal::SharedLibrary]),
+        .signals(&[Signal::Runtime(NODE)]),
     rule(Stage::RuntimeFile, Suffix("/node"), PermMatch::Executable, &BINARY).when(IN_NODE).signals(IS_NODE),
     rule(Stage::RuntimeReservation, UnnamedWhere(is_v8_page_run), PermMatch::Any, &V8_HEAP)
         .when(IN_NODE).by_layout(),

@@ -14,6 +14,8 @@
 //! | `runtimes` | the JVM and Node against their own accounting (`jcmd GC.heap_info`, V8 heap statistics), on captures and live processes |
 //! | `python` | CPython processes: pymalloc's arenas against `sys._debugmallocstats()`, large blocks, NumPy |
 //! | `jemalloc` | a Rust program on tikv-jemallocator against jemalloc's own statistics |
+//! | `runtime_go` | live Go processes (static and cgo) with their own mmap'd cache, against `runtime.ReadMemStats` |
+//! | `runtime_glibc` | a live C program with 8 glibc arenas and mapped blocks, against `mallinfo2()` |
 //! | `units` | `-unit`: every size in the text against the JSON bytes |
 //! | `container` | `-cgroup`: live on cgroup v1 (and v2 where it has memory), and on v2 fixture trees |
 //! | `colour` | `-color`, NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM, terminals and pipes |
@@ -52,6 +54,8 @@ mod properties;
 mod ps;
 mod python;
 mod races;
+mod runtime_glibc;
+mod runtime_go;
 mod runtimes;
 mod security;
 mod snapshots;

@@ -34,12 +34,16 @@ fn label_text(name: &str) -> String {
     out
 }
 
-const CATEGORY_FAMILIES: [(&str, &str); 5] = [
+const CATEGORY_FAMILIES: [(&str, &str); 6] = [
     ("memanalyzer_category_rss_bytes", "rss_bytes"),
     ("memanalyzer_category_pss_bytes", "pss_bytes"),
     ("memanalyzer_category_private_bytes", "private_bytes"),
     ("memanalyzer_category_swap_bytes", "swap_bytes"),
     ("memanalyzer_category_size_bytes", "size_bytes"),
+    (
+        "memanalyzer_category_inferred_rss_bytes",
+        "inferred_rss_bytes",
+    ),
 ];
 
 const TOTAL_FAMILIES: [(&str, &str); 9] = [
@@ -126,6 +130,17 @@ fn prometheus_vs_json(exposition: &Exposition, doc: &Value, live: bool) -> Vec<S
         if compared(key) && sample.whole() != expected {
             differences.push(format!("{family}: {} vs JSON {expected}", sample.whole()));
         }
+    }
+    // The unexplained share, as JSON's `unexplained` gives it.
+    let unexplained = exposition.single("memanalyzer_unexplained_rss_bytes");
+    let names: Vec<&str> = unexplained.labels.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["pid", "comm"], "{unexplained:?}");
+    let expected = u64_at(doc, "/unexplained/rss_bytes");
+    if unexplained.whole() != expected {
+        differences.push(format!(
+            "memanalyzer_unexplained_rss_bytes: {} vs JSON {expected}",
+            unexplained.whole()
+        ));
     }
     // Within the one exposition, exactly: the categories add up to the total.
     let rss = exposition.single("memanalyzer_rss_bytes").whole();

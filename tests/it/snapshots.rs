@@ -46,8 +46,11 @@ macro_rules! snapshot_tests {
 }
 
 snapshot_tests! {
+    c_arenas: "c-arenas/smaps";
     c_threads: "c-threads/smaps";
     go: "go/smaps";
+    go_cache: "go-cache/smaps";
+    go_cache_cgo: "go-cache-cgo/smaps";
     go_cgo: "go-cgo/smaps";
     java: "java/smaps";
     java_g1_1g: "java-g1-1g/smaps";

@@ -70,6 +70,35 @@ fn assert_text_matches_json(text: &str, doc: &Value, unit: &str) {
         .take_while(|line| *line != "=== Totals ===")
         .filter(|line| !line.trim().is_empty())
         .collect();
+    // After the sections: the legend of the mark (when a line carries it), the unexplained
+    // share, whose number is checked like the others, and when that is large a next step and
+    // perhaps a note.
+    let position = breakdown
+        .iter()
+        .position(|line| line.starts_with("Unexplained:"))
+        .expect("an Unexplained: line");
+    for line in &breakdown[position + 1..] {
+        assert!(
+            line.starts_with("Next step") || line.starts_with("Note: "),
+            "{line:?}"
+        );
+    }
+    let (unexplained, breakdown) = (breakdown[position], &breakdown[..position]);
+    let fields: Vec<&str> = unexplained.split_whitespace().collect();
+    assert_eq!(fields[0], "Unexplained:", "{unexplained:?}");
+    assert_size(
+        unit,
+        fields[1],
+        fields[2],
+        u64_at(doc, "/unexplained/rss_bytes"),
+        unexplained,
+    );
+    let marked = breakdown.last().is_some_and(|line| line.starts_with("* "));
+    let breakdown = if marked {
+        &breakdown[..breakdown.len() - 1]
+    } else {
+        breakdown
+    };
     let mut lines = breakdown.iter();
     for section in sections(doc) {
         let name = section["name"].as_str().unwrap();
@@ -81,7 +110,11 @@ fn assert_text_matches_json(text: &str, doc: &Value, unit: &str) {
                 line.starts_with("  ") && line.trim_start().starts_with(category_name),
                 "{line:?} is not category {category_name:?}"
             );
-            let (number, unit_field) = last_two(line);
+            // Lines placed partly by layout end in the mark, after the number.
+            let inferred = category["evidence"] == "layout";
+            assert_eq!(line.ends_with(" *"), inferred, "{line:?}");
+            assert!(!inferred || marked, "a marked line without the legend");
+            let (number, unit_field) = last_two(line.strip_suffix(" *").unwrap_or(line));
             assert_size(
                 unit,
                 number,
@@ -145,14 +178,14 @@ fn assert_text_matches_json(text: &str, doc: &Value, unit: &str) {
         .expect("a region table");
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
-        ["ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "NAME"]
+        ["ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "CATEGORY", "NAME"]
     );
     let rows = table_rows(text);
     let regions = top_regions(doc);
     assert_eq!(rows.len(), regions.len(), "{text}");
     for (row, region) in rows.iter().zip(regions) {
         let fields: Vec<&str> = row.split_whitespace().collect();
-        assert!(fields.len() >= 9, "{row:?}");
+        assert!(fields.len() >= 10, "{row:?}");
         let start = region["start"].as_str().unwrap();
         assert_eq!(
             u64::from_str_radix(fields[0], 16).ok(),
@@ -164,6 +197,20 @@ fn assert_text_matches_json(text: &str, doc: &Value, unit: &str) {
             let bytes = u64_at(region, &format!("/{key}"));
             assert_size(unit, fields[index], fields[index + 1], bytes, row);
         }
+        // The category's stable key (`named` for a group the program named), marked `*` when
+        // placed by layout.
+        let key = region["category_id"].as_str().unwrap();
+        let key = if key.starts_with("named:") {
+            "named"
+        } else {
+            key
+        };
+        let mark = if region["evidence"] == "layout" {
+            "*"
+        } else {
+            ""
+        };
+        assert_eq!(fields[8], format!("{key}{mark}"), "{row:?}");
     }
 }
 

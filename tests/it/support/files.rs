@@ -7,9 +7,13 @@ use std::path::{Path, PathBuf};
 use tempfile::{NamedTempFile, TempDir};
 
 /// The real captures, each `fixtures/NAME/smaps` with the kernel's `smaps_rollup` beside it.
-pub const CAPTURES: [&str; 15] = [
+pub const CAPTURES: [&str; 18] = [
+    "c-arenas",
+    "c-jemalloc",
     "c-threads",
     "go",
+    "go-cache",
+    "go-cache-cgo",
     "go-cgo",
     "java",
     "java-g1-1g",
@@ -22,7 +26,6 @@ pub const CAPTURES: [&str; 15] = [
     "python",
     "python-numpy",
     "rust-jemalloc",
-    "c-jemalloc",
 ];
 
 /// The files in `fixtures/edge/` that are not smaps memanalyzer can analyze (each is rejected
@@ -52,6 +55,14 @@ pub fn fixture(relative: &str) -> String {
         .to_str()
         .expect("UTF-8 fixture path")
         .to_string()
+}
+
+/// The runtime's own statistics saved beside a capture (`fixtures/NAME/stats.json`), as the
+/// program printed them right after the capture.
+pub fn captured_stats(capture: &str) -> serde_json::Value {
+    let path = fixture_path(&format!("{capture}/stats.json"));
+    let text = fs::read_to_string(&path).expect("stats.json");
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
 /// The Go + cgo capture: 64 regions, 234 MiB resident, a deterministic input.

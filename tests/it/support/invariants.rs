@@ -4,6 +4,9 @@
 //! - every section's categories add up to its subtotal, and the subtotals to the totals, field by
 //!   field (computed in u128, so a saturated sum cannot hide); each region is counted once, and
 //!   no two listed regions overlap;
+//! - what a category says was placed by layout is part of it, and only layout-evidenced
+//!   categories have any; the unexplained amounts are the generic categories' sum (Anonymous
+//!   Memory and Other / Unrecognized), called large from 25% of RSS on;
 //! - the listing holds min(N, regions) or all regions, largest first, and the top N are the first
 //!   of all regions;
 //! - the JSON output parses and agrees with the report;
@@ -12,7 +15,9 @@
 #![allow(dead_code)]
 
 use memanalyzer::render::{Format, Renderer, TextStyle, Unit};
-use memanalyzer::{analyze_reader, Amounts, Listing, Options, RegionRow, Report};
+use memanalyzer::{
+    analyze_reader, Amounts, Evidence, Listing, Options, RegionRow, Report, SectionId,
+};
 
 /// Runs `data` through the analysis with both listings and, when it succeeds, checks the
 /// invariants and renders it with both renderers in `unit`. Returns the `-all` report.
@@ -66,6 +71,44 @@ pub fn check_report(report: &Report, listing: Listing) {
         );
         sections_sum.add(&section.subtotal, categories_sum.regions as u64);
     }
+    let mut generic = Sum::default();
+    for category in report.sections.iter().flat_map(|s| s.categories.iter()) {
+        let (inferred, amounts) = (Sum::of(&category.inferred), Sum::of(&category.amounts));
+        assert!(
+            inferred
+                .amounts
+                .iter()
+                .zip(&amounts.amounts)
+                .all(|(i, a)| i <= a),
+            "{}: inferred {:?} beyond its amounts {:?}",
+            category.id,
+            category.inferred,
+            category.amounts
+        );
+        if category.evidence != Evidence::Layout {
+            assert_eq!(category.inferred, Amounts::default(), "{}", category.id);
+        }
+        if category.id.section() == SectionId::Anonymous
+            || category.id.key() == "other.unrecognized"
+        {
+            generic.add(&category.amounts, category.regions);
+        }
+    }
+    assert_eq!(
+        Sum::of(&report.unexplained.amounts).amounts,
+        generic.amounts,
+        "the unexplained amounts are not the generic categories' sum"
+    );
+    let rss = report.totals.rss;
+    assert_eq!(
+        report.unexplained.large,
+        rss > 0 && u128::from(report.unexplained.amounts.rss) * 100 >= u128::from(rss) * 25,
+        "large from a quarter of RSS on"
+    );
+    assert_eq!(
+        report.unexplained.next_step.is_some(),
+        report.unexplained.large
+    );
     assert_eq!(
         sections_sum,
         Sum {

@@ -103,3 +103,22 @@ pub fn analysis(doc: &Value) -> (Value, Value, Value) {
         doc["top_regions"].clone(),
     )
 }
+
+/// The listed regions (`-all` lists every one) that overlap the address range
+/// `[start, end)`, given in hex as the kernel prints addresses.
+pub fn regions_overlapping<'a>(doc: &'a Value, start: &str, end: &str) -> Vec<&'a Value> {
+    let hex = |text: &str| u64::from_str_radix(text, 16).expect("a hex address");
+    let (start, end) = (hex(start), hex(end));
+    top_regions(doc)
+        .iter()
+        .filter(|region| {
+            let at = |key: &str| hex(region[key].as_str().expect("an address"));
+            at("start") < end && start < at("end")
+        })
+        .collect()
+}
+
+/// The RSS of category `id`, 0 when no region is in it.
+pub fn rss_of(doc: &Value, id: &str) -> u64 {
+    category_by_id(doc, id).map_or(0, |category| u64_at(category, "/rss_bytes"))
+}

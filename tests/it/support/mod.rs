@@ -13,6 +13,7 @@
 //!   runtime's own statistics, and analyzing them while their memory stands still;
 //! - [`workload`]: the `examples/workload` helper process with a known memory layout, and the
 //!   other example binaries the tests run;
+//! - [`programs`]: Go and C programs from `fixtures/sources/`, built for live tests;
 //! - [`system`]: programs on PATH, root, running as user `nobody`;
 //! - [`readers`]: readers that hand out their data in small pieces;
 //! - [`invariants`]: what every successful analysis keeps (shared with the fuzz target);
@@ -53,6 +54,7 @@ macro_rules! or_skip {
 pub mod files;
 pub mod invariants;
 pub mod json;
+pub mod programs;
 pub mod prometheus;
 pub mod ps_text;
 pub mod readers;

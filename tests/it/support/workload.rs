@@ -87,7 +87,8 @@ fn locate_or_build_example(name: &str) -> PathBuf {
     path
 }
 
-fn is_newer_than(file: &Path, source: &Path) -> bool {
+/// Whether `file` exists and was modified no earlier than `source`.
+pub fn is_newer_than(file: &Path, source: &Path) -> bool {
     let modified = |path: &Path| path.metadata().and_then(|m| m.modified()).ok();
     match (modified(file), modified(source)) {
         (Some(built), Some(source)) => built >= source,
@@ -221,6 +222,18 @@ impl Workload {
             format!("ready pid={}", self.pid),
             "the workload did not get ready again (read {read:?})"
         );
+    }
+
+    /// Writes `line` to the program's stdin and returns the next line it prints: how the test
+    /// programs in `fixtures/sources/` report their runtime's own statistics.
+    pub fn ask(&mut self, line: &str) -> String {
+        self.send(line);
+        let mut answer = String::new();
+        self.stdout
+            .read_line(&mut answer)
+            .expect("reading the program's answer");
+        assert!(!answer.is_empty(), "the program ended instead of answering");
+        answer
     }
 
     pub fn pid_arg(&self) -> String {
