@@ -352,11 +352,11 @@ pub struct CategoryReport {
 }
 
 impl CategoryReport {
-    /// The label as shown in the breakdown: a named group of several regions adds their count
-    /// (`TNC-* (512 regions)`).
+    /// The label as shown in the breakdown: a named group of several regions, or the remainder
+    /// of the names not kept, adds their count (`TNC-* (512 regions)`).
     pub fn title(&self) -> Vec<u8> {
         let mut title = self.label.clone();
-        if self.id.named_key().is_some() && self.regions > 1 {
+        if self.id.section() == SectionId::Named && self.regions > 1 {
             title.extend_from_slice(format!(" ({} regions)", self.regions).as_bytes());
         }
         title

@@ -8,7 +8,7 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
 
-use super::escape::for_json;
+use super::escape::{for_json, injective};
 use super::Render;
 use crate::input::ps::ProcessList;
 use crate::report::{CategoryId, CategoryReport, Listing, RegionRow, Report};
@@ -379,7 +379,9 @@ fn category_of(category: &CategoryReport) -> Category {
     let amounts = &category.amounts;
     Category {
         name: for_json(&category.title()),
-        label: for_json(&category.label),
+        // A key: unique within its section, so escaped injectively (a name holding the byte
+        // 0xff and one holding the text `\xff` must not print the same).
+        label: injective(&category.label),
         id: category.id.key().into_owned(),
         regions: category.regions,
         size_bytes: amounts.size,

@@ -272,27 +272,40 @@ impl TextRenderer {
         let first = chunks.next().unwrap_or_default();
         let table = region_table(first, unit, &widths, true);
         let mut lines = table.lines();
-        for header_line in lines.by_ref().take(2) {
-            writeln!(out, "{}", header_line.trim_end())?;
-        }
-        self.write_rows(lines, first, out)?;
+        let header = lines.next().unwrap_or_default();
+        let header = header.trim_end();
+        let name_column = header.len() - NAME_HEADER.len();
+        writeln!(out, "{header}")?;
+        // The rule spans the names too, which the table itself never holds (below).
+        let rule = lines.next().unwrap_or_default();
+        let name_width = widths[NAME_COLUMN].saturating_sub(NAME_HEADER.len());
+        writeln!(out, "{}{}", rule.trim_end(), "-".repeat(name_width))?;
+        self.write_rows(lines, first, name_column, out)?;
         for chunk in chunks {
             self.write_rows(
                 region_table(chunk, unit, &widths, false).lines(),
                 chunk,
+                name_column,
                 out,
             )?;
         }
         Ok(())
     }
 
+    /// Writes the table's lines, each with its region's name appended at `name_column`.
     fn write_rows(
         &self,
         lines: impl Iterator<Item = String>,
         regions: &[RegionRow],
+        name_column: usize,
         out: &mut dyn Write,
     ) -> io::Result<()> {
         for (line, region) in lines.zip(regions) {
+            let line = format!(
+                "{:<name_column$}{}",
+                line.trim_end(),
+                display_name(&region.name)
+            );
             let line = line.trim_end();
             if self.style.color && region.name.ends_with(DELETED_SUFFIX) {
                 // Colouring whole lines keeps the columns exactly as they are without colour.
@@ -307,7 +320,11 @@ impl TextRenderer {
 
 /// Rows per comfy-table when listing regions.
 const TABLE_CHUNK_ROWS: usize = 1024;
-const HEADERS: [&str; 6] = ["ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "NAME"];
+const NAME_HEADER: &str = "NAME";
+const HEADERS: [&str; 6] = ["ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", NAME_HEADER];
+/// The last column. Names are appended to the table's lines rather than held in it: a table
+/// pads every cell to its column's width, and names may be 64 KiB long.
+const NAME_COLUMN: usize = 5;
 
 /// The cells of one region's row.
 fn row_cells(region: &RegionRow, unit: Unit) -> [String; 6] {
@@ -345,8 +362,12 @@ fn region_table(
         borderless_table(&[])
     };
     for region in regions {
-        table.add_row(row_cells(region, unit));
+        let mut cells = row_cells(region, unit);
+        cells[NAME_COLUMN].clear();
+        table.add_row(cells);
     }
+    let mut widths = *widths;
+    widths[NAME_COLUMN] = NAME_HEADER.len();
     for (index, width) in widths.iter().enumerate() {
         let Some(column) = table.column_mut(index) else {
             continue;

@@ -534,6 +534,49 @@ fn two_hundred_thousand_regions_stream_through_bounded_memory() {
     run.assert_bounded_memory();
 }
 
+/// A million distinct names once cost a million groups (563 MiB for `[anon:…]` names, 900 MiB
+/// for 3,000 names of 60 KB). In the default mode the largest groups are kept and the rest is
+/// summed in `[other names]`: memory stays bounded, and every region is still counted once.
+#[test]
+fn distinct_names_stream_through_bounded_memory() {
+    let long = "x".repeat(60_000);
+    // What, how many regions, and each one's name around distinct letters.
+    let inputs = [
+        ("anonymous names", 100_000, "[anon:", "]".to_string()),
+        ("file paths", 100_000, "/data/", String::new()),
+        ("60 KB anonymous names", 300, "[anon:", format!("{long}]")),
+        ("60 KB file paths", 300, "/data/", long.clone()),
+    ];
+    for (what, regions, prefix, suffix) in inputs {
+        let name = |i| format!("{prefix}{}{suffix}", synthetic::letters(i));
+        let input = synthetic::distinct_names_smaps(regions, name);
+        let run = run_measured(&["-file", "-", "-format", "json"], Feed::Bytes(input));
+        assert_eq!(run.code, Some(0), "{what}: {}", run.describe());
+        eprintln!(
+            "note: peak RSS for {regions} distinct {what}: {} KiB",
+            run.max_rss_kib
+        );
+        run.assert_bounded_memory();
+        let doc = json(&run.stdout);
+        assert_eq!(u64_at(&doc, "/totals/regions"), regions as u64, "{what}");
+        assert_json_sums_are_consistent(&doc);
+        assert_keys_unique(&doc);
+        if what.contains("anonymous") {
+            let other = category_by_id(&doc, "named.other").expect("a remainder");
+            let shown = section(&doc, "Named Memory Regions (mmap)").unwrap()["categories"]
+                .as_array()
+                .unwrap()
+                .len();
+            assert!(shown <= 257, "{what}: {shown} named categories");
+            assert_eq!(
+                u64_at(other, "/regions") + shown as u64 - 1,
+                regions as u64,
+                "{what}: each name not shown is in the remainder"
+            );
+        }
+    }
+}
+
 /// A deterministic stream of bytes with every value, NUL included.
 fn pseudo_random_bytes(len: usize) -> Vec<u8> {
     let mut state = 0x2545_f491_4f6c_dd1d_u64;

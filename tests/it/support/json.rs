@@ -103,3 +103,23 @@ pub fn analysis(doc: &Value) -> (Value, Value, Value) {
         doc["top_regions"].clone(),
     )
 }
+
+/// What makes a report's categories keys: every `id` appears once in the document, and every
+/// `label` once within its section (what the README promises). Returns the number of categories.
+pub fn assert_keys_unique(doc: &Value) -> usize {
+    let mut ids = std::collections::BTreeSet::new();
+    for section in sections(doc) {
+        let mut labels = std::collections::BTreeSet::new();
+        for category in section["categories"].as_array().expect("categories") {
+            let id = category["id"].as_str().expect("category.id");
+            assert!(ids.insert(id.to_string()), "id {id:?} twice");
+            let label = category["label"].as_str().expect("category.label");
+            assert!(
+                labels.insert(label.to_string()),
+                "label {label:?} twice in section {}",
+                section["name"]
+            );
+        }
+    }
+    ids.len()
+}
