@@ -16,6 +16,44 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
+/// The error for output that would go to a closed standard output.
+pub const STDOUT_CLOSED: &str = "standard output is closed, so there is nowhere to write the \
+    output: redirect it (> FILE) or use -output FILE";
+
+/// Whether standard output was closed when memanalyzer started (`memanalyzer >&-`). Rust's
+/// runtime opens /dev/null on a closed descriptor 0, 1 or 2 before `main`, where output would
+/// vanish with no error; this is known from a check that runs before that (see `closed`).
+pub fn stdout_was_closed() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        closed::STDOUT.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+/// Looks at descriptor 1 from the executable's list of constructors (`.init_array`), which the
+/// C library runs before Rust's runtime starts and replaces closed standard descriptors.
+#[cfg(target_os = "linux")]
+mod closed {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    pub(super) static STDOUT: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn check_stdout() {
+        // SAFETY: fcntl(F_GETFD) only reads the descriptor's flags; on a closed descriptor it
+        // fails with EBADF.
+        let closed = unsafe { nix::libc::fcntl(1, nix::libc::F_GETFD) } == -1;
+        STDOUT.store(closed, Ordering::Relaxed);
+    }
+
+    #[used]
+    #[link_section = ".init_array"]
+    static CHECK_STDOUT: extern "C" fn() = check_stdout;
+}
+
 /// Where the output goes.
 pub enum Destination {
     /// `/dev/stdout` or `/proc/self/fd/1`: this process's standard output.

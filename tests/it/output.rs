@@ -267,6 +267,49 @@ fn closed_pipe_ends_quietly() {
     assert_eq!(utf8(&output.stderr), "");
 }
 
+/// `memanalyzer >&-`: the output has nowhere to go, which is an error (one line on stderr, exit
+/// 1), not a silent success; with `-output FILE` a closed standard output does not matter.
+#[test]
+fn a_closed_standard_output_is_an_error() {
+    let input = go_cgo();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.txt");
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(memanalyzer_path());
+        cmd.args(args)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: close is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::close(1);
+                Ok(())
+            });
+        }
+        cmd.output().unwrap()
+    };
+    for args in [
+        &["-file", input.as_str()][..],
+        &["-file", input.as_str(), "-format", "json"],
+        &["-ps"],
+        &["--help"],
+        &["-file", input.as_str(), "-output", "/dev/stdout"],
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {output:?}");
+        let line = assert_one_error_line(&utf8(&output.stderr));
+        assert!(
+            line.contains("standard output is closed"),
+            "{args:?}: {line}"
+        );
+    }
+    let output = run(&["-file", &input, "-output", target.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(fs::read(&target).unwrap() == bytes_of(&["-file", &input]));
+}
+
 #[test]
 fn full_disk_is_an_error() {
     let full = or_skip!(File::options()

@@ -9,12 +9,15 @@ use std::io::{self, Write};
 use anyhow::Context;
 
 use super::config::{Config, Mode};
-use super::output::Destination;
+use super::output::{Destination, STDOUT_CLOSED};
 use memanalyzer::render::{escape, Renderer};
 
 /// Does what `config` says and writes the result to `out` (or to the `-output` file,
 /// atomically). Warnings go to `warn`.
 pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
+    if config.stdout_closed && config.output.is_none() {
+        anyhow::bail!(STDOUT_CLOSED); // before the work, which would be lost
+    }
     let renderer = Renderer::new(config.format, config.style);
     match &config.mode {
         Mode::Analyze { input, options } => {
@@ -41,6 +44,9 @@ fn emit(
             let context = || format!("cannot write {shown}");
             match Destination::of(path).with_context(context)? {
                 Destination::StandardOutput => {
+                    if config.stdout_closed {
+                        anyhow::bail!(STDOUT_CLOSED);
+                    }
                     render(out).with_context(context)?;
                     out.flush().with_context(context)?;
                 }
