@@ -317,3 +317,63 @@ fn ps_lists_processes_it_cannot_read_with_the_reason() {
     );
     or_skip!(promtool.finish());
 }
+
+/// A comm that is not UTF-8 and holds control bytes (the workload copied under the name
+/// `wl<0xff><ESC>[7m<BEL>`): `-pid` JSON keeps it (never null), `-ps` shows the owner's user
+/// name (never `?`), and `-pid` and `-ps` Prometheus write the same, escaped `comm` label.
+#[test]
+fn a_comm_that_is_not_utf8_is_shown_the_same_everywhere() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+
+    let raw_name = b"wl\xff\x1b[7m\x07";
+    let dir = exec_tempdir();
+    let program = dir.path().join(OsStr::from_bytes(raw_name));
+    fs::copy(workload_path(), &program).expect("copy the workload");
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    let workload = Workload::spawn_program(&program, &["--mappings", "20"]);
+    let pid = workload.pid_arg();
+    assert_eq!(
+        fs::read(format!("/proc/{pid}/comm")).unwrap(),
+        [&raw_name[..], b"\n"].concat(),
+        "the kernel took the copy's name as comm"
+    );
+
+    let doc = json_of(&["-pid", &pid, "-format", "json"]);
+    assert_eq!(doc["source"]["comm"], "wl\\xff\u{1b}[7m\u{7}");
+
+    let list = json_of(&["-ps", "-format", "json"]);
+    let entry = process_entry(&list, workload.pid);
+    assert_eq!(entry["user"], my_user_name().as_str(), "{entry}");
+    assert_eq!(entry["command"], "wl\\xff\u{1b}[7m\u{7}", "{entry}");
+    let text = stdout_of(&["-ps", "-unit", "B"]);
+    let parsed = parse_ps_text(&text);
+    let row = parsed.row(workload.pid);
+    assert_eq!(row.user, my_user_name(), "{row:?}");
+    assert_eq!(row.command, r"wl\xff\x1b[7m\x07", "{row:?}");
+
+    let mut promtool = Promtool::new();
+    let single = stdout_of(&["-pid", &pid, "-format", "prometheus"]);
+    let all = stdout_of(&["-ps", "-format", "prometheus"]);
+    for (text, what) in [(&single, "-pid"), (&all, "-ps")] {
+        promtool.check(text, what);
+        assert!(
+            !text.bytes().any(|byte| byte < 0x20 && byte != b'\n'),
+            "{what}: a raw control byte in {text:?}"
+        );
+    }
+    let from_pid = parse_exposition(&single)
+        .single("memanalyzer_rss_bytes")
+        .label("comm")
+        .map(str::to_string);
+    let from_ps = parse_exposition(&all)
+        .samples("memanalyzer_process_rss_bytes")
+        .iter()
+        .find(|sample| sample.label("pid") == Some(pid.as_str()))
+        .and_then(|sample| sample.label("comm"))
+        .map(str::to_string);
+    assert_eq!(from_pid.as_deref(), Some(r"wl\xff\x1b[7m\x07"));
+    assert_eq!(from_pid, from_ps);
+    or_skip!(promtool.finish());
+}

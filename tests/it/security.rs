@@ -30,8 +30,16 @@ const ENDLESS_INPUT_LIMIT: u64 = 100 * 1024 * 1024;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
+/// Characters that are not control characters but that a terminal obeys: they reorder what
+/// follows ("Trojan Source": U+202E writes `gpj.exe` as `exe.jpg`) or break the line.
+const LAYOUT_CONTROLS: [char; 15] = [
+    '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{2028}', '\u{2029}', '\u{85}',
+];
+
 /// Checks that `bytes` are text a terminal cannot act on: UTF-8 with no control character
-/// (C0 such as ESC, BEL and CR, DEL, or C1 such as U+009B CSI) other than the line end.
+/// (C0 such as ESC, BEL and CR, DEL, or C1 such as U+009B CSI) other than the line end, and
+/// none of the [`LAYOUT_CONTROLS`].
 fn assert_terminal_safe(what: &str, bytes: &[u8]) -> String {
     let text = std::str::from_utf8(bytes).unwrap_or_else(|error| {
         panic!(
@@ -41,7 +49,7 @@ fn assert_terminal_safe(what: &str, bytes: &[u8]) -> String {
     });
     if let Some((at, c)) = text
         .char_indices()
-        .find(|&(_, c)| c.is_control() && c != '\n')
+        .find(|&(_, c)| (c.is_control() && c != '\n') || LAYOUT_CONTROLS.contains(&c))
     {
         panic!("{what} holds the control character {c:?} at byte {at}: {text:?}");
     }
@@ -369,6 +377,66 @@ fn control_bytes_in_a_files_path_are_escaped_in_every_message() {
     let path = doc["source"]["path"].as_str().expect("source.path");
     assert!(path.ends_with("/cut.smaps"), "{path:?}");
     assert_eq!(doc["warnings"].as_array().map(Vec::len), Some(1), "{doc:#}");
+}
+
+/// Bidirectional overrides and line separators in a region's name, a mapped file's path, the
+/// process's comm and executable, a `-file` path and a named region: text shows them as the
+/// bytes of their UTF-8 (`\xe2\x80\xae`), as it does control characters; JSON escapes them
+/// (`\u202e`), so the raw output holds none, and parses back to the exact name.
+#[test]
+fn bidirectional_overrides_and_line_separators_are_escaped_everywhere() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = exec_tempdir();
+    let program = dir.path().join("wl\u{202e}\u{2028}x");
+    fs::copy(workload_path(), &program).expect("copy the workload");
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    let marker = format!("memanalyzer-bidi-{}-", std::process::id());
+    let file_name = format!("{marker}gpj\u{2067}\u{200f}.exe\u{2029}");
+    let workload = Workload::spawn_program(&program, &["--file-name", &file_name]);
+    let pid = workload.pid_arg();
+
+    let text = assert_terminal_safe("text output", &bytes_of(&["-pid", &pid, "-all"]));
+    let source = text.lines().next().unwrap();
+    assert!(
+        source.contains(r"wl\xe2\x80\xae\xe2\x80\xa8x"),
+        "comm and exe not escaped: {source:?}"
+    );
+    let escaped_file = format!(r"{marker}gpj\xe2\x81\xa7\xe2\x80\x8f.exe\xe2\x80\xa9");
+    assert!(
+        table_rows(&text)
+            .iter()
+            .any(|row| row.ends_with(&escaped_file)),
+        "no row ends with {escaped_file:?}:\n{text}"
+    );
+    assert_terminal_safe("-ps", &bytes_of(&["-ps"]));
+    assert_terminal_safe(
+        "Prometheus",
+        &bytes_of(&["-pid", &pid, "-format", "prometheus"]),
+    );
+
+    let raw = bytes_of(&["-pid", &pid, "-all", "-format", "json"]);
+    let doc = json(assert_terminal_safe("JSON output", &raw).as_bytes());
+    assert_eq!(doc["source"]["comm"], "wl\u{202e}\u{2028}x");
+    assert!(top_regions(&doc)
+        .iter()
+        .any(|region| region["name"].as_str().unwrap().ends_with(&file_name)));
+
+    // A saved file's path in an error, and a named region in the breakdown.
+    let sub = tempfile::tempdir().unwrap();
+    let hostile_dir = sub.path().join("rtl\u{202e}\u{2066}");
+    fs::create_dir(&hostile_dir).unwrap();
+    let line = runtime_error_of(
+        memanalyzer_cmd()
+            .arg("-file")
+            .arg(hostile_dir.join("missing.smaps")),
+    );
+    assert_terminal_safe("the error line", line.as_bytes());
+    assert!(line.contains(r"rtl\xe2\x80\xae\xe2\x81\xa6"), "{line}");
+    let named = sample_smaps().replace("[anon:TXMetaCache]", "[anon:cache\u{202e}\u{85}]");
+    let file = temp_file(named);
+    let text = assert_terminal_safe("text output", &bytes_of(&["-file", path_of(&file)]));
+    assert!(text.contains(r"cache\xe2\x80\xae\xc2\x85"), "{text}");
 }
 
 #[test]
