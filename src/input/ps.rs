@@ -160,21 +160,51 @@ mod linux {
     }
 
     fn read_process(pid: i32, users: &HashMap<u32, Vec<u8>>) -> Seen {
-        let Ok(process) = ProcessDir::open(pid) else {
-            return Seen::Gone;
+        match ProcessDir::open(pid) {
+            Ok(process) => read_row(pid, &process, users),
+            // /proc mounted with hidepid=1 (noaccess): the directory is listed, but only its
+            // owner may look inside. Unreadable, never absent.
+            Err(Errno::EACCES | Errno::EPERM) => hidden(pid, None, users),
+            Err(_) => Seen::Gone,
+        }
+    }
+
+    /// A process whose `/proc/<pid>` cannot be looked into: listed as unreadable, with its
+    /// owner (the directory's, which `stat` still gives) as the user.
+    fn hidden(pid: i32, process: Option<&ProcessDir>, users: &HashMap<u32, Vec<u8>>) -> Seen {
+        let owner = match process {
+            Some(process) => process.owner(),
+            None => std::fs::metadata(format!("/proc/{pid}"))
+                .ok()
+                .map(|metadata| std::os::unix::fs::MetadataExt::uid(&metadata)),
         };
-        let Ok(status) = process.status() else {
-            return Seen::Gone;
+        Seen::Process(ProcessRow {
+            pid,
+            user: owner.map(|uid| user_name(uid, users)),
+            command: None,
+            memory: Err(Unreadable::PermissionDenied),
+        })
+    }
+
+    fn user_name(uid: u32, users: &HashMap<u32, Vec<u8>>) -> Vec<u8> {
+        users
+            .get(&uid)
+            .cloned()
+            .unwrap_or_else(|| uid.to_string().into_bytes())
+    }
+
+    /// One row, every file read through `process`: a PID reused meanwhile by another process
+    /// can make the reads fail, never mix two processes in one row.
+    fn read_row(pid: i32, process: &ProcessDir, users: &HashMap<u32, Vec<u8>>) -> Seen {
+        let status = match process.status() {
+            Ok(status) => status,
+            Err(Errno::EACCES | Errno::EPERM) => return hidden(pid, Some(process), users),
+            Err(_) => return Seen::Gone,
         };
         if status.is_kernel_thread() {
             return Seen::KernelThread;
         }
-        let user = process.real_uid().map(|uid| {
-            users
-                .get(&uid)
-                .cloned()
-                .unwrap_or_else(|| uid.to_string().into_bytes())
-        });
+        let user = process.real_uid().map(|uid| user_name(uid, users));
         let memory = if status.is_zombie() {
             Err(Unreadable::Zombie)
         } else {
@@ -229,6 +259,49 @@ mod linux {
         #[test]
         fn reads_users() {
             assert_eq!(read_users().get(&0).map(Vec::as_slice), Some(&b"root"[..]));
+        }
+
+        /// Writes a directory laid out as `/proc/<pid>` for a process named `comm`, run by
+        /// `uid`, with `rss_kb` resident.
+        fn fake_process(dir: &std::path::Path, comm: &str, uid: u32, rss_kb: u64) {
+            fs::create_dir(dir).unwrap();
+            let file = |name: &str, text: String| fs::write(dir.join(name), text).unwrap();
+            file(
+                "stat",
+                format!("4242 ({comm}) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5"),
+            );
+            file(
+                "status",
+                format!("Name:\t{comm}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n"),
+            );
+            file("comm", format!("{comm}\n"));
+            file(
+                "smaps_rollup",
+                format!(
+                    "00400000-7ffd00000000 ---p 00000000 00:00 0 [rollup]\n\
+                     Rss: {rss_kb} kB\nPss: {rss_kb} kB\nPrivate_Dirty: {rss_kb} kB\n"
+                ),
+            );
+        }
+
+        /// The PID is reused while its row is read: the old process's directory goes away and
+        /// a new one takes its place. Every field of the row still comes from the process the
+        /// handle was opened on, never some from one process and some from the other.
+        #[test]
+        fn a_row_is_read_through_one_handle_when_the_pid_is_reused() {
+            let proc_root = tempfile::tempdir().unwrap();
+            let path = proc_root.path().join("4242");
+            fake_process(&path, "old-name", 1000, 100);
+            let handle = ProcessDir::open_dir(&path).unwrap();
+            fs::rename(&path, proc_root.path().join("exited")).unwrap();
+            fake_process(&path, "newcomer", 0, 1);
+            let users = HashMap::from([(0, b"root".to_vec()), (1000, b"alice".to_vec())]);
+            let Seen::Process(row) = read_row(4242, &handle, &users) else {
+                panic!("the process is not listed");
+            };
+            assert_eq!(row.command.as_deref(), Some(&b"old-name"[..]));
+            assert_eq!(row.user.as_deref(), Some(&b"alice"[..]));
+            assert_eq!(row.memory.map(|memory| memory.rss), Ok(100 * 1024));
         }
 
         #[test]

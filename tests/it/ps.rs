@@ -132,8 +132,12 @@ fn ps_text_uses_the_unit_everywhere() {
 fn assert_process_entry(entry: &Value) {
     assert!(entry["pid"].as_i64().is_some_and(|pid| pid > 0), "{entry}");
     assert!(entry["user"].is_string(), "{entry}");
-    assert!(entry["command"].is_string(), "{entry}");
     let readable = entry["readable"].as_bool().expect("readable is a bool");
+    // The command is unknown only where /proc hides the process (hidepid).
+    assert!(
+        entry["command"].is_string() || (!readable && entry["command"].is_null()),
+        "{entry}"
+    );
     let numbers = ["rss_bytes", "pss_bytes", "uss_bytes", "swap_bytes"];
     if readable {
         assert!(entry["error"].is_null(), "{entry}");
@@ -376,4 +380,61 @@ fn a_comm_that_is_not_utf8_is_shown_the_same_everywhere() {
     assert_eq!(from_pid.as_deref(), Some(r"wl\xff\x1b[7m\x07"));
     assert_eq!(from_pid, from_ps);
     or_skip!(promtool.finish());
+}
+
+/// With /proc mounted `hidepid=1` (or its newer spelling `noaccess`), another user's
+/// `/proc/<pid>` is listed but cannot be looked into (reading `stat` fails with EPERM). Such a
+/// process is unreadable, never absent: as user nobody, PID 1 (root's) is listed, unreadable,
+/// with its owner. Runs in a private mount namespace with a procfs of its own, so the machine's
+/// /proc is never remounted.
+#[test]
+fn ps_counts_processes_hidden_by_hidepid_as_unreadable() {
+    let nobody = or_skip!(Nobody::memanalyzer());
+    let unshare = or_skip!(crate::support::system::require_program(
+        "unshare",
+        "util-linux"
+    ));
+    for option in ["hidepid=1", "hidepid=noaccess"] {
+        let output = std::process::Command::new(&unshare)
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--fork",
+                "--",
+                "sh",
+                "-c",
+            ])
+            .arg(format!(
+                "mount -t proc -o {option} proc /proc || exit 99; exec \"$@\""
+            ))
+            .arg("sh")
+            .args(nobody.command_line(&["-ps", "-format", "json"]))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run unshare");
+        match output.status.code() {
+            Some(0) => {}
+            Some(99) => skip!(
+                "cannot mount a procfs with {option} here: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            _ if String::from_utf8_lossy(&output.stderr).starts_with("unshare:") => skip!(
+                "cannot make a mount namespace here: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            _ => panic!("{option}: {output:?}"),
+        }
+        let doc = json(&output.stdout);
+        assert_process_list_json(&doc);
+        let init = process_entry(&doc, 1);
+        assert_eq!(init["readable"], false, "{option}: {init}");
+        assert_eq!(init["error"], "permission denied", "{option}: {init}");
+        assert_eq!(init["user"], user_name(0).as_str(), "{option}: {init}");
+        assert!(
+            doc["totals"]["unreadable"].as_u64().unwrap() >= 1,
+            "{option}: {}",
+            doc["totals"]
+        );
+    }
 }
