@@ -208,7 +208,7 @@ mod linux {
         let memory = if status.is_zombie() {
             Err(Unreadable::Zombie)
         } else {
-            match read_rollup(&process) {
+            match read_rollup(process) {
                 Ok(memory) => Ok(memory),
                 Err(Errno::ENOENT | Errno::ESRCH) => return Seen::Gone,
                 Err(Errno::EACCES | Errno::EPERM) => Err(Unreadable::PermissionDenied),
