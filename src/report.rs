@@ -487,7 +487,8 @@ impl Report {
 
     /// The group of regions the program named `name` (`[anon:NAME]`), as the original tool's
     /// `NamedRegions["TXMetaCache"]`. Names differing only in their numbers are one group, so
-    /// `TNC-0` finds the group of `TNC-0`, `TNC-1`, ….
+    /// `TNC-0` finds the group of `TNC-0`, `TNC-1`, …. `None` also for a name counted in the
+    /// remainder (`named.other`), which a process with more distinct names than are kept has.
     pub fn named_group(&self, name: &str) -> Option<&CategoryReport> {
         let folded = crate::classify::fold_digits(name.as_bytes());
         self.section(SectionId::Named)?

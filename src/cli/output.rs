@@ -96,6 +96,7 @@ impl Destination {
 
 /// What a path holds, as far as `-output` cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(unix), allow(dead_code))] // devices, FIFOs and sockets are told apart on Unix
 enum Kind {
     Regular,
     Directory,
