@@ -65,6 +65,9 @@ pub struct ProcessList {
     pub processes: Vec<ProcessRow>,
     /// Kernel threads have no user memory and are not listed.
     pub kernel_threads: usize,
+    /// Other users' processes are hidden from this one: /proc is mounted with
+    /// `hidepid=invisible` (`hidepid=2`) and memanalyzer does not run as root.
+    pub others_hidden: bool,
     /// Time taken to read them.
     pub duration: Duration,
 }
@@ -148,8 +151,45 @@ mod linux {
             }
         }
         list.sort();
+        list.others_hidden = others_hidden();
         list.duration = started.elapsed();
         Ok(list)
+    }
+
+    /// Whether /proc hides other users' processes from us: the procfs mounted on /proc (the
+    /// last one, if several are stacked) has `hidepid=invisible` (or `2`), and we are not root
+    /// (whom hidepid does not restrict). `/proc/self` belongs to our effective uid.
+    fn others_hidden() -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let is_root = fs::metadata("/proc/self").is_ok_and(|metadata| metadata.uid() == 0);
+        !is_root
+            && fs::read("/proc/self/mountinfo")
+                .ok()
+                .and_then(|mountinfo| proc_hidepid(&mountinfo).map(<[u8]>::to_vec))
+                .is_some_and(|hidepid| hidepid == b"invisible" || hidepid == b"2")
+    }
+
+    /// The `hidepid=` value of the procfs mounted last on /proc, from `/proc/self/mountinfo`
+    /// (`ID PARENT DEV ROOT MOUNTPOINT OPTIONS … - TYPE SOURCE SUPER_OPTIONS`).
+    fn proc_hidepid(mountinfo: &[u8]) -> Option<&[u8]> {
+        mountinfo
+            .split(|&byte| byte == b'\n')
+            .filter_map(|line| {
+                let separator = memchr::memmem::find(line, b" - ")?;
+                let (mount, filesystem) = (&line[..separator], &line[separator + 3..]);
+                let mount_point = mount.split(|&byte| byte == b' ').nth(4)?;
+                let mut filesystem = filesystem.split(|&byte| byte == b' ');
+                let is_procfs = filesystem.next()? == b"proc";
+                let options = filesystem.nth(1)?;
+                (mount_point == b"/proc" && is_procfs).then_some(options)
+            })
+            .last()
+            .map(|options| {
+                options
+                    .split(|&byte| byte == b',')
+                    .find_map(|option| option.strip_prefix(b"hidepid="))
+                    .unwrap_or(b"0")
+            })
     }
 
     enum Seen {
@@ -255,6 +295,23 @@ mod linux {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn finds_the_hidepid_option_of_the_procfs_on_proc() {
+            let mountinfo = b"48 46 0:21 / /proc rw,relatime - proc proc rw\n\
+                25 1 8:1 / / rw - ext4 /dev/sda1 rw\n\
+                66 48 0:40 / /proc rw,relatime - proc proc rw,hidepid=invisible\n";
+            assert_eq!(proc_hidepid(mountinfo), Some(&b"invisible"[..]));
+            assert_eq!(
+                proc_hidepid(b"48 46 0:21 / /proc rw - proc proc rw,hidepid=1,gid=4\n"),
+                Some(&b"1"[..])
+            );
+            assert_eq!(
+                proc_hidepid(b"48 46 0:21 / /proc rw - proc proc rw\n"),
+                Some(&b"0"[..])
+            );
+            assert_eq!(proc_hidepid(b"25 1 8:1 / / rw - ext4 /dev/sda1 rw\n"), None);
+        }
 
         #[test]
         fn reads_users() {

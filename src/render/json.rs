@@ -140,6 +140,8 @@ struct ProcessTotals {
     processes: usize,
     unreadable: usize,
     kernel_threads_not_listed: usize,
+    /// Other users' processes are hidden by /proc's `hidepid=invisible`.
+    others_hidden: bool,
     rss_bytes: u64,
     pss_bytes: u64,
     uss_bytes: u64,
@@ -172,6 +174,7 @@ fn process_list_document(list: &ProcessList) -> ProcessListDocument {
             processes: list.processes.len(),
             unreadable: list.unreadable(),
             kernel_threads_not_listed: list.kernel_threads,
+            others_hidden: list.others_hidden,
             rss_bytes: total.rss,
             pss_bytes: total.pss,
             uss_bytes: total.uss,

@@ -385,8 +385,9 @@ fn a_comm_that_is_not_utf8_is_shown_the_same_everywhere() {
 /// With /proc mounted `hidepid=1` (or its newer spelling `noaccess`), another user's
 /// `/proc/<pid>` is listed but cannot be looked into (reading `stat` fails with EPERM). Such a
 /// process is unreadable, never absent: as user nobody, PID 1 (root's) is listed, unreadable,
-/// with its owner. Runs in a private mount namespace with a procfs of its own, so the machine's
-/// /proc is never remounted.
+/// with its owner. With `hidepid=2` (`invisible`) the kernel hides it altogether, and the list
+/// says so. Runs in a private mount namespace with a procfs of its own, so the machine's /proc
+/// is never remounted.
 #[test]
 fn ps_counts_processes_hidden_by_hidepid_as_unreadable() {
     let nobody = or_skip!(Nobody::memanalyzer());
@@ -394,7 +395,12 @@ fn ps_counts_processes_hidden_by_hidepid_as_unreadable() {
         "unshare",
         "util-linux"
     ));
-    for option in ["hidepid=1", "hidepid=noaccess"] {
+    for option in [
+        "hidepid=1",
+        "hidepid=noaccess",
+        "hidepid=2",
+        "hidepid=invisible",
+    ] {
         let output = std::process::Command::new(&unshare)
             .args([
                 "--mount",
@@ -427,6 +433,13 @@ fn ps_counts_processes_hidden_by_hidepid_as_unreadable() {
         }
         let doc = json(&output.stdout);
         assert_process_list_json(&doc);
+        let invisible = option.ends_with('2') || option.ends_with("invisible");
+        assert_eq!(doc["totals"]["others_hidden"], invisible, "{option}");
+        if invisible {
+            let listed = doc["processes"].as_array().unwrap();
+            assert!(listed.iter().all(|entry| entry["pid"] != 1), "{option}");
+            continue;
+        }
         let init = process_entry(&doc, 1);
         assert_eq!(init["readable"], false, "{option}: {init}");
         assert_eq!(init["error"], "permission denied", "{option}: {init}");
