@@ -173,8 +173,8 @@ mod linux {
     /// (`ID PARENT DEV ROOT MOUNTPOINT OPTIONS … - TYPE SOURCE SUPER_OPTIONS`).
     fn proc_hidepid(mountinfo: &[u8]) -> Option<&[u8]> {
         mountinfo
-            .split(|&byte| byte == b'\n')
-            .filter_map(|line| {
+            .rsplit(|&byte| byte == b'\n')
+            .find_map(|line| {
                 let separator = memchr::memmem::find(line, b" - ")?;
                 let (mount, filesystem) = (&line[..separator], &line[separator + 3..]);
                 let mount_point = mount.split(|&byte| byte == b' ').nth(4)?;
@@ -183,7 +183,6 @@ mod linux {
                 let options = filesystem.nth(1)?;
                 (mount_point == b"/proc" && is_procfs).then_some(options)
             })
-            .last()
             .map(|options| {
                 options
                     .split(|&byte| byte == b',')
