@@ -570,6 +570,7 @@ fn a_signal_while_writing_the_output_leaves_no_temporary_file() {
             assert!(status.success(), "{signal}: {status:?}");
         }
     }
+    eprintln!("note: {interrupted} of 4 signals came while the output was written");
     assert!(
         interrupted >= 2,
         "only {interrupted} of 4 signals came while the output was written"
