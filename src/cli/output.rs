@@ -7,8 +7,9 @@
 //! Nothing but a regular file is ever renamed over. A symbolic link is followed, and what it
 //! points to is replaced (the link stays). A character device or a FIFO (`/dev/null`, `/dev/full`,
 //! a named pipe) is written directly, and its errors reported; `/dev/stdout` and `/dev/stderr`
-//! (links to this process's own descriptors) are standard output and error. A directory, a block
-//! device or a socket is refused.
+//! (links to this process's own descriptors) are standard output and error, and another
+//! descriptor of ours (`/dev/fd/3`) is appended to. A directory, a block device or a socket is
+//! refused.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -70,8 +71,12 @@ impl Destination {
         let path = match resolve(target)? {
             Resolved::Descriptor(1) => return Ok(Destination::StandardOutput),
             Resolved::Descriptor(2) => return Ok(Destination::StandardError),
-            // Another descriptor: opened again through its path, by what it is.
-            Resolved::Descriptor(_) => target.to_path_buf(),
+            Resolved::Descriptor(_) => {
+                // Another descriptor (`-output /dev/fd/3 3>>log`): written where it points,
+                // after what it holds, never replaced.
+                let file = fs::OpenOptions::new().append(true).open(target)?;
+                return Ok(Destination::File(OutputFile::Direct(BufWriter::new(file))));
+            }
             Resolved::Path(path) => path,
         };
         let metadata = match fs::metadata(&path) {

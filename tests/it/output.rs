@@ -454,6 +454,25 @@ fn output_onto_standard_output_through_a_link_writes_standard_output() {
         "not appended to what standard output was opened on"
     );
     assert_eq!(fs::read_link(&link).unwrap(), Path::new("/proc/self/fd/1"));
+
+    // Another descriptor (`-output /dev/fd/3 3>>log`) is appended to as well.
+    let appending = File::options().append(true).open(&log).unwrap();
+    let mut cmd = Command::new(memanalyzer_path());
+    cmd.args(["-file", &input, "-output", "/dev/fd/3"])
+        .stdin(Stdio::null());
+    // SAFETY: dup2 is async-signal-safe; `appending` outlives the spawn.
+    unsafe {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&appending);
+        cmd.pre_exec(move || match libc::dup2(fd, 3) {
+            3 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
+    }
+    assert!(cmd.status().unwrap().success());
+    assert!(
+        fs::read(&log).unwrap() == [&b"previous line\n"[..], &expected, &expected].concat(),
+        "not appended to descriptor 3"
+    );
     assert_eq!(names_in(dir.path()), ["log", "stdout"]);
 }
 
