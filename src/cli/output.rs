@@ -360,11 +360,25 @@ mod signals {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether `signal` is ignored, as `nohup` makes SIGHUP: it must stay so.
+    fn ignored(signal: i32) -> bool {
+        use nix::libc;
+        // SAFETY: with no new action, sigaction only reads the current one into `current`.
+        unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+                && current.sa_sigaction == libc::SIG_IGN
+        }
+    }
+
     fn watch() -> io::Result<()> {
         static WATCHING: Once = Once::new();
         let mut result = Ok(());
         WATCHING.call_once(|| {
-            result = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT]).map(|mut signals| {
+            let watched = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
+                .into_iter()
+                .filter(|&s| !ignored(s));
+            result = Signals::new(watched).map(|mut signals| {
                 std::thread::spawn(move || {
                     if let Some(signal) = signals.forever().next() {
                         // Held until the process ends: no rename can start after this.

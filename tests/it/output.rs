@@ -523,7 +523,8 @@ fn a_new_output_file_gets_the_mode_a_shell_redirect_gives() {
 
 /// SIGINT, SIGTERM, SIGHUP or SIGQUIT while the output is being written: the temporary file is
 /// removed, the process ends by that signal, and the target holds its old contents (or, if the
-/// signal came during the rename, the whole new ones).
+/// signal came during the rename, the whole new ones). A signal the caller ignores (SIGHUP under
+/// `nohup`) stays ignored: the run completes.
 #[test]
 fn a_signal_while_writing_the_output_leaves_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -533,12 +534,14 @@ fn a_signal_while_writing_the_output_leaves_no_temporary_file() {
     let args = ["-file", path_of(&input), "-all", "-format", "json"];
     let whole = bytes_of(&args);
     let mut interrupted = 0;
-    for signal in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-    ] {
+    let cases = [
+        (Signal::SIGINT, false),
+        (Signal::SIGTERM, false),
+        (Signal::SIGHUP, false),
+        (Signal::SIGQUIT, false),
+        (Signal::SIGHUP, true),
+    ];
+    for (signal, ignored) in cases {
         fs::write(&target, "previous\n").unwrap();
         let mut cmd = Command::new(memanalyzer_path());
         cmd.args(args)
@@ -547,14 +550,17 @@ fn a_signal_while_writing_the_output_leaves_no_temporary_file() {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        // SAFETY: setrlimit is async-signal-safe; no core file for SIGQUIT.
+        // SAFETY: setrlimit and signal are async-signal-safe; no core file for SIGQUIT.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 let none = libc::rlimit {
                     rlim_cur: 0,
                     rlim_max: 0,
                 };
                 libc::setrlimit(libc::RLIMIT_CORE, &none);
+                if ignored {
+                    libc::signal(signal as i32, libc::SIG_IGN);
+                }
                 Ok(())
             });
         }
@@ -583,7 +589,10 @@ fn a_signal_while_writing_the_output_leaves_no_temporary_file() {
             "{signal}: the target holds {} bytes of something else",
             now.len()
         );
-        if status.signal() == Some(signal as i32) {
+        if ignored {
+            assert!(status.success(), "{signal} ignored: {status:?}");
+            assert!(now == whole, "{signal} ignored: the output is not whole");
+        } else if status.signal() == Some(signal as i32) {
             interrupted += 1;
         } else {
             assert!(status.success(), "{signal}: {status:?}");
