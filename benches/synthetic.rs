@@ -651,3 +651,34 @@ pub fn synthetic_smaps(regions: usize) -> Vec<u8> {
     debug_assert_eq!(g.left, 0);
     g.out
 }
+
+/// A name made of lowercase letters only, different for every `n`: names that differ in their
+/// digits would be one group (`TNC-*`), these never are.
+pub fn letters(mut n: usize) -> String {
+    let mut name = String::new();
+    loop {
+        name.push(char::from(b'a' + (n % 26) as u8));
+        n /= 26;
+        if n == 0 {
+            return name;
+        }
+    }
+}
+
+/// Hostile smaps text: `regions` one-page private maps, each with its own name `name(i)` (a
+/// million distinct `[anon:…]` names, say), every one resident. Only the fields that matter are
+/// printed, so that large counts stay quick to write and to read.
+pub fn distinct_names_smaps(regions: usize, name: impl Fn(usize) -> String) -> Vec<u8> {
+    let mut out = Vec::with_capacity(regions * 120);
+    for index in 0..regions {
+        let start = MMAP_BASE + index as u64 * 2 * PAGE;
+        let _ = write!(
+            out,
+            "{start:08x}-{end:08x} rw-p 00000000 00:00 0 {name}\nSize: 4 kB\nRss: 4 kB\n\
+             Pss: 4 kB\nPrivate_Dirty: 4 kB\n",
+            end = start + PAGE,
+            name = name(index),
+        );
+    }
+    out
+}

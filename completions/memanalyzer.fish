@@ -14,7 +14,7 @@ auto\t'Whatever reads best for each number (KiB, MiB, GiB, ...)'"
 complete -c memanalyzer -l color -o color -d 'When to colour text output [auto: only for a terminal; honours NO_COLOR and CLICOLOR_FORCE]' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c memanalyzer -l output -o output -d 'Write the output to FILE, atomically (a temporary file renamed into place)' -r -F
+complete -c memanalyzer -l output -o output -d 'Write the output to FILE, atomically (a temporary file renamed into place); a device or FIFO is written directly' -r -F
 complete -c memanalyzer -l all -o all -d 'List every region, largest first, instead of the top N'
 complete -c memanalyzer -l ps -o ps -d 'List the processes this user can see, by PSS (from smaps_rollup), instead of one process'
 complete -c memanalyzer -l cgroup -o cgroup -d 'Add the container view: the process\'s cgroup (limit, usage by kind, working set, OOM); with -ps, group the processes by cgroup'

@@ -41,8 +41,8 @@ GB\:"GiB, written GB, with two decimals"
 auto\:"Whatever reads best for each number (KiB, MiB, GiB, ...)"))' \
 '(-color --color)--color=[When to colour text output \[auto\: only for a terminal; honours NO_COLOR and CLICOLOR_FORCE\]]:WHEN:(auto always never)' \
 '(-color --color)-color=[When to colour text output \[auto\: only for a terminal; honours NO_COLOR and CLICOLOR_FORCE\]]:WHEN:(auto always never)' \
-'(-output --output)--output=[Write the output to FILE, atomically (a temporary file renamed into place)]:FILE:_files' \
-'(-output --output)-output=[Write the output to FILE, atomically (a temporary file renamed into place)]:FILE:_files' \
+'(-output --output)--output=[Write the output to FILE, atomically (a temporary file renamed into place); a device or FIFO is written directly]:FILE:_files' \
+'(-output --output)-output=[Write the output to FILE, atomically (a temporary file renamed into place); a device or FIFO is written directly]:FILE:_files' \
 '(--top -top -all --all)--all[List every region, largest first, instead of the top N]' \
 '(--top -top -all --all)-all[List every region, largest first, instead of the top N]' \
 '(-ps --ps)--ps[List the processes this user can see, by PSS (from smaps_rollup), instead of one process]' \

@@ -20,6 +20,10 @@ fn main() -> ExitCode {
     let args = normalize_go_style(std::env::args_os());
     if let Some(generated) = cli::generate::requested(&args) {
         return match generated {
+            Ok(_) if cli::output::stdout_was_closed() => {
+                eprintln!("memanalyzer: error: {}", cli::output::STDOUT_CLOSED);
+                ExitCode::from(EXIT_FAILURE)
+            }
             Ok(text) => match io::stdout().lock().write_all(text.as_bytes()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
@@ -37,6 +41,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let error = add_flag_suggestion(error);
+            if !error.use_stderr() && cli::output::stdout_was_closed() {
+                // --help or --version, for a standard output that is closed.
+                eprintln!("memanalyzer: error: {}", cli::output::STDOUT_CLOSED);
+                return ExitCode::from(EXIT_FAILURE);
+            }
             let _ = error.print();
             return if error.use_stderr() {
                 ExitCode::from(EXIT_USAGE)

@@ -359,11 +359,11 @@ pub struct CategoryReport {
 }
 
 impl CategoryReport {
-    /// The label as shown in the breakdown: a named group of several regions adds their count
-    /// (`TNC-* (512 regions)`).
+    /// The label as shown in the breakdown: a named group of several regions, or the remainder
+    /// of the names not kept, adds their count (`TNC-* (512 regions)`).
     pub fn title(&self) -> Vec<u8> {
         let mut title = self.label.clone();
-        if self.id.named_key().is_some() && self.regions > 1 {
+        if self.id.section() == SectionId::Named && self.regions > 1 {
             title.extend_from_slice(format!(" ({} regions)", self.regions).as_bytes());
         }
         title
@@ -571,7 +571,8 @@ impl Report {
 
     /// The group of regions the program named `name` (`[anon:NAME]`), as the original tool's
     /// `NamedRegions["TXMetaCache"]`. Names differing only in their numbers are one group, so
-    /// `TNC-0` finds the group of `TNC-0`, `TNC-1`, ….
+    /// `TNC-0` finds the group of `TNC-0`, `TNC-1`, …. `None` also for a name counted in the
+    /// remainder (`named.other`), which a process with more distinct names than are kept has.
     pub fn named_group(&self, name: &str) -> Option<&CategoryReport> {
         let folded = crate::classify::fold_digits(name.as_bytes());
         self.section(SectionId::Named)?

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::tally::Count;
 use super::{Aggregator, ProcessInfo};
-use crate::classify::{generic, CategoryDef, Facts, Label, Rule, Target};
+use crate::classify::{generic, named_group_source, CategoryDef, Facts, Label, Rule, Target};
 use crate::report::{
     Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report,
     SectionId, SectionReport, Source, Unexplained, Warning,
@@ -70,6 +70,16 @@ pub(super) fn report(
         evidence: Evidence::Name,
         inferred: Amounts::default(),
     }));
+    if let Some(other) = aggregator.groups.other() {
+        categories.push(CategoryReport {
+            id: CategoryId::known(&generic::OTHER_NAMES),
+            label: labels.of(&generic::OTHER_NAMES),
+            regions: other.regions,
+            amounts: other.amounts,
+            evidence: Evidence::Name,
+            inferred: Amounts::default(),
+        });
+    }
     let title = language.map_or(NATIVE_TITLE, |def| def.section_title);
     let sections = sections(categories, title);
     let unexplained = unexplained(
@@ -89,7 +99,12 @@ pub(super) fn report(
             let category = match rule.target {
                 Target::Category(def) => CategoryId::known(def),
                 Target::NamedGroup => {
-                    CategoryId::named(groups.get(kept.subkey as usize).key.clone())
+                    let name = named_group_source(&kept.region.name)
+                        .expect("group rules match only named regions");
+                    match groups.group_of(name) {
+                        Some(group) => CategoryId::named(group.key.clone()),
+                        None => CategoryId::known(&generic::OTHER_NAMES),
+                    }
                 }
             };
             let region = kept.region;

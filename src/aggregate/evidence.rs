@@ -6,8 +6,11 @@ use crate::classify::{Rule, Signal};
 use crate::report::{Evidence, RuntimeId};
 use crate::smaps::Perms;
 
-/// Most paths a saved file's regions are checked against before the executable is found.
+/// Most paths a saved file's regions are checked against before the executable is found, and
+/// most bytes they may hold (paths can be 64 KiB long): the executable is mapped among the
+/// first files, so this bounds memory without changing the choice on real captures.
 const MAX_CANDIDATES: usize = 64;
+const MAX_CANDIDATE_BYTES: usize = 256 * 1024;
 
 /// The subkey of a region whose path is no candidate for the executable.
 pub(crate) const NO_CANDIDATE: u32 = u32::MAX;
@@ -46,6 +49,8 @@ impl Signals {
 #[derive(Default)]
 pub(crate) struct Candidates {
     paths: Vec<Vec<u8>>,
+    /// The bytes of `paths`.
+    bytes: usize,
     chosen: Option<u32>,
 }
 
@@ -62,7 +67,10 @@ impl Candidates {
         }
         let index = match self.paths.iter().position(|known| known == path) {
             Some(index) => index,
-            None if self.paths.len() < MAX_CANDIDATES => {
+            None if self.paths.len() < MAX_CANDIDATES
+                && self.bytes + path.len() <= MAX_CANDIDATE_BYTES =>
+            {
+                self.bytes += path.len();
                 self.paths.push(path.to_vec());
                 self.paths.len() - 1
             }

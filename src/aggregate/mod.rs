@@ -183,7 +183,8 @@ fn count(
     }
     let subkey = if let Target::NamedGroup = first.target {
         let name = named_group_source(&region.name).expect("group rules match only named regions");
-        groups.add(name, region.amounts) as u32
+        groups.add(name, region.amounts);
+        NO_CANDIDATE // the group is found again by name (`NamedGroups::group_of`)
     } else if chain
         .rules()
         .iter()
@@ -193,12 +194,8 @@ fn count(
     } else {
         NO_CANDIDATE
     };
-    let cell_subkey = if let Target::NamedGroup = first.target {
-        0 // named groups keep their own sums; one cell holds them all
-    } else {
-        subkey
-    };
-    tally.add((chain, cell_subkey), region.amounts);
+    // Named groups keep their own sums; their one cell holds them all.
+    tally.add((chain, subkey), region.amounts);
     kept.offer(region, chain, subkey);
 }
 

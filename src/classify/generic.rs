@@ -137,6 +137,16 @@ pub(crate) static UNRECOGNIZED: CategoryDef = CategoryDef::new(
     "a name no rule recognises; still counted, never dropped",
 );
 
+/// The label of the remainder of named regions. The kernel never puts `[` or `]` in the name it
+/// gives anonymous memory, so no real group is called this.
+pub(crate) const OTHER_NAMES_LABEL: &str = "[other names]";
+pub(crate) static OTHER_NAMES: CategoryDef = CategoryDef::new(
+    "named.other",
+    OTHER_NAMES_LABEL,
+    SectionId::Named,
+    "named regions beyond the largest names, when there are too many distinct names to keep",
+);
+
 /// The generic categories, in the order they are shown (after each runtime's own).
 pub(crate) static CATEGORIES: &[&CategoryDef] = &[
     &C_HEAP,
@@ -146,6 +156,7 @@ pub(crate) static CATEGORIES: &[&CategoryDef] = &[
     &BINARY,
     &OTHER_FILES,
     &DELETED_FILES,
+    &OTHER_NAMES,
     &MEMFD,
     &SYSV,
     &POSIX_SHM,

@@ -27,12 +27,16 @@ pub struct Config {
     pub style: TextStyle,
     /// Write here (atomically) instead of standard output.
     pub output: Option<PathBuf>,
+    /// Standard output was closed at the start: writing there would lose the output.
+    pub stdout_closed: bool,
 }
 
 /// The parts of the environment that decide colour.
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
     pub stdout_is_terminal: bool,
+    /// Standard output was closed when memanalyzer started (`memanalyzer >&-`).
+    pub stdout_closed: bool,
     pub no_color: Option<OsString>,
     pub clicolor: Option<OsString>,
     pub clicolor_force: Option<OsString>,
@@ -43,6 +47,7 @@ impl Environment {
     pub fn current() -> Environment {
         Environment {
             stdout_is_terminal: std::io::stdout().is_terminal(),
+            stdout_closed: super::output::stdout_was_closed(),
             no_color: std::env::var_os("NO_COLOR"),
             clicolor: std::env::var_os("CLICOLOR"),
             clicolor_force: std::env::var_os("CLICOLOR_FORCE"),
@@ -124,6 +129,7 @@ impl Config {
                 },
             },
             output: cli.output.clone(),
+            stdout_closed: environment.stdout_closed,
         }
     }
 }

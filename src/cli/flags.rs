@@ -123,7 +123,7 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
     pub color: ColorArg,
 
-    /// Write the output to FILE, atomically (a temporary file renamed into place)
+    /// Write the output to FILE, atomically (a temporary file renamed into place); a device or FIFO is written directly
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

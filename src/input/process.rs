@@ -84,9 +84,13 @@ impl ProcessStatus {
 
 impl ProcessDir {
     pub(crate) fn open(pid: i32) -> Result<ProcessDir, Errno> {
-        let path = format!("/proc/{pid}");
+        ProcessDir::open_dir(format!("/proc/{pid}").as_ref())
+    }
+
+    /// A handle on a directory laid out as `/proc/<pid>` (tests use one they made).
+    pub(crate) fn open_dir(path: &std::path::Path) -> Result<ProcessDir, Errno> {
         let dir = nix::fcntl::open(
-            path.as_str(),
+            path,
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
@@ -189,6 +193,14 @@ impl ProcessDir {
             gids: ids(b"Gid:")?,
             cap_effective,
         })
+    }
+
+    /// The uid owning the directory (the process's, unless it is not dumpable), which `stat`
+    /// gives even where the files inside are hidden.
+    pub(crate) fn owner(&self) -> Option<u32> {
+        nix::sys::stat::fstat(&self.dir)
+            .ok()
+            .map(|stat| stat.st_uid)
     }
 
     /// The real uid from `/proc/<pid>/status` (`Uid:\treal\teffective\t…`).

@@ -68,6 +68,9 @@ pub struct ProcessList {
     /// With `-cgroup`: the processes grouped by memory cgroup, largest usage first
     /// ([`crate::group_by_cgroup`]); empty otherwise.
     pub cgroups: Vec<crate::container::CgroupGroup>,
+    /// Other users' processes are hidden from this one: /proc is mounted with
+    /// `hidepid=invisible` (`hidepid=2`) and memanalyzer does not run as root.
+    pub others_hidden: bool,
     /// Time taken to read them.
     pub duration: Duration,
 }
@@ -151,8 +154,44 @@ mod linux {
             }
         }
         list.sort();
+        list.others_hidden = others_hidden();
         list.duration = started.elapsed();
         Ok(list)
+    }
+
+    /// Whether /proc hides other users' processes from us: the procfs mounted on /proc (the
+    /// last one, if several are stacked) has `hidepid=invisible` (or `2`), and we are not root
+    /// (whom hidepid does not restrict). `/proc/self` belongs to our effective uid.
+    fn others_hidden() -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let is_root = fs::metadata("/proc/self").is_ok_and(|metadata| metadata.uid() == 0);
+        !is_root
+            && fs::read("/proc/self/mountinfo")
+                .ok()
+                .and_then(|mountinfo| proc_hidepid(&mountinfo).map(<[u8]>::to_vec))
+                .is_some_and(|hidepid| hidepid == b"invisible" || hidepid == b"2")
+    }
+
+    /// The `hidepid=` value of the procfs mounted last on /proc, from `/proc/self/mountinfo`
+    /// (`ID PARENT DEV ROOT MOUNTPOINT OPTIONS … - TYPE SOURCE SUPER_OPTIONS`).
+    fn proc_hidepid(mountinfo: &[u8]) -> Option<&[u8]> {
+        mountinfo
+            .rsplit(|&byte| byte == b'\n')
+            .find_map(|line| {
+                let separator = memchr::memmem::find(line, b" - ")?;
+                let (mount, filesystem) = (&line[..separator], &line[separator + 3..]);
+                let mount_point = mount.split(|&byte| byte == b' ').nth(4)?;
+                let mut filesystem = filesystem.split(|&byte| byte == b' ');
+                let is_procfs = filesystem.next()? == b"proc";
+                let options = filesystem.nth(1)?;
+                (mount_point == b"/proc" && is_procfs).then_some(options)
+            })
+            .map(|options| {
+                options
+                    .split(|&byte| byte == b',')
+                    .find_map(|option| option.strip_prefix(b"hidepid="))
+                    .unwrap_or(b"0")
+            })
     }
 
     enum Seen {
@@ -163,25 +202,55 @@ mod linux {
     }
 
     fn read_process(pid: i32, users: &HashMap<u32, Vec<u8>>) -> Seen {
-        let Ok(process) = ProcessDir::open(pid) else {
-            return Seen::Gone;
+        match ProcessDir::open(pid) {
+            Ok(process) => read_row(pid, &process, users),
+            // /proc mounted with hidepid=1 (noaccess): the directory is listed, but only its
+            // owner may look inside. Unreadable, never absent.
+            Err(Errno::EACCES | Errno::EPERM) => hidden(pid, None, users),
+            Err(_) => Seen::Gone,
+        }
+    }
+
+    /// A process whose `/proc/<pid>` cannot be looked into: listed as unreadable, with its
+    /// owner (the directory's, which `stat` still gives) as the user.
+    fn hidden(pid: i32, process: Option<&ProcessDir>, users: &HashMap<u32, Vec<u8>>) -> Seen {
+        let owner = match process {
+            Some(process) => process.owner(),
+            None => std::fs::metadata(format!("/proc/{pid}"))
+                .ok()
+                .map(|metadata| std::os::unix::fs::MetadataExt::uid(&metadata)),
         };
-        let Ok(status) = process.status() else {
-            return Seen::Gone;
+        Seen::Process(ProcessRow {
+            pid,
+            user: owner.map(|uid| user_name(uid, users)),
+            command: None,
+            memory: Err(Unreadable::PermissionDenied),
+        })
+    }
+
+    fn user_name(uid: u32, users: &HashMap<u32, Vec<u8>>) -> Vec<u8> {
+        users
+            .get(&uid)
+            .cloned()
+            .unwrap_or_else(|| uid.to_string().into_bytes())
+    }
+
+    /// One row, every file read through `process`: a PID reused meanwhile by another process
+    /// can make the reads fail, never mix two processes in one row.
+    fn read_row(pid: i32, process: &ProcessDir, users: &HashMap<u32, Vec<u8>>) -> Seen {
+        let status = match process.status() {
+            Ok(status) => status,
+            Err(Errno::EACCES | Errno::EPERM) => return hidden(pid, Some(process), users),
+            Err(_) => return Seen::Gone,
         };
         if status.is_kernel_thread() {
             return Seen::KernelThread;
         }
-        let user = process.real_uid().map(|uid| {
-            users
-                .get(&uid)
-                .cloned()
-                .unwrap_or_else(|| uid.to_string().into_bytes())
-        });
+        let user = process.real_uid().map(|uid| user_name(uid, users));
         let memory = if status.is_zombie() {
             Err(Unreadable::Zombie)
         } else {
-            match read_rollup(&process) {
+            match read_rollup(process) {
                 Ok(memory) => Ok(memory),
                 Err(Errno::ENOENT | Errno::ESRCH) => return Seen::Gone,
                 Err(Errno::EACCES | Errno::EPERM) => Err(Unreadable::PermissionDenied),
@@ -230,8 +299,68 @@ mod linux {
         use super::*;
 
         #[test]
+        fn finds_the_hidepid_option_of_the_procfs_on_proc() {
+            let mountinfo = b"48 46 0:21 / /proc rw,relatime - proc proc rw\n\
+                25 1 8:1 / / rw - ext4 /dev/sda1 rw\n\
+                66 48 0:40 / /proc rw,relatime - proc proc rw,hidepid=invisible\n";
+            assert_eq!(proc_hidepid(mountinfo), Some(&b"invisible"[..]));
+            assert_eq!(
+                proc_hidepid(b"48 46 0:21 / /proc rw - proc proc rw,hidepid=1,gid=4\n"),
+                Some(&b"1"[..])
+            );
+            assert_eq!(
+                proc_hidepid(b"48 46 0:21 / /proc rw - proc proc rw\n"),
+                Some(&b"0"[..])
+            );
+            assert_eq!(proc_hidepid(b"25 1 8:1 / / rw - ext4 /dev/sda1 rw\n"), None);
+        }
+
+        #[test]
         fn reads_users() {
             assert_eq!(read_users().get(&0).map(Vec::as_slice), Some(&b"root"[..]));
+        }
+
+        /// Writes a directory laid out as `/proc/<pid>` for a process named `comm`, run by
+        /// `uid`, with `rss_kb` resident.
+        fn fake_process(dir: &std::path::Path, comm: &str, uid: u32, rss_kb: u64) {
+            fs::create_dir(dir).unwrap();
+            let file = |name: &str, text: String| fs::write(dir.join(name), text).unwrap();
+            file(
+                "stat",
+                format!("4242 ({comm}) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5"),
+            );
+            file(
+                "status",
+                format!("Name:\t{comm}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n"),
+            );
+            file("comm", format!("{comm}\n"));
+            file(
+                "smaps_rollup",
+                format!(
+                    "00400000-7ffd00000000 ---p 00000000 00:00 0 [rollup]\n\
+                     Rss: {rss_kb} kB\nPss: {rss_kb} kB\nPrivate_Dirty: {rss_kb} kB\n"
+                ),
+            );
+        }
+
+        /// The PID is reused while its row is read: the old process's directory goes away and
+        /// a new one takes its place. Every field of the row still comes from the process the
+        /// handle was opened on, never some from one process and some from the other.
+        #[test]
+        fn a_row_is_read_through_one_handle_when_the_pid_is_reused() {
+            let proc_root = tempfile::tempdir().unwrap();
+            let path = proc_root.path().join("4242");
+            fake_process(&path, "old-name", 1000, 100);
+            let handle = ProcessDir::open_dir(&path).unwrap();
+            fs::rename(&path, proc_root.path().join("exited")).unwrap();
+            fake_process(&path, "newcomer", 0, 1);
+            let users = HashMap::from([(0, b"root".to_vec()), (1000, b"alice".to_vec())]);
+            let Seen::Process(row) = read_row(4242, &handle, &users) else {
+                panic!("the process is not listed");
+            };
+            assert_eq!(row.command.as_deref(), Some(&b"old-name"[..]));
+            assert_eq!(row.user.as_deref(), Some(&b"alice"[..]));
+            assert_eq!(row.memory.map(|memory| memory.rss), Ok(100 * 1024));
         }
 
         #[test]

@@ -1,13 +1,16 @@
 //! One policy for names chosen by the analyzed process (region names, paths, comm, user names):
 //! the report keeps them as raw bytes, and each output escapes them its own way, here and only
-//! here. Text for a terminal shows controls and invalid UTF-8 as visible `\xNN`; JSON keeps valid
-//! UTF-8 (its writer escapes controls) and shows invalid bytes as `\xNN`; keys and label values
-//! use an injective form, so two different names can never print the same.
+//! here. Text for a terminal shows controls, characters that reorder or break lines (see
+//! [`is_layout_control`]) and invalid UTF-8 as visible `\xNN` (the UTF-8 bytes of the
+//! character); JSON keeps valid UTF-8 (its writer escapes those characters as `\uXXXX`) and shows
+//! invalid bytes as `\xNN`; keys and label values use an injective form, so two different names
+//! can never print the same.
 
 use std::fmt::Write;
 
-/// For a terminal or a pipe: valid printable UTF-8 is kept; control characters (C0, DEL, C1)
-/// and bytes that are not valid UTF-8 become visible `\xNN` escapes.
+/// For a terminal or a pipe: valid printable UTF-8 is kept; control characters (C0, DEL, C1),
+/// layout controls ([`is_layout_control`]) and bytes that are not valid UTF-8 become visible
+/// `\xNN` escapes (U+202E is `\xe2\x80\xae`).
 pub fn for_terminal(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     push_escaped(&mut out, bytes, Policy::Terminal);
@@ -27,8 +30,8 @@ pub fn for_json(bytes: &[u8]) -> String {
     }
 }
 
-/// For keys and Prometheus label values: printable UTF-8 is kept, `\` becomes `\\`, controls and
-/// invalid bytes become `\xNN`. Different byte strings always give different text, and
+/// For keys and Prometheus label values: printable UTF-8 is kept, `\` becomes `\\`, controls,
+/// layout controls and invalid bytes become `\xNN`. Different byte strings always give different text, and
 /// [`from_injective`] gives the bytes back.
 pub(crate) fn injective(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
@@ -63,6 +66,24 @@ pub(crate) fn from_injective(text: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Characters that are not control characters but change how a terminal lays text out, so a
+/// name holding one can reorder or break what is shown around it ("Trojan Source"): the
+/// bidirectional marks, embeddings, overrides and isolates (U+061C, U+200E, U+200F,
+/// U+202A–U+202E, U+2066–U+2069) and the line and paragraph separators (U+2028, U+2029). NEL
+/// (U+0085) is a C1 control already.
+pub fn is_layout_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -105,7 +126,7 @@ fn push_chars(out: &mut String, text: &str, policy: Policy) {
         match policy {
             Policy::Json => out.push(c),
             Policy::Injective if c == '\\' => out.push_str("\\\\"),
-            Policy::Terminal | Policy::Injective if c.is_control() => {
+            Policy::Terminal | Policy::Injective if c.is_control() || is_layout_control(c) => {
                 let mut utf8 = [0u8; 4];
                 for byte in c.encode_utf8(&mut utf8).as_bytes() {
                     push_hex(out, *byte);
@@ -131,6 +152,35 @@ mod tests {
         );
         assert_eq!(for_terminal(b"/lib/x.so (deleted)"), "/lib/x.so (deleted)");
         assert_eq!(for_terminal(b"cut\xe2\x82"), "cut\\xe2\\x82");
+    }
+
+    #[test]
+    fn escapes_characters_that_reorder_or_break_lines() {
+        assert_eq!(
+            for_terminal("evil\u{202e}txt.exe".as_bytes()),
+            "evil\\xe2\\x80\\xaetxt.exe"
+        );
+        for c in [
+            '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}',
+            '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{2028}', '\u{2029}',
+            '\u{85}',
+        ] {
+            let name = format!("a{c}b");
+            for shown in [for_terminal(name.as_bytes()), injective(name.as_bytes())] {
+                assert!(!shown.contains(c), "{c:?} kept in {shown:?}");
+                assert!(
+                    shown.starts_with("a\\x") && shown.ends_with('b'),
+                    "{shown:?}"
+                );
+            }
+            assert_eq!(
+                from_injective(&injective(name.as_bytes())).as_deref(),
+                Some(name.as_bytes())
+            );
+        }
+        // Ordinary right-to-left text is kept: only the invisible controls are escaped.
+        assert_eq!(for_terminal("שלום".as_bytes()), "שלום");
+        assert_eq!(for_terminal("\u{200d}".as_bytes()), "\u{200d}");
     }
 
     #[test]

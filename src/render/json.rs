@@ -8,7 +8,7 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
 
-use super::escape::for_json;
+use super::escape::{for_json, injective, is_layout_control};
 use super::Render;
 use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::ProcessList;
@@ -395,6 +395,8 @@ struct ProcessTotals {
     processes: usize,
     unreadable: usize,
     kernel_threads_not_listed: usize,
+    /// Other users' processes are hidden by /proc's `hidepid=invisible`.
+    others_hidden: bool,
     rss_bytes: u64,
     pss_bytes: u64,
     uss_bytes: u64,
@@ -442,6 +444,7 @@ fn process_list_document(list: &ProcessList) -> ProcessListDocument {
             processes: list.processes.len(),
             unreadable: list.unreadable(),
             kernel_threads_not_listed: list.kernel_threads,
+            others_hidden: list.others_hidden,
             rss_bytes: total.rss,
             pss_bytes: total.pss,
             uss_bytes: total.uss,
@@ -589,9 +592,10 @@ impl Serialize for Regions<'_> {
     }
 }
 
-/// Pretty-printed JSON whose strings also escape DEL and the C1 controls (U+007F–U+009F). JSON
-/// allows them raw, but a terminal may act on them (U+009B starts an escape sequence), and names
-/// come from the analyzed process.
+/// Pretty-printed JSON whose strings also escape DEL, the C1 controls (U+007F–U+009F) and the
+/// layout controls (bidirectional overrides, line separators: `escape::is_layout_control`). JSON
+/// allows them raw, but a terminal may act on them (U+009B starts an escape sequence, U+202E
+/// reverses what follows), and names come from the analyzed process.
 fn write_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
     let mut serializer =
         serde_json::Serializer::with_formatter(&mut *out, TerminalSafe(PrettyFormatter::new()));
@@ -609,7 +613,7 @@ impl Formatter for TerminalSafe {
     ) -> io::Result<()> {
         let mut start = 0;
         for (index, c) in fragment.char_indices() {
-            if ('\u{7f}'..='\u{9f}').contains(&c) {
+            if ('\u{7f}'..='\u{9f}').contains(&c) || is_layout_control(c) {
                 writer.write_all(&fragment.as_bytes()[start..index])?;
                 write!(writer, "\\u{:04x}", u32::from(c))?;
                 start = index + c.len_utf8();
@@ -660,7 +664,9 @@ fn category_of(category: &CategoryReport) -> Category {
     let amounts = &category.amounts;
     Category {
         name: for_json(&category.title()),
-        label: for_json(&category.label),
+        // A key: unique within its section, so escaped injectively (a name holding the byte
+        // 0xff and one holding the text `\xff` must not print the same).
+        label: injective(&category.label),
         id: category.id.key().into_owned(),
         regions: category.regions,
         size_bytes: amounts.size,
@@ -686,5 +692,15 @@ mod tests {
         assert_eq!(text, "\"a\\u001bb\\u007fc\\u009bd\u{a0}e\"\n");
         let parsed: String = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed, "a\u{1b}b\u{7f}c\u{9b}d\u{a0}e");
+    }
+
+    #[test]
+    fn escapes_characters_that_reorder_or_break_lines() {
+        let mut out = Vec::new();
+        write_json(&mut out, &"x\u{202e}y\u{2028}z").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "\"x\\u202ey\\u2028z\"\n");
+        let parsed: String = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, "x\u{202e}y\u{2028}z");
     }
 }

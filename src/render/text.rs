@@ -100,6 +100,13 @@ impl Render for TextRenderer {
                 counted(list.unreadable(), "process", "processes")
             )?;
         }
+        if list.others_hidden {
+            writeln!(
+                out,
+                "other users' processes are hidden (/proc is mounted with hidepid=invisible): \
+                 run as root to list them"
+            )?;
+        }
         if list.kernel_threads > 0 {
             writeln!(
                 out,

@@ -53,8 +53,9 @@ fn assert_schema(doc: &Value) {
                 assert!(category[key].is_string(), "category.{key}: {category}");
             }
             let id = category["id"].as_str().expect("category.id");
+            // Named groups, and the remainder of the names not kept.
             assert!(
-                (section_id == "named") == id.starts_with("named:"),
+                (section_id == "named") == (id.starts_with("named:") || id == "named.other"),
                 "{id} in {section_id}"
             );
             let shown = (section["name"].clone(), category["name"].clone());
@@ -169,4 +170,54 @@ fn file_analysis_has_the_expected_figures() {
     assert!(category(&doc, "Native Runtime", "Heap").is_some());
     assert!(category(&doc, "Native Runtime", "Stack").is_some());
     assert_json_sums_are_consistent(&doc);
+}
+
+/// Names that print the same once escaped — a byte 0xff and the four characters `\xff`, a
+/// control character and its escape, a saved file's name that mimics the remainder's label —
+/// are still different categories with different ids and labels (labels are keys too).
+#[test]
+fn labels_and_ids_stay_unique_when_names_collide_after_escaping() {
+    let names: [&[u8]; 7] = [
+        b"[anon:a\\xffb]",
+        b"[anon:a\xffb]",
+        b"[anon:bell\x07]",
+        b"[anon:bell\\x07]",
+        b"[anon:[other names]]",
+        b"[anon:cache1]",
+        b"[anon:cache* (2 regions)]",
+    ];
+    let mut smaps = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        let record = Record::new(
+            0x7f00_0000_0000 + index as u64 * 0x10_0000,
+            8,
+            "rw-p",
+            *name,
+        );
+        smaps.extend(record.resident(4, 0).text());
+    }
+    let file = temp_file(&smaps);
+    let doc = json_of(&["-file", path_of(&file), "-format", "json", "-all"]);
+    assert_schema(&doc);
+    assert_json_sums_are_consistent(&doc);
+    assert_eq!(assert_keys_unique(&doc), names.len());
+    let labels: Vec<&str> = section(&doc, "Named Memory Regions (mmap)").unwrap()["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|category| category["label"].as_str().unwrap())
+        .collect();
+    for label in [
+        r"a\\xffb",
+        r"a\xffb",
+        r"bell\x07",
+        r"bell\\x07",
+        "[other names]",
+    ] {
+        assert!(labels.contains(&label), "{label:?} missing from {labels:?}");
+    }
+    // The name that mimics the remainder is counted there, where `-all` lists it too.
+    let other = category_by_id(&doc, "named.other").expect("the remainder");
+    assert_eq!(u64_at(other, "/regions"), 1);
+    assert_eq!(regions_in(&doc, "named.other").len(), 1);
 }

@@ -5,14 +5,21 @@
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::unistd::mkfifo;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::support::prelude::*;
 use crate::support::prometheus::*;
+use crate::support::system::is_root;
 
 #[test]
 fn output_file_holds_exactly_what_stdout_would() {
@@ -260,6 +267,49 @@ fn closed_pipe_ends_quietly() {
     assert_eq!(utf8(&output.stderr), "");
 }
 
+/// `memanalyzer >&-`: the output has nowhere to go, which is an error (one line on stderr, exit
+/// 1), not a silent success; with `-output FILE` a closed standard output does not matter.
+#[test]
+fn a_closed_standard_output_is_an_error() {
+    let input = go_cgo();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.txt");
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(memanalyzer_path());
+        cmd.args(args)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: close is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::close(1);
+                Ok(())
+            });
+        }
+        cmd.output().unwrap()
+    };
+    for args in [
+        &["-file", input.as_str()][..],
+        &["-file", input.as_str(), "-format", "json"],
+        &["-ps"],
+        &["--help"],
+        &["-file", input.as_str(), "-output", "/dev/stdout"],
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {output:?}");
+        let line = assert_one_error_line(&utf8(&output.stderr));
+        assert!(
+            line.contains("standard output is closed"),
+            "{args:?}: {line}"
+        );
+    }
+    let output = run(&["-file", &input, "-output", target.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(fs::read(&target).unwrap() == bytes_of(&["-file", &input]));
+}
+
 #[test]
 fn full_disk_is_an_error() {
     let full = or_skip!(File::options()
@@ -277,4 +327,280 @@ fn full_disk_is_an_error() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let line = assert_one_error_line(&utf8(&output.stderr));
     assert!(line.contains("cannot write"), "{line}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Devices, FIFOs and links: written, never replaced
+// ---------------------------------------------------------------------------------------------
+
+/// A character device node made for the test in `dir` (never the machine's own `/dev`, which
+/// a broken memanalyzer would replace): `null` is (1, 3), `full` is (1, 7).
+fn device_node(dir: &Path, name: &str, minor: u64) -> Result<PathBuf, String> {
+    if !is_root() {
+        return Err("not root, so cannot make device nodes".to_string());
+    }
+    let path = dir.join(name);
+    mknod(
+        &path,
+        SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o666),
+        makedev(1, minor),
+    )
+    .map_err(|error| format!("cannot make a device node here: {error}"))?;
+    Ok(path)
+}
+
+/// The device numbers of a character device, or what else `path` is.
+fn char_device(path: &Path) -> Result<u64, String> {
+    let metadata = fs::symlink_metadata(path).map_err(|error| error.to_string())?;
+    if metadata.file_type().is_char_device() {
+        Ok(metadata.rdev())
+    } else {
+        Err(format!(
+            "{} is now {:?}",
+            path.display(),
+            metadata.file_type()
+        ))
+    }
+}
+
+#[test]
+fn output_onto_a_device_writes_it_and_never_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let null = or_skip!(device_node(dir.path(), "null", 3));
+    let full = or_skip!(device_node(dir.path(), "full", 7));
+    let link = dir.path().join("null-link");
+    symlink(&null, &link).unwrap();
+    let null_rdev = char_device(&null).unwrap();
+    let full_rdev = char_device(&full).unwrap();
+    let input = go_cgo();
+
+    for target in [&null, &link] {
+        let target = target.to_str().unwrap();
+        let assert = memanalyzer(&["-file", &input, "-output", target]).success();
+        assert!(assert.get_output().stdout.is_empty() && assert.get_output().stderr.is_empty());
+    }
+    assert_eq!(char_device(&null), Ok(null_rdev), "the device was replaced");
+    assert!(
+        fs::symlink_metadata(&link).unwrap().is_symlink(),
+        "the link was replaced"
+    );
+
+    let line = runtime_error(&["-file", &input, "-output", full.to_str().unwrap()]);
+    assert!(
+        line.contains("cannot write") && line.contains("No space left on device"),
+        "{line}"
+    );
+    assert_eq!(char_device(&full), Ok(full_rdev), "the device was replaced");
+    assert_eq!(names_in(dir.path()), ["full", "null", "null-link"]);
+}
+
+#[test]
+fn output_onto_a_fifo_writes_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+    // Opened here, so that nothing blocks if memanalyzer never opens the FIFO; a writer of our
+    // own holds the end of input back until memanalyzer is done.
+    let mut reader = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    fcntl(&reader, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+    let holder = File::options().write(true).open(&fifo).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).unwrap();
+        bytes
+    });
+    let input = go_cgo();
+    let expected = bytes_of(&["-file", &input]);
+    memanalyzer(&["-file", &input, "-output", fifo.to_str().unwrap()]).success();
+    drop(holder);
+    assert!(
+        reader.join().unwrap() == expected,
+        "the reader got other bytes"
+    );
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(names_in(dir.path()), ["pipe"]);
+}
+
+/// `/dev/stdout` is a link to `/proc/self/fd/1` (a link of the same kind, in the test's own
+/// directory, stands for it here): the output goes to standard output, appended to a file
+/// opened for appending, and the link is left alone.
+#[test]
+fn output_onto_standard_output_through_a_link_writes_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("stdout");
+    symlink("/proc/self/fd/1", &link).unwrap();
+    let input = go_cgo();
+    let expected = bytes_of(&["-file", &input]);
+    let to_link = ["-file", &input, "-output", link.to_str().unwrap()];
+    assert!(bytes_of(&to_link) == expected, "not on standard output");
+
+    let log = dir.path().join("log");
+    fs::write(&log, "previous line\n").unwrap();
+    let appending = File::options().append(true).open(&log).unwrap();
+    let status = Command::new(memanalyzer_path())
+        .args(to_link)
+        .stdin(Stdio::null())
+        .stdout(appending)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        fs::read(&log).unwrap() == [&b"previous line\n"[..], &expected].concat(),
+        "not appended to what standard output was opened on"
+    );
+    assert_eq!(fs::read_link(&link).unwrap(), Path::new("/proc/self/fd/1"));
+
+    // Another descriptor (`-output /dev/fd/3 3>>log`) is appended to as well.
+    let appending = File::options().append(true).open(&log).unwrap();
+    let mut cmd = Command::new(memanalyzer_path());
+    cmd.args(["-file", &input, "-output", "/dev/fd/3"])
+        .stdin(Stdio::null());
+    // SAFETY: dup2 is async-signal-safe; `appending` outlives the spawn.
+    unsafe {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&appending);
+        cmd.pre_exec(move || match libc::dup2(fd, 3) {
+            3 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
+    }
+    assert!(cmd.status().unwrap().success());
+    assert!(
+        fs::read(&log).unwrap() == [&b"previous line\n"[..], &expected, &expected].concat(),
+        "not appended to descriptor 3"
+    );
+    assert_eq!(names_in(dir.path()), ["log", "stdout"]);
+}
+
+/// A link to a regular file is followed: the file it points to is replaced atomically and
+/// keeps its permissions; the link stays a link.
+#[test]
+fn output_through_a_link_replaces_the_file_it_points_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.prom");
+    let link = dir.path().join("link.prom");
+    fs::write(&real, "previous\n").unwrap();
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+    symlink("real.prom", &link).unwrap();
+    let input = go_cgo();
+    let expected = bytes_of(&["-file", &input]);
+    memanalyzer(&["-file", &input, "-output", link.to_str().unwrap()]).success();
+    assert_eq!(fs::read_link(&link).unwrap(), Path::new("real.prom"));
+    assert!(
+        fs::read(&real).unwrap() == expected,
+        "the file was not replaced"
+    );
+    assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o640);
+    assert_eq!(names_in(dir.path()), ["link.prom", "real.prom"]);
+}
+
+/// As with `> FILE`: a new file is readable by others (0666 less the umask), so that
+/// node_exporter, running as another user, can read what root wrote.
+#[test]
+fn a_new_output_file_gets_the_mode_a_shell_redirect_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("new.prom");
+    let mut cmd = Command::new(memanalyzer_path());
+    cmd.args(["-file", &go_cgo(), "-output", target.to_str().unwrap()]);
+    // SAFETY: umask is async-signal-safe and cannot fail.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    assert!(cmd.status().unwrap().success());
+    assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o644);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals during -output
+// ---------------------------------------------------------------------------------------------
+
+/// SIGINT, SIGTERM, SIGHUP or SIGQUIT while the output is being written: the temporary file is
+/// removed, the process ends by that signal, and the target holds its old contents (or, if the
+/// signal came during the rename, the whole new ones). A signal the caller ignores (SIGHUP under
+/// `nohup`) stays ignored: the run completes.
+#[test]
+fn a_signal_while_writing_the_output_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap(); // the child's working directory, for any core file
+    let input = temp_file(crate::support::synthetic::synthetic_smaps(20_000));
+    let target = dir.path().join("big.json");
+    let args = ["-file", path_of(&input), "-all", "-format", "json"];
+    let whole = bytes_of(&args);
+    let mut interrupted = 0;
+    let cases = [
+        (Signal::SIGINT, false),
+        (Signal::SIGTERM, false),
+        (Signal::SIGHUP, false),
+        (Signal::SIGQUIT, false),
+        (Signal::SIGHUP, true),
+    ];
+    for (signal, ignored) in cases {
+        fs::write(&target, "previous\n").unwrap();
+        let mut cmd = Command::new(memanalyzer_path());
+        cmd.args(args)
+            .args(["-output", target.to_str().unwrap()])
+            .current_dir(work.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: setrlimit and signal are async-signal-safe; no core file for SIGQUIT.
+        unsafe {
+            cmd.pre_exec(move || {
+                let none = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &none);
+                if ignored {
+                    libc::signal(signal as i32, libc::SIG_IGN);
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        let deadline = std::time::Instant::now() + HANG_GUARD;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status; // ended before its temporary file was seen: no signal sent
+            }
+            if names_in(dir.path()).len() > 1 {
+                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+                kill(pid, signal).unwrap();
+                break child.wait().unwrap();
+            }
+            assert!(std::time::Instant::now() < deadline, "memanalyzer hung");
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        };
+        assert_eq!(
+            names_in(dir.path()),
+            ["big.json"],
+            "{signal}: temporary file left ({status:?})"
+        );
+        let now = fs::read(&target).unwrap();
+        assert!(
+            now == b"previous\n" || now == whole,
+            "{signal}: the target holds {} bytes of something else",
+            now.len()
+        );
+        if ignored {
+            assert!(status.success(), "{signal} ignored: {status:?}");
+            assert!(now == whole, "{signal} ignored: the output is not whole");
+        } else if status.signal() == Some(signal as i32) {
+            interrupted += 1;
+        } else {
+            assert!(status.success(), "{signal}: {status:?}");
+        }
+    }
+    eprintln!("note: {interrupted} of 4 signals came while the output was written");
+    assert!(
+        interrupted >= 2,
+        "only {interrupted} of 4 signals came while the output was written"
+    );
 }

@@ -168,6 +168,7 @@ fn prometheus_of_every_fixture_passes_promtool_and_matches_json() {
         promtool.check(&text, path);
         let exposition = parse_exposition(&text);
         let doc = json_of(&["-file", path, "-format", "json"]);
+        assert_keys_unique(&doc);
         let differences = prometheus_vs_json(&exposition, &doc, false);
         assert!(differences.is_empty(), "{path}: {differences:#?}");
         // The README's names, all there.

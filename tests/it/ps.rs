@@ -132,8 +132,12 @@ fn ps_text_uses_the_unit_everywhere() {
 fn assert_process_entry(entry: &Value) {
     assert!(entry["pid"].as_i64().is_some_and(|pid| pid > 0), "{entry}");
     assert!(entry["user"].is_string(), "{entry}");
-    assert!(entry["command"].is_string(), "{entry}");
     let readable = entry["readable"].as_bool().expect("readable is a bool");
+    // The command is unknown only where /proc hides the process (hidepid).
+    assert!(
+        entry["command"].is_string() || (!readable && entry["command"].is_null()),
+        "{entry}"
+    );
     let numbers = ["rss_bytes", "pss_bytes", "uss_bytes", "swap_bytes"];
     if readable {
         assert!(entry["error"].is_null(), "{entry}");
@@ -316,4 +320,134 @@ fn ps_lists_processes_it_cannot_read_with_the_reason() {
             >= 1
     );
     or_skip!(promtool.finish());
+}
+
+/// A comm that is not UTF-8 and holds control bytes (the workload copied under the name
+/// `wl<0xff><ESC>[7m<BEL>`): `-pid` JSON keeps it (never null), `-ps` shows the owner's user
+/// name (never `?`), and `-pid` and `-ps` Prometheus write the same, escaped `comm` label.
+#[test]
+fn a_comm_that_is_not_utf8_is_shown_the_same_everywhere() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+
+    let raw_name = b"wl\xff\x1b[7m\x07";
+    let dir = exec_tempdir();
+    let program = dir.path().join(OsStr::from_bytes(raw_name));
+    fs::copy(workload_path(), &program).expect("copy the workload");
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    let workload = Workload::spawn_program(&program, &["--mappings", "20"]);
+    let pid = workload.pid_arg();
+    assert_eq!(
+        fs::read(format!("/proc/{pid}/comm")).unwrap(),
+        [&raw_name[..], b"\n"].concat(),
+        "the kernel took the copy's name as comm"
+    );
+
+    let doc = json_of(&["-pid", &pid, "-format", "json"]);
+    assert_eq!(doc["source"]["comm"], "wl\\xff\u{1b}[7m\u{7}");
+
+    let list = json_of(&["-ps", "-format", "json"]);
+    let entry = process_entry(&list, workload.pid);
+    assert_eq!(entry["user"], my_user_name().as_str(), "{entry}");
+    assert_eq!(entry["command"], "wl\\xff\u{1b}[7m\u{7}", "{entry}");
+    let text = stdout_of(&["-ps", "-unit", "B"]);
+    let parsed = parse_ps_text(&text);
+    let row = parsed.row(workload.pid);
+    assert_eq!(row.user, my_user_name(), "{row:?}");
+    assert_eq!(row.command, r"wl\xff\x1b[7m\x07", "{row:?}");
+
+    let mut promtool = Promtool::new();
+    let single = stdout_of(&["-pid", &pid, "-format", "prometheus"]);
+    let all = stdout_of(&["-ps", "-format", "prometheus"]);
+    for (text, what) in [(&single, "-pid"), (&all, "-ps")] {
+        promtool.check(text, what);
+        assert!(
+            !text.bytes().any(|byte| byte < 0x20 && byte != b'\n'),
+            "{what}: a raw control byte in {text:?}"
+        );
+    }
+    let from_pid = parse_exposition(&single)
+        .single("memanalyzer_rss_bytes")
+        .label("comm")
+        .map(str::to_string);
+    let from_ps = parse_exposition(&all)
+        .samples("memanalyzer_process_rss_bytes")
+        .iter()
+        .find(|sample| sample.label("pid") == Some(pid.as_str()))
+        .and_then(|sample| sample.label("comm"))
+        .map(str::to_string);
+    assert_eq!(from_pid.as_deref(), Some(r"wl\xff\x1b[7m\x07"));
+    assert_eq!(from_pid, from_ps);
+    or_skip!(promtool.finish());
+}
+
+/// With /proc mounted `hidepid=1` (or its newer spelling `noaccess`), another user's
+/// `/proc/<pid>` is listed but cannot be looked into (reading `stat` fails with EPERM). Such a
+/// process is unreadable, never absent: as user nobody, PID 1 (root's) is listed, unreadable,
+/// with its owner. With `hidepid=2` (`invisible`) the kernel hides it altogether, and the list
+/// says so. Runs in a private mount namespace with a procfs of its own, so the machine's /proc
+/// is never remounted.
+#[test]
+fn ps_counts_processes_hidden_by_hidepid_as_unreadable() {
+    let nobody = or_skip!(Nobody::memanalyzer());
+    let unshare = or_skip!(crate::support::system::require_program(
+        "unshare",
+        "util-linux"
+    ));
+    for option in [
+        "hidepid=1",
+        "hidepid=noaccess",
+        "hidepid=2",
+        "hidepid=invisible",
+    ] {
+        let output = std::process::Command::new(&unshare)
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--fork",
+                "--",
+                "sh",
+                "-c",
+            ])
+            .arg(format!(
+                "mount -t proc -o {option} proc /proc || exit 99; exec \"$@\""
+            ))
+            .arg("sh")
+            .args(nobody.command_line(&["-ps", "-format", "json"]))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run unshare");
+        match output.status.code() {
+            Some(0) => {}
+            Some(99) => skip!(
+                "cannot mount a procfs with {option} here: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            _ if String::from_utf8_lossy(&output.stderr).starts_with("unshare:") => skip!(
+                "cannot make a mount namespace here: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            _ => panic!("{option}: {output:?}"),
+        }
+        let doc = json(&output.stdout);
+        assert_process_list_json(&doc);
+        let invisible = option.ends_with('2') || option.ends_with("invisible");
+        assert_eq!(doc["totals"]["others_hidden"], invisible, "{option}");
+        if invisible {
+            let listed = doc["processes"].as_array().unwrap();
+            assert!(listed.iter().all(|entry| entry["pid"] != 1), "{option}");
+            continue;
+        }
+        let init = process_entry(&doc, 1);
+        assert_eq!(init["readable"], false, "{option}: {init}");
+        assert_eq!(init["error"], "permission denied", "{option}: {init}");
+        assert_eq!(init["user"], user_name(0).as_str(), "{option}: {init}");
+        assert!(
+            doc["totals"]["unreadable"].as_u64().unwrap() >= 1,
+            "{option}: {}",
+            doc["totals"]
+        );
+    }
 }

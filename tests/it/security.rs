@@ -30,8 +30,16 @@ const ENDLESS_INPUT_LIMIT: u64 = 100 * 1024 * 1024;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
+/// Characters that are not control characters but that a terminal obeys: they reorder what
+/// follows ("Trojan Source": U+202E writes `gpj.exe` as `exe.jpg`) or break the line.
+const LAYOUT_CONTROLS: [char; 15] = [
+    '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{2028}', '\u{2029}', '\u{85}',
+];
+
 /// Checks that `bytes` are text a terminal cannot act on: UTF-8 with no control character
-/// (C0 such as ESC, BEL and CR, DEL, or C1 such as U+009B CSI) other than the line end.
+/// (C0 such as ESC, BEL and CR, DEL, or C1 such as U+009B CSI) other than the line end, and
+/// none of the [`LAYOUT_CONTROLS`].
 fn assert_terminal_safe(what: &str, bytes: &[u8]) -> String {
     let text = std::str::from_utf8(bytes).unwrap_or_else(|error| {
         panic!(
@@ -41,7 +49,7 @@ fn assert_terminal_safe(what: &str, bytes: &[u8]) -> String {
     });
     if let Some((at, c)) = text
         .char_indices()
-        .find(|&(_, c)| c.is_control() && c != '\n')
+        .find(|&(_, c)| (c.is_control() && c != '\n') || LAYOUT_CONTROLS.contains(&c))
     {
         panic!("{what} holds the control character {c:?} at byte {at}: {text:?}");
     }
@@ -371,6 +379,66 @@ fn control_bytes_in_a_files_path_are_escaped_in_every_message() {
     assert_eq!(doc["warnings"].as_array().map(Vec::len), Some(1), "{doc:#}");
 }
 
+/// Bidirectional overrides and line separators in a region's name, a mapped file's path, the
+/// process's comm and executable, a `-file` path and a named region: text shows them as the
+/// bytes of their UTF-8 (`\xe2\x80\xae`), as it does control characters; JSON escapes them
+/// (`\u202e`), so the raw output holds none, and parses back to the exact name.
+#[test]
+fn bidirectional_overrides_and_line_separators_are_escaped_everywhere() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = exec_tempdir();
+    let program = dir.path().join("wl\u{202e}\u{2028}x");
+    fs::copy(workload_path(), &program).expect("copy the workload");
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    let marker = format!("memanalyzer-bidi-{}-", std::process::id());
+    let file_name = format!("{marker}gpj\u{2067}\u{200f}.exe\u{2029}");
+    let workload = Workload::spawn_program(&program, &["--file-name", &file_name]);
+    let pid = workload.pid_arg();
+
+    let text = assert_terminal_safe("text output", &bytes_of(&["-pid", &pid, "-all"]));
+    let source = text.lines().next().unwrap();
+    assert!(
+        source.contains(r"wl\xe2\x80\xae\xe2\x80\xa8x"),
+        "comm and exe not escaped: {source:?}"
+    );
+    let escaped_file = format!(r"{marker}gpj\xe2\x81\xa7\xe2\x80\x8f.exe\xe2\x80\xa9");
+    assert!(
+        table_rows(&text)
+            .iter()
+            .any(|row| row.ends_with(&escaped_file)),
+        "no row ends with {escaped_file:?}:\n{text}"
+    );
+    assert_terminal_safe("-ps", &bytes_of(&["-ps"]));
+    assert_terminal_safe(
+        "Prometheus",
+        &bytes_of(&["-pid", &pid, "-format", "prometheus"]),
+    );
+
+    let raw = bytes_of(&["-pid", &pid, "-all", "-format", "json"]);
+    let doc = json(assert_terminal_safe("JSON output", &raw).as_bytes());
+    assert_eq!(doc["source"]["comm"], "wl\u{202e}\u{2028}x");
+    assert!(top_regions(&doc)
+        .iter()
+        .any(|region| region["name"].as_str().unwrap().ends_with(&file_name)));
+
+    // A saved file's path in an error, and a named region in the breakdown.
+    let sub = tempfile::tempdir().unwrap();
+    let hostile_dir = sub.path().join("rtl\u{202e}\u{2066}");
+    fs::create_dir(&hostile_dir).unwrap();
+    let line = runtime_error_of(
+        memanalyzer_cmd()
+            .arg("-file")
+            .arg(hostile_dir.join("missing.smaps")),
+    );
+    assert_terminal_safe("the error line", line.as_bytes());
+    assert!(line.contains(r"rtl\xe2\x80\xae\xe2\x81\xa6"), "{line}");
+    let named = sample_smaps().replace("[anon:TXMetaCache]", "[anon:cache\u{202e}\u{85}]");
+    let file = temp_file(named);
+    let text = assert_terminal_safe("text output", &bytes_of(&["-file", path_of(&file)]));
+    assert!(text.contains(r"cache\xe2\x80\xae\xc2\x85"), "{text}");
+}
+
 #[test]
 fn input_quoted_in_a_parse_error_is_escaped() {
     let hostile_header = b"\x1b]2;owned\x07\x00\xc2\x9b\x7f\xff 00400000\n".to_vec();
@@ -532,6 +600,49 @@ fn two_hundred_thousand_regions_stream_through_bounded_memory() {
         run.max_rss_kib
     );
     run.assert_bounded_memory();
+}
+
+/// A million distinct names once cost a million groups (563 MiB for `[anon:…]` names, 900 MiB
+/// for 3,000 names of 60 KB). In the default mode the largest groups are kept and the rest is
+/// summed in `[other names]`: memory stays bounded, and every region is still counted once.
+#[test]
+fn distinct_names_stream_through_bounded_memory() {
+    let long = "x".repeat(60_000);
+    // What, how many regions, and each one's name around distinct letters.
+    let inputs = [
+        ("anonymous names", 100_000, "[anon:", "]".to_string()),
+        ("file paths", 100_000, "/data/", String::new()),
+        ("60 KB anonymous names", 300, "[anon:", format!("{long}]")),
+        ("60 KB file paths", 300, "/data/", long.clone()),
+    ];
+    for (what, regions, prefix, suffix) in inputs {
+        let name = |i| format!("{prefix}{}{suffix}", synthetic::letters(i));
+        let input = synthetic::distinct_names_smaps(regions, name);
+        let run = run_measured(&["-file", "-", "-format", "json"], Feed::Bytes(input));
+        assert_eq!(run.code, Some(0), "{what}: {}", run.describe());
+        eprintln!(
+            "note: peak RSS for {regions} distinct {what}: {} KiB",
+            run.max_rss_kib
+        );
+        run.assert_bounded_memory();
+        let doc = json(&run.stdout);
+        assert_eq!(u64_at(&doc, "/totals/regions"), regions as u64, "{what}");
+        assert_json_sums_are_consistent(&doc);
+        assert_keys_unique(&doc);
+        if what.contains("anonymous") {
+            let other = category_by_id(&doc, "named.other").expect("a remainder");
+            let shown = section(&doc, "Named Memory Regions (mmap)").unwrap()["categories"]
+                .as_array()
+                .unwrap()
+                .len();
+            assert!(shown <= 257, "{what}: {shown} named categories");
+            assert_eq!(
+                u64_at(other, "/regions") + shown as u64 - 1,
+                regions as u64,
+                "{what}: each name not shown is in the remainder"
+            );
+        }
+    }
 }
 
 /// A deterministic stream of bytes with every value, NUL included.

@@ -9,12 +9,15 @@ use std::io::{self, Write};
 use anyhow::Context;
 
 use super::config::{Config, Mode};
-use super::output::AtomicFile;
+use super::output::{Destination, STDOUT_CLOSED};
 use memanalyzer::render::{escape, Renderer};
 
 /// Does what `config` says and writes the result to `out` (or to the `-output` file,
 /// atomically). Warnings go to `warn`.
 pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
+    if config.stdout_closed && config.output.is_none() {
+        anyhow::bail!(STDOUT_CLOSED); // before the work, which would be lost
+    }
     let renderer = Renderer::new(config.format, config.style);
     match &config.mode {
         Mode::Analyze { input, options } => {
@@ -24,7 +27,8 @@ pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow
     }
 }
 
-/// Writes through `render` to standard output or, with `-output`, to a file renamed into place.
+/// Writes through `render` to standard output or, with `-output`, to a file renamed into place
+/// (or a device written directly: see `output.rs`).
 fn emit(
     config: &Config,
     out: &mut dyn Write,
@@ -38,9 +42,24 @@ fn emit(
         Some(path) => {
             let shown = escape::for_terminal(path.as_os_str().as_encoded_bytes());
             let context = || format!("cannot write {shown}");
-            let mut file = AtomicFile::create(path).with_context(context)?;
-            render(&mut file).with_context(context)?;
-            file.commit().with_context(context)?;
+            match Destination::of(path).with_context(context)? {
+                Destination::StandardOutput => {
+                    if config.stdout_closed {
+                        anyhow::bail!(STDOUT_CLOSED);
+                    }
+                    render(out).with_context(context)?;
+                    out.flush().with_context(context)?;
+                }
+                Destination::StandardError => {
+                    let mut stderr = io::stderr().lock();
+                    render(&mut stderr).with_context(context)?;
+                    stderr.flush().with_context(context)?;
+                }
+                Destination::File(mut file) => {
+                    render(&mut file).with_context(context)?;
+                    file.commit().with_context(context)?;
+                }
+            }
         }
     }
     Ok(())

@@ -122,3 +122,23 @@ pub fn regions_overlapping<'a>(doc: &'a Value, start: &str, end: &str) -> Vec<&'
 pub fn rss_of(doc: &Value, id: &str) -> u64 {
     category_by_id(doc, id).map_or(0, |category| u64_at(category, "/rss_bytes"))
 }
+
+/// What makes a report's categories keys: every `id` appears once in the document, and every
+/// `label` once within its section (what the README promises). Returns the number of categories.
+pub fn assert_keys_unique(doc: &Value) -> usize {
+    let mut ids = std::collections::BTreeSet::new();
+    for section in sections(doc) {
+        let mut labels = std::collections::BTreeSet::new();
+        for category in section["categories"].as_array().expect("categories") {
+            let id = category["id"].as_str().expect("category.id");
+            assert!(ids.insert(id.to_string()), "id {id:?} twice");
+            let label = category["label"].as_str().expect("category.label");
+            assert!(
+                labels.insert(label.to_string()),
+                "label {label:?} twice in section {}",
+                section["name"]
+            );
+        }
+    }
+    ids.len()
+}

@@ -95,6 +95,16 @@ impl Nobody {
         })
     }
 
+    /// The command line that runs `memanalyzer ARGS…` as nobody, for a test that runs it
+    /// through another program (`unshare`, say).
+    pub fn command_line(&self, args: &[&str]) -> Vec<std::ffi::OsString> {
+        let mut line = vec![self.setpriv.clone().into_os_string()];
+        line.extend(["--reuid=65534", "--regid=65534", "--clear-groups"].map(Into::into));
+        line.push(self.binary.clone().into_os_string());
+        line.extend(args.iter().map(Into::into));
+        line
+    }
+
     /// Runs `memanalyzer ARGS…` as nobody; `Err` when setpriv cannot switch users here (a
     /// container without CAP_SETUID, say).
     pub fn run(&self, args: &[&str]) -> Result<Output, String> {
