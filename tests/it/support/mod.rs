@@ -5,7 +5,9 @@
 //! - [`smaps`]: smaps text written by the tests (one record writer, the sample process), and
 //!   [`synthetic`], the benchmark's generator of large realistic inputs;
 //! - [`text`], [`json`]: reading the text and JSON outputs back;
-//! - [`prometheus`]: a strict parser of the exposition format, and `promtool`;
+//! - [`prometheus`]: a strict parser of the exposition format, `promtool`, and a real
+//!   Prometheus server that scrapes a target;
+//! - [`http`]: `memanalyzer -http` serving a process, and curl asking it;
 //! - [`ps_text`]: a parser of `-ps -unit B` text;
 //! - [`workload`]: the `examples/workload` helper process with a known memory layout, and the
 //!   other example binaries the tests run;
@@ -36,6 +38,7 @@ macro_rules! or_skip {
 }
 
 pub mod files;
+pub mod http;
 pub mod invariants;
 pub mod json;
 pub mod prometheus;
