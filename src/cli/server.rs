@@ -41,7 +41,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// After SIGTERM, how long requests under way may take to finish.
     pub shutdown_grace: Duration,
-    /// Threads that render responses and wait for the shared smaps read.
+    /// Threads that render responses and run (or wait for) the shared smaps read. Few: each
+    /// thread's malloc arena keeps the memory of the reports it built, so the server's memory
+    /// grows with their number, not with the load.
     pub worker_threads: usize,
 }
 
@@ -55,7 +57,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
-            worker_threads: 8,
+            worker_threads: 2,
         }
     }
 }
