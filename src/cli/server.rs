@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
 
-use memanalyzer::serve::{respond, ReportSource, Response};
+use memanalyzer::serve::{needs_analysis, respond, ReportSource, Response};
 
 /// The bounds the server keeps to, whatever its clients do.
 #[derive(Debug, Clone, Copy)]
@@ -202,6 +202,10 @@ async fn answer(
             .headers
             .push(("Cache-Control", "no-store".to_string()));
         return Ok(to_hyper(response));
+    }
+    if !needs_analysis(&target) {
+        // Never blocks: /healthz is answered even while a read of a stalled target takes long.
+        return Ok(to_hyper(respond(&method, &target, &*shared.source)));
     }
     // The analysis blocks (a smaps read, or waiting for the one under way): never on the thread
     // that drives every connection.

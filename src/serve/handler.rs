@@ -94,6 +94,18 @@ pub trait ReportSource {
     }
 }
 
+/// Whether answering `target` may take an analysis (a smaps read, or waiting for the one under
+/// way): `/debug/memory` and `/metrics` do. The others (`/healthz`, `/`, a 404) never block, so a
+/// server can answer them on its event loop, and a liveness probe is answered even while a read
+/// of a stalled target takes long.
+pub fn needs_analysis(target: &str) -> bool {
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    ANALYZED.contains(&path)
+}
+
+/// The paths whose answer is an analysis.
+const ANALYZED: [&str; 2] = ["/debug/memory", "/metrics"];
+
 /// Answers one request: `method` (`GET`, `HEAD`, …) and `target`, the path with its query as
 /// the request line carries it (`/debug/memory?top=50`).
 ///
@@ -487,6 +499,28 @@ mod tests {
         let index = respond("GET", "/", &gone);
         assert_eq!(index.status, 200);
         assert!(body(&index).contains("<a href=\"/metrics\">"));
+    }
+
+    #[test]
+    fn only_the_analysis_endpoints_need_an_analysis() {
+        assert!(needs_analysis("/debug/memory?top=5"));
+        assert!(needs_analysis("/metrics"));
+        for target in ["/healthz", "/", "/debug/pprof", "/healthz?x=1"] {
+            assert!(!needs_analysis(target), "{target}");
+        }
+        // The routes that call the source are exactly those.
+        struct Counting(std::cell::Cell<usize>);
+        impl ReportSource for Counting {
+            fn snapshot(&self) -> Result<Arc<Snapshot>, Arc<Error>> {
+                self.0.set(self.0.get() + 1);
+                Err(Arc::new(Error::NoSuchProcess { pid: 1 }))
+            }
+        }
+        for target in ["/debug/memory", "/metrics", "/healthz", "/", "/x"] {
+            let counting = Counting(std::cell::Cell::new(0));
+            respond("GET", target, &counting);
+            assert_eq!(counting.0.get() == 1, needs_analysis(target), "{target}");
+        }
     }
 
     #[test]

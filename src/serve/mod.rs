@@ -31,5 +31,5 @@
 mod handler;
 mod shared;
 
-pub use handler::{respond, ReportSource, Response, Snapshot, ENDPOINTS};
+pub use handler::{needs_analysis, respond, ReportSource, Response, Snapshot, ENDPOINTS};
 pub use shared::SharedReport;
