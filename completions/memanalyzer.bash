@@ -23,7 +23,7 @@ _memanalyzer_clap() {
 
     case "${cmd}" in
         memanalyzer)
-            opts="-h -V --pid --top --all --file --ps --cgroup --format --unit --color --output --help --version"
+            opts="-h -V --pid --top --all --file --ps --cgroup --format --unit --color --output --http --name --min-interval --token-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,6 +54,22 @@ _memanalyzer_clap() {
                     return 0
                     ;;
                 --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --http)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -89,13 +105,13 @@ _memanalyzer() {
             COMPREPLY=($(compgen -W "${pids[*]#/proc/}" -- "$cur"))
             return 0
             ;;
-        -top|--top|-file|--file|-format|--format|-unit|--unit|-color|--color|-output|--output)
+        -top|--top|-file|--file|-format|--format|-unit|--unit|-color|--color|-output|--output|-http|--http|-name|--name|-min-interval|--min-interval|-token-file|--token-file)
             _memanalyzer_clap "$cmd" "$cur" "--${prev##*-}"
             return
             ;;
     esac
     if [[ $cur == "" || ($cur == -* && $cur != --*) ]]; then
-        COMPREPLY=($(compgen -W "-pid -top -all -file -ps -cgroup -format -unit -color -output -help -version -h -V" -- "$cur"))
+        COMPREPLY=($(compgen -W "-pid -top -all -file -ps -cgroup -format -unit -color -output -http -name -min-interval -token-file -help -version -h -V" -- "$cur"))
         return 0
     fi
     _memanalyzer_clap "$cmd" "$cur" "$prev"

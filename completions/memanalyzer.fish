@@ -15,6 +15,10 @@ complete -c memanalyzer -l color -o color -d 'When to colour text output [auto: 
 always\t''
 never\t''"
 complete -c memanalyzer -l output -o output -d 'Write the output to FILE, atomically (a temporary file renamed into place); a device or FIFO is written directly' -r -F
+complete -c memanalyzer -l http -o http -d 'Serve the analysis over HTTP at ADDR instead of printing it: /debug/memory, /metrics, /healthz. \':8080\' listens on 127.0.0.1 only; another host (0.0.0.0:8080) is an explicit choice' -r
+complete -c memanalyzer -l name -o name -d 'With -http: serve the process with this name (its comm or executable file name), found again when it restarts' -r
+complete -c memanalyzer -l min-interval -o min-interval -d 'With -http: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in between share the last read' -r
+complete -c memanalyzer -l token-file -o token-file -d 'With -http: require \'Authorization: Bearer TOKEN\' (except on /healthz), TOKEN being the first line of FILE' -r -F
 complete -c memanalyzer -l all -o all -d 'List every region, largest first, instead of the top N'
 complete -c memanalyzer -l ps -o ps -d 'List the processes this user can see, by PSS (from smaps_rollup), instead of one process'
 complete -c memanalyzer -l cgroup -o cgroup -d 'Add the container view: the process\'s cgroup (limit, usage by kind, working set, OOM); with -ps, group the processes by cgroup'

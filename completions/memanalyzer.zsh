@@ -43,6 +43,14 @@ auto\:"Whatever reads best for each number (KiB, MiB, GiB, ...)"))' \
 '(-color --color)-color=[When to colour text output \[auto\: only for a terminal; honours NO_COLOR and CLICOLOR_FORCE\]]:WHEN:(auto always never)' \
 '(-output --output)--output=[Write the output to FILE, atomically (a temporary file renamed into place); a device or FIFO is written directly]:FILE:_files' \
 '(-output --output)-output=[Write the output to FILE, atomically (a temporary file renamed into place); a device or FIFO is written directly]:FILE:_files' \
+'(--file -file --ps -ps --output -output -http --http)--http=[Serve the analysis over HTTP at ADDR instead of printing it\: /debug/memory, /metrics, /healthz. '\''\:8080'\'' listens on 127.0.0.1 only; another host (0.0.0.0\:8080) is an explicit choice]:ADDR:_default' \
+'(--file -file --ps -ps --output -output -http --http)-http=[Serve the analysis over HTTP at ADDR instead of printing it\: /debug/memory, /metrics, /healthz. '\''\:8080'\'' listens on 127.0.0.1 only; another host (0.0.0.0\:8080) is an explicit choice]:ADDR:_default' \
+'(--pid -pid -name --name)--name=[With -http\: serve the process with this name (its comm or executable file name), found again when it restarts]:NAME:_default' \
+'(--pid -pid -name --name)-name=[With -http\: serve the process with this name (its comm or executable file name), found again when it restarts]:NAME:_default' \
+'(-min-interval --min-interval)--min-interval=[With -http\: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in between share the last read]:DURATION:_default' \
+'(-min-interval --min-interval)-min-interval=[With -http\: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in between share the last read]:DURATION:_default' \
+'(-token-file --token-file)--token-file=[With -http\: require '\''Authorization\: Bearer TOKEN'\'' (except on /healthz), TOKEN being the first line of FILE]:FILE:_files' \
+'(-token-file --token-file)-token-file=[With -http\: require '\''Authorization\: Bearer TOKEN'\'' (except on /healthz), TOKEN being the first line of FILE]:FILE:_files' \
 '(--top -top -all --all)--all[List every region, largest first, instead of the top N]' \
 '(--top -top -all --all)-all[List every region, largest first, instead of the top N]' \
 '(-ps --ps)--ps[List the processes this user can see, by PSS (from smaps_rollup), instead of one process]' \

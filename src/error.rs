@@ -66,6 +66,16 @@ pub enum Error {
         /// How many regions of the old address space were read before the end.
         regions_read: u64,
     },
+    /// No running process has this name (`-name`): it has not started yet, or is restarting.
+    NoProcessNamed {
+        /// The name asked for, raw bytes.
+        name: Vec<u8>,
+    },
+    /// The process followed at this PID has exited and a new process now has the PID.
+    PidReused {
+        /// The PID asked for.
+        pid: i32,
+    },
     /// Live analysis needs Linux's `/proc`.
     NeedsProcfs,
     /// A file could not be opened.
@@ -161,6 +171,19 @@ impl fmt::Display for Error {
                 "process {pid} ran a new program (execve) while its smaps was being read \
                  ({regions_read} regions of the old program read): the breakdown would be partial, \
                  so none is shown; run memanalyzer again"
+            ),
+            Error::NoProcessNamed { name } => write!(
+                f,
+                "no process named {} is running: it has not started yet, or is restarting \
+                 (a process matches when its name in /proc/PID/comm or its executable's file name \
+                 is this name; `memanalyzer -ps` lists them)",
+                for_terminal(name)
+            ),
+            Error::PidReused { pid } => write!(
+                f,
+                "the process with PID {pid} has exited and PID {pid} now belongs to another process, \
+                 which memanalyzer does not analyze in its place; to follow a process across \
+                 restarts, give its name (-name NAME) instead of its PID"
             ),
             Error::NeedsProcfs => write!(
                 f,

@@ -21,7 +21,8 @@
 //!
 //! The data flows through one module per stage: input (live PID, file, reader) → [`smaps`]
 //! (zero-copy parser) → classification (one rule table; runtimes bring their rules) →
-//! aggregation → [`Report`] → [`render`] (text, JSON, Prometheus).
+//! aggregation → [`Report`] → [`render`] (text, JSON, Prometheus) → [`serve`] (the HTTP
+//! endpoints, for any server).
 #![deny(missing_docs)]
 
 mod aggregate;
@@ -33,6 +34,7 @@ mod reconcile;
 pub mod render;
 mod report;
 mod runtime;
+pub mod serve;
 pub mod smaps;
 
 pub use container::{
@@ -55,4 +57,9 @@ pub mod ps {
     pub use crate::input::ps::{
         list_processes, ProcessList, ProcessMemory, ProcessRow, Unreadable,
     };
+}
+
+/// A live process to analyze again and again: by PID, or by name across restarts (`-name`).
+pub mod target {
+    pub use crate::input::target::{processes_named, FollowedTarget, Target};
 }

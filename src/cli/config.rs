@@ -4,9 +4,12 @@
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use memanalyzer::render::{Format, TextStyle, Unit};
+use memanalyzer::target::Target;
 use memanalyzer::{Input, Options};
 
 use super::flags::{Cli, ColorArg, FormatArg, UnitArg};
@@ -18,6 +21,19 @@ pub enum Mode {
     Analyze { input: Input, options: Options },
     /// List the processes this user can see (`-ps`), grouped by cgroup with `-cgroup`.
     ProcessList { by_cgroup: bool },
+    /// Serve the analysis of a live process over HTTP (`-http`).
+    Http(HttpSettings),
+}
+
+/// What `-http` serves, where, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    pub address: SocketAddr,
+    pub target: Target,
+    /// At most one smaps read per this interval.
+    pub min_interval: Duration,
+    /// The file holding the bearer token requests must carry.
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +99,18 @@ impl Config {
             (None, Some(pid)) => Input::Pid(pid),
             (None, None) => Input::Pid(std::process::id() as i32),
         };
-        let mode = if cli.ps {
+        let mode = if let Some(address) = cli.http {
+            let target = match &cli.name {
+                Some(name) => Target::Name(name.as_encoded_bytes().to_vec()),
+                None => Target::Pid(cli.pid.unwrap_or(std::process::id() as i32)),
+            };
+            Mode::Http(HttpSettings {
+                address,
+                target,
+                min_interval: cli.min_interval,
+                token_file: cli.token_file.clone(),
+            })
+        } else if cli.ps {
             Mode::ProcessList {
                 by_cgroup: cli.cgroup,
             }

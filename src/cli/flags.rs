@@ -2,9 +2,12 @@
 //! spellings are mapped onto these flags in `args.rs`, `config.rs` turns them into settings, and
 //! `generate.rs` makes the man page and completions from this one definition.
 
+use std::ffi::OsString;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgGroup, Parser, ValueEnum};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -23,6 +26,9 @@ Examples:
                                         memanalyzer into the pod
   memanalyzer -pid 1 -format prometheus -output /var/lib/node_exporter/memanalyzer.prom
                                         Feed node_exporter's textfile collector
+  memanalyzer -http :8080 -name myservice
+                                        Serve /debug/memory and /metrics of the process
+                                        named myservice on 127.0.0.1:8080 (a pod sidecar)
 
 Single-dash flags (-pid 1, -pid=1) and GNU forms (--pid 1, --pid=1) mean the same.
 memanalyzer only reads /proc/PID/{smaps,exe,comm,stat}; it never stops or attaches to the process.";
@@ -85,6 +91,7 @@ When RSS is much larger than the heap your profiler reports:
 #[derive(Debug, Parser)]
 #[command(name = "memanalyzer", version, about, after_help = EXAMPLES)]
 #[command(after_long_help = format!("{EXAMPLES}\n\n{OUTPUT_GUIDE}"))]
+#[command(group(ArgGroup::new("http_target").args(["pid", "name"])))]
 pub struct Cli {
     /// Process to analyze [default: memanalyzer's own process]
     #[arg(long, value_name = "PID", allow_negative_numbers = true, value_parser = parse_pid, conflicts_with_all = ["file", "ps"])]
@@ -126,6 +133,27 @@ pub struct Cli {
     /// Write the output to FILE, atomically (a temporary file renamed into place); a device or FIFO is written directly
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Serve the analysis over HTTP at ADDR instead of printing it: /debug/memory, /metrics,
+    /// /healthz. ':8080' listens on 127.0.0.1 only; another host (0.0.0.0:8080) is an explicit
+    /// choice
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address, requires = "http_target", conflicts_with_all = ["file", "ps", "output"])]
+    pub http: Option<SocketAddr>,
+
+    /// With -http: serve the process with this name (its comm or executable file name), found
+    /// again when it restarts
+    #[arg(long, value_name = "NAME", requires = "http", conflicts_with = "pid")]
+    pub name: Option<OsString>,
+
+    /// With -http: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in
+    /// between share the last read
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval)]
+    pub min_interval: Duration,
+
+    /// With -http: require 'Authorization: Bearer TOKEN' (except on /healthz), TOKEN being the
+    /// first line of FILE
+    #[arg(long, value_name = "FILE", requires = "http")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -165,12 +193,73 @@ pub enum ColorArg {
 }
 
 /// The flags that take a value, whose next argument must not be rewritten.
-pub const VALUE_FLAGS: [&str; 7] = ["pid", "top", "file", "format", "unit", "color", "output"];
+pub const VALUE_FLAGS: [&str; 11] = [
+    "pid",
+    "top",
+    "file",
+    "format",
+    "unit",
+    "color",
+    "output",
+    "http",
+    "name",
+    "min-interval",
+    "token-file",
+];
 /// Every long flag shown in `--help`, for mapping `-name` onto `--name`.
-pub const LONG_FLAGS: [&str; 12] = [
-    "pid", "top", "all", "file", "ps", "cgroup", "format", "unit", "color", "output", "help",
+pub const LONG_FLAGS: [&str; 16] = [
+    "pid",
+    "top",
+    "all",
+    "file",
+    "ps",
+    "cgroup",
+    "format",
+    "unit",
+    "color",
+    "output",
+    "http",
+    "name",
+    "min-interval",
+    "token-file",
+    "help",
     "version",
 ];
+
+/// `-http`'s address, as `go tool pprof -http` takes it: `:8080` (loopback), `HOST:PORT` with
+/// an IP address or `localhost`, `[::1]:8080`.
+fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+    let hint = "an address is HOST:PORT, e.g. :8080 (this host only, 127.0.0.1), \
+                127.0.0.1:8080, or 0.0.0.0:8080 (every interface: reachable from other hosts)";
+    if let Some(port) = text.strip_prefix(':') {
+        let port = port.parse::<u16>().map_err(|_| hint.to_string())?;
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if let Some(port) = text.strip_prefix("localhost:") {
+        let port = port.parse::<u16>().map_err(|_| hint.to_string())?;
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    text.parse::<SocketAddr>().map_err(|_| hint.to_string())
+}
+
+/// `-min-interval`: `5s`, `500ms`, `1m`, or a number of seconds; more than zero.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let hint = "a duration is a number and a unit, e.g. 5s, 500ms or 1m, and more than zero";
+    let (number, scale) = if let Some(number) = text.strip_suffix("ms") {
+        (number, 0.001)
+    } else if let Some(number) = text.strip_suffix('s') {
+        (number, 1.0)
+    } else if let Some(number) = text.strip_suffix('m') {
+        (number, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let seconds = number.parse::<f64>().map_err(|_| hint.to_string())? * scale;
+    if !(seconds > 0.0 && seconds < 1e9) {
+        return Err(hint.to_string());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
 
 fn parse_pid(text: &str) -> Result<i32, String> {
     match text.parse::<i64>() {
@@ -193,6 +282,29 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn listen_addresses_are_loopback_unless_a_host_is_given() {
+        let parsed = |text| parse_listen_address(text).map(|address| address.to_string());
+        assert_eq!(parsed(":8080").as_deref(), Ok("127.0.0.1:8080"));
+        assert_eq!(parsed("localhost:9").as_deref(), Ok("127.0.0.1:9"));
+        assert_eq!(parsed("0.0.0.0:8080").as_deref(), Ok("0.0.0.0:8080"));
+        assert_eq!(parsed("[::1]:80").as_deref(), Ok("[::1]:80"));
+        for bad in ["8080", ":http", "example.com:80", ":70000"] {
+            assert!(parsed(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
+        for bad in ["0s", "-1s", "soon", "", "NaNs"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -213,9 +213,10 @@ fn ascii_only(text: &str) -> String {
 
 /// How the synopsis groups the options: `[a|b]` is optional, `a` is required, a name is a long
 /// option (or a short one, for `h` and `V`). Every option must appear (checked below).
-const SYNOPSIS: [&str; 3] = [
+const SYNOPSIS: [&str; 4] = [
     "[pid|file] [top|all] [cgroup] [format] [unit] [color] [output]",
     "ps [cgroup] [format] [unit] [color] [output]",
+    "http pid|name [min-interval] [token-file]",
     "h|V",
 ];
 
@@ -307,8 +308,10 @@ With -ps it lists the processes the user can see instead, largest PSS first.",
 /// GNU one: `-pid, --pid <PID>`.
 fn options(mut section: String, command: &Command) -> String {
     for arg in long_args(command) {
-        let gnu = format!(r"\fB\-\-{}\fR", long(arg));
-        let both = format!(r"\fB\-{}\fR, {gnu}", long(arg));
+        // roff writes every hyphen of a name as `\-` (`\-\-min\-interval`).
+        let name = long(arg).replace('-', r"\-");
+        let gnu = format!(r"\fB\-\-{name}\fR");
+        let both = format!(r"\fB\-{name}\fR, {gnu}");
         section = replace_once(&section, &gnu, &both, "man page OPTIONS");
     }
     section

@@ -1,7 +1,8 @@
 //! Where smaps text comes from — a live process, a saved file or standard input — and the
 //! checks that go with each. Reading is overlapped with parsing (`prefetch.rs`); a live read has
 //! its own completeness checks (`live.rs`) and reads everything through one handle on
-//! `/proc/<pid>` (`process.rs`); `ps.rs` lists processes; `elf.rs` reads the executable.
+//! `/proc/<pid>` (`process.rs`); `ps.rs` lists processes; `target.rs` finds a process by name and follows it
+//! across restarts; `elf.rs` reads the executable.
 
 // Only live analysis reads an executable, and live analysis needs Linux's /proc.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -14,6 +15,7 @@ mod prefetch;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
 pub(crate) mod ps;
+pub(crate) mod target;
 
 use std::fs::File;
 use std::io::{self, Read};

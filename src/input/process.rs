@@ -203,6 +203,12 @@ impl ProcessDir {
             .map(|stat| stat.st_uid)
     }
 
+    /// When the process started (see [`parse_start_time`]); `Err` once it is gone.
+    pub(crate) fn start_time(&self) -> Result<u64, Errno> {
+        let text = self.read("stat").map_err(errno_of)?;
+        parse_start_time(&text).ok_or(Errno::ESRCH)
+    }
+
     /// The real uid from `/proc/<pid>/status` (`Uid:\treal\teffective\t…`).
     pub(crate) fn real_uid(&self) -> Option<u32> {
         let status = self.read("status").ok()?;
@@ -222,15 +228,31 @@ pub(crate) fn errno_of(error: io::Error) -> Errno {
 /// Parses the state and flags out of `/proc/<pid>/stat`. The command name (field 2) may hold
 /// spaces and parentheses, so fields are counted after its last `)`.
 pub(crate) fn parse_stat(text: &[u8]) -> Option<ProcessStatus> {
-    let close = text.iter().rposition(|&b| b == b')')?;
-    let mut fields = text[close + 1..]
-        .split(|&b| b == b' ')
-        .filter(|field| !field.is_empty());
+    let mut fields = fields_after_command(text)?;
     let state = *fields.next()?.first()?;
     // After the state: ppid, pgrp, session, tty_nr, tpgid, then flags.
     let flags = fields.nth(5)?;
     let flags = std::str::from_utf8(flags).ok()?.trim().parse().ok()?;
     Some(ProcessStatus { state, flags })
+}
+
+/// The process's start time from `/proc/<pid>/stat` (field 22, in clock ticks since boot): with
+/// the PID, it names one process for good, since a PID is reused only by a later process.
+pub(crate) fn parse_start_time(text: &[u8]) -> Option<u64> {
+    // Field 3 (the state) is the first after the command name, so field 22 is the 20th.
+    let start_time = fields_after_command(text)?.nth(19)?;
+    std::str::from_utf8(start_time).ok()?.trim().parse().ok()
+}
+
+/// The space-separated fields of `/proc/<pid>/stat` from the state on (field 3). The command
+/// name (field 2) may hold spaces and parentheses, so they start after its last `)`.
+fn fields_after_command(text: &[u8]) -> Option<impl Iterator<Item = &[u8]>> {
+    let close = text.iter().rposition(|&b| b == b')')?;
+    Some(
+        text[close + 1..]
+            .split(|&b| b == b' ')
+            .filter(|field| !field.is_empty()),
+    )
 }
 
 #[cfg(test)]
@@ -254,6 +276,9 @@ mod tests {
         let exiting = b"77 (app) R 1 77 77 0 -1 4194316 0 0 0 0 0 0 0 0 20 0 1 0 10 0 0";
         assert!(parse_stat(exiting).unwrap().has_exited());
         assert_eq!(parse_stat(b"garbage"), None);
+        assert_eq!(parse_start_time(stat), Some(5));
+        assert_eq!(parse_start_time(kthread), Some(10));
+        assert_eq!(parse_start_time(b"1 (short) S 1 2"), None);
     }
 
     #[test]

@@ -26,6 +26,34 @@ pub enum Format {
     Prometheus,
 }
 
+impl Format {
+    /// Every format, in the order `-format` lists them.
+    pub const ALL: [Format; 3] = [Format::Text, Format::Json, Format::Prometheus];
+
+    /// The name `-format` and the HTTP mode's `?format=` take: `text`, `json`, `prometheus`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Prometheus => "prometheus",
+        }
+    }
+
+    /// The format with this name.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|format| format.name() == name)
+    }
+
+    /// The HTTP `Content-Type` of output in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
 /// How text output looks, decided once from the command line and the environment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TextStyle {

@@ -24,6 +24,27 @@ const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
 
 impl Unit {
+    /// Every unit, in the order `-unit` lists them.
+    pub const ALL: [Unit; 5] = [Unit::Bytes, Unit::Kib, Unit::Mib, Unit::Gib, Unit::Auto];
+
+    /// The name `-unit` and the HTTP mode's `?unit=` take: `B`, `kB`, `MB`, `GB`, `auto`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Bytes => "B",
+            Unit::Kib => "kB",
+            Unit::Mib => "MB",
+            Unit::Gib => "GB",
+            Unit::Auto => "auto",
+        }
+    }
+
+    /// The unit with this name, ignoring case (`mb` is `MB`).
+    pub fn from_name(name: &str) -> Option<Unit> {
+        Unit::ALL
+            .into_iter()
+            .find(|unit| unit.name().eq_ignore_ascii_case(name))
+    }
+
     /// `bytes` in this unit, e.g. `234 MB`. MB and kB round down, like the original tool.
     pub fn format(self, bytes: u64) -> String {
         match self {

@@ -128,6 +128,8 @@ fn man_page_has_the_usual_sections_and_the_single_dash_spellings() {
         assert!(man.contains(section), "{section} is missing");
     }
     for flag in long_flags() {
+        // roff writes every hyphen of a name as `\-`.
+        let flag = flag.replace('-', r"\-");
         let both = format!(r"\fB\-{flag}\fR, \fB\-\-{flag}\fR");
         assert!(man.contains(&both), "OPTIONS lacks {both}");
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::prelude::*;
-use crate::support::system::Nobody;
+use crate::support::system::{smaps_rollup, Nobody};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -31,11 +31,6 @@ const LAYOUT: [&str; 10] = [
     "--deleted-file-kb",
     "1024",
 ];
-
-/// `/proc/PID/smaps_rollup` as `key → kB`.
-fn smaps_rollup(pid: i32) -> HashMap<String, u64> {
-    smaps_rollup_at(&format!("/proc/{pid}"))
-}
 
 /// `DIR/smaps_rollup` (of a process, or of one of its threads: `/proc/PID/task/TID`) as
 /// `key → kB`.

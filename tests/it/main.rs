@@ -22,6 +22,7 @@
 //! | `prometheus` | `-format prometheus`: promtool, a strict parser, agreement with JSON, label escaping |
 //! | `output` | `-output` files replaced atomically; closed pipes and full disks |
 //! | `ps` | `-ps`: the process list in text, JSON and Prometheus, unreadable processes |
+//! | `http` | `-http`: every endpoint and query with curl against a live workload, promtool and a real Prometheus server, bad requests, tokens, a target that exits or restarts |
 //! | `help` | `-h`/`--help`: short and scannable, long and explanatory |
 //! | `generated` | the committed man page and completions are current, and they work |
 //! | `security` | hostile names escaped, bounded memory on hostile input, read-only toward the target |
@@ -44,6 +45,7 @@ mod differential;
 mod fixtures;
 mod generated;
 mod help;
+mod http;
 mod input_errors;
 mod jemalloc;
 mod json;

@@ -2,6 +2,7 @@
 //! file here, a variant of `config::Mode`, and one line in [`run`].
 
 mod analyze;
+mod http;
 mod ps;
 
 use std::io::{self, Write};
@@ -24,6 +25,7 @@ pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow
             analyze::run(config, &renderer, input, options, out, warn)
         }
         Mode::ProcessList { by_cgroup } => ps::run(config, &renderer, *by_cgroup, out),
+        Mode::Http(settings) => http::run(settings, warn),
     }
 }
 

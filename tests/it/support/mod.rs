@@ -5,7 +5,9 @@
 //! - [`smaps`]: smaps text written by the tests (one record writer, the sample process), and
 //!   [`synthetic`], the benchmark's generator of large realistic inputs;
 //! - [`text`], [`json`]: reading the text and JSON outputs back;
-//! - [`prometheus`]: a strict parser of the exposition format, and `promtool`;
+//! - [`prometheus`]: a strict parser of the exposition format, `promtool`, and a real
+//!   Prometheus server that scrapes a target;
+//! - [`http`]: `memanalyzer -http` serving a process, and curl asking it;
 //! - [`ps_text`]: a parser of `-ps -unit B` text;
 //! - [`runtimes`]: the JVM and Node fixture programs started live, and the figures their
 //!   memory is checked against (`jcmd GC.heap_info`, resident memory summed from smaps);
@@ -52,6 +54,7 @@ macro_rules! or_skip {
 }
 
 pub mod files;
+pub mod http;
 pub mod invariants;
 pub mod json;
 pub mod programs;

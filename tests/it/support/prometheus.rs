@@ -314,3 +314,76 @@ pub fn assert_process_list_exposition(promtool: &mut Promtool, text: &str) -> Ex
     assert_scrape_duration(&exposition);
     exposition
 }
+
+/// A real Prometheus server (Debian's `prometheus`) scraping one target every second, with its
+/// configuration and storage in a temporary directory and its web API on a loopback port.
+pub struct PrometheusServer {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT` of its web API.
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl PrometheusServer {
+    /// Starts Prometheus scraping `target` (`127.0.0.1:PORT`) at `/metrics`; `Err` (for
+    /// `or_skip!`) when the `prometheus` package is not installed.
+    pub fn start(target: &str) -> Result<PrometheusServer, String> {
+        let program = super::system::require_program("prometheus", "prometheus")?;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+                 scrape_configs:\n  - job_name: memanalyzer\n    static_configs:\n      \
+                 - targets: ['{target}']\n"
+            ),
+        )
+        .expect("write prometheus.yml");
+        // A port the system had free a moment ago.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(program)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("cannot start prometheus: {error}"))?;
+        Ok(PrometheusServer {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        })
+    }
+
+    /// The value of the instant query `expr`, once Prometheus has one (`None` until then).
+    pub fn query(&self, expr: &str) -> Option<f64> {
+        let output = Command::new("curl")
+            .args(["-sS", "--max-time", "5", "--get", "--data-urlencode"])
+            .arg(format!("query={expr}"))
+            .arg(format!("{}/api/v1/query", self.base))
+            .output()
+            .ok()?;
+        let answer: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+        answer["data"]["result"][0]["value"][1]
+            .as_str()?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for PrometheusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -12,6 +12,19 @@ use tempfile::TempDir;
 use super::run::memanalyzer_path;
 use super::workload::{workload_path, Workload};
 
+/// `/proc/PID/smaps_rollup` as `key → kB`: the kernel's own totals.
+pub fn smaps_rollup(pid: i32) -> std::collections::HashMap<String, u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("smaps_rollup");
+    text.lines()
+        .skip(1) // the `[rollup]` header
+        .filter_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            let kb = value.trim().strip_suffix(" kB")?.trim().parse().ok()?;
+            Some((key.to_string(), kb))
+        })
+        .collect()
+}
+
 /// `program` in one of PATH's directories.
 pub fn find_in_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
