@@ -3,7 +3,8 @@
 //! test may, memanalyzer never does) prints; and a JVM without PerfData says why.
 
 use crate::support::prelude::*;
-use crate::support::runtimes::{java_classes, jcmd, require_jdk, RuntimeProgram};
+use crate::support::runtime_program::RuntimeProgram;
+use crate::support::runtimes::{java_classes, jcmd, require_jdk};
 
 use serde_json::Value;
 
@@ -55,9 +56,9 @@ fn jvm_perfdata_matches_gc_heap_info() {
             "4",
         ],
     );
-    let pid = java.pid().to_string();
+    let pid = java.pid.to_string();
     let doc = json_of(&["-pid", &pid, "-top", "0", "-format", "json"]);
-    let heap_info = jcmd(java.pid(), "GC.heap_info");
+    let heap_info = jcmd(java.pid, "GC.heap_info");
     let accounting = &doc["accounting"][0];
     assert_eq!(accounting["runtime"], "jvm");
     assert!(
@@ -136,7 +137,7 @@ fn jvm_without_perfdata_says_so() {
     );
     let doc = json_of(&[
         "-pid",
-        &java.pid().to_string(),
+        &java.pid.to_string(),
         "-top",
         "0",
         "-format",

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::prelude::*;
-use crate::support::system::{smaps_rollup, Nobody};
+use crate::support::system::{smaps_rollup, smaps_rollup_at, Nobody};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -31,20 +31,6 @@ const LAYOUT: [&str; 10] = [
     "--deleted-file-kb",
     "1024",
 ];
-
-/// `DIR/smaps_rollup` (of a process, or of one of its threads: `/proc/PID/task/TID`) as
-/// `key → kB`.
-fn smaps_rollup_at(dir: &str) -> HashMap<String, u64> {
-    let text = fs::read_to_string(format!("{dir}/smaps_rollup")).expect("smaps_rollup");
-    text.lines()
-        .skip(1) // the `[rollup]` header
-        .filter_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            let kb = value.trim().strip_suffix(" kB")?.trim().parse().ok()?;
-            Some((key.to_string(), kb))
-        })
-        .collect()
-}
 
 /// The sum of the mappings' sizes in `/proc/PID/maps`, in bytes.
 fn maps_size_bytes(pid: i32) -> u64 {

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::support::files::fixture_path;
 use crate::support::invariants::check_report;
+use crate::support::runtime_program::RuntimeProgram;
 use crate::support::runtimes::*;
 use crate::support::system::require_program;
 
@@ -157,8 +158,8 @@ fn check_live_jvm(flags: &[&str], live_mib: u32, threads: u32) {
     let mut args: Vec<&str> = flags.to_vec();
     args.extend(["-cp", &classes, "Hold", &live_mib, &threads]);
     let java = RuntimeProgram::start("java", &args);
-    let pid = java.pid();
-    let report = analyze_pid(pid as i32, &Options::default()).expect("analyze the JVM");
+    let pid = java.pid;
+    let report = analyze_pid(pid, &Options::default()).expect("analyze the JVM");
     let smaps = fs::read_to_string(format!("/proc/{pid}/smaps")).expect("read smaps");
     check_report(&report, Listing::Top(20));
     assert_eq!(
@@ -206,7 +207,7 @@ fn live_node_heap_matches_v8_heap_statistics() {
     let args = ["--expose-gc", script, "2500000", "100", "64"];
     let mut node = RuntimeProgram::start("node", &args);
     let stats: Value = serde_json::from_str(&node.ask("stats")).expect("JSON statistics");
-    let report = analyze_pid(node.pid() as i32, &Options::default()).expect("analyze node");
+    let report = analyze_pid(node.pid, &Options::default()).expect("analyze node");
     check_report(&report, Listing::Top(20));
     assert_eq!(
         report.primary_runtime().map(|runtime| runtime.id.key()),

@@ -5,10 +5,11 @@
 //! the programs.
 
 use std::collections::HashMap;
-use std::fs;
-use std::io::{BufRead, BufReader, Read};
+
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -16,15 +17,28 @@ use memanalyzer::{analyze_pid, Listing, Options, Report, SectionId};
 
 use super::invariants::check_report;
 
-/// A running fixture program and what it printed before `READY`.
+/// A running fixture program and what it printed before `READY`. Dropping it closes its stdin
+/// and reaps it (killing it if it does not exit).
 pub struct RuntimeProgram {
     child: Child,
     pub pid: i32,
     /// The lines printed before `READY`.
     pub lines: Vec<String>,
+    /// The lines it prints after `READY`, read on a thread of their own.
+    later: Receiver<String>,
 }
 
+/// How long a program may take to get ready, or to answer.
+const PATIENCE: Duration = Duration::from_secs(120);
+
 impl RuntimeProgram {
+    /// Starts `program ARGS…` and waits for its `READY` line.
+    pub fn start(program: &str, args: &[&str]) -> RuntimeProgram {
+        let mut command = Command::new(program);
+        command.args(args);
+        RuntimeProgram::spawn(command)
+    }
+
     /// Starts `command` and waits (up to two minutes) for its `READY` line.
     pub fn spawn(mut command: Command) -> RuntimeProgram {
         let mut child = command
@@ -34,33 +48,40 @@ impl RuntimeProgram {
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
         let stdout = child.stdout.take().expect("piped stdout");
-        let (sender, receiver) = std::sync::mpsc::channel();
+        let (sender, later) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if line == "READY" {
-                    let _ = sender.send(Some(lines));
-                    return;
+                if sender.send(line).is_err() {
+                    break;
                 }
-                lines.push(line);
             }
-            let _ = sender.send(None);
         });
-        match receiver.recv_timeout(Duration::from_secs(120)) {
-            Ok(Some(lines)) => RuntimeProgram {
-                pid: child.id() as i32,
-                child,
-                lines,
-            },
-            outcome => {
-                let _ = child.kill();
-                let status = child.wait();
-                let mut stderr = String::new();
-                if let Some(mut pipe) = child.stderr.take() {
-                    let _ = pipe.read_to_string(&mut stderr);
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match later.recv_timeout(wait) {
+                Ok(line) if line == "READY" => {
+                    return RuntimeProgram {
+                        pid: child.id() as i32,
+                        child,
+                        lines,
+                        later,
+                    }
                 }
-                panic!("{command:?} did not print READY ({outcome:?}, {status:?}):\n{stderr}");
+                Ok(line) => lines.push(line),
+                Err(outcome) => {
+                    let _ = child.kill();
+                    let status = child.wait();
+                    let mut stderr = String::new();
+                    if let Some(mut pipe) = child.stderr.take() {
+                        let _ = pipe.read_to_string(&mut stderr);
+                    }
+                    panic!(
+                        "{command:?} did not print READY ({outcome:?}, {status:?}, after {lines:?}):\n{stderr}"
+                    );
+                }
             }
         }
     }
@@ -71,6 +92,16 @@ impl RuntimeProgram {
             .iter()
             .find_map(|line| line.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
             .unwrap_or_else(|| panic!("no {key}=N line in {:#?}", self.lines))
+    }
+
+    /// Writes `request` as a line to the program's stdin and returns the line it answers.
+    pub fn ask(&mut self, request: &str) -> String {
+        let stdin = self.child.stdin.as_mut().expect("stdin is open until drop");
+        writeln!(stdin, "{request}").expect("write to the program");
+        stdin.flush().expect("flush the program's stdin");
+        self.later
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|error| panic!("the program did not answer {request:?}: {error}"))
     }
 }
 
@@ -91,15 +122,9 @@ impl Drop for RuntimeProgram {
 
 /// `/proc/PID/smaps_rollup` as `key → bytes`.
 fn rollup_bytes(pid: i32) -> HashMap<String, u64> {
-    fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .expect("smaps_rollup")
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            let kb: u64 = value.trim().strip_suffix(" kB")?.trim().parse().ok()?;
-            Some((key.to_string(), kb * 1024))
-        })
+    super::system::smaps_rollup(pid)
+        .into_iter()
+        .map(|(key, kb)| (key, kb * 1024))
         .collect()
 }
 

@@ -1,13 +1,11 @@
 //! Language runtimes the tests start (a JVM, Node) and the figures they are checked against:
-//! the fixture programs in `fixtures/sources/`, a guard that runs one until its `READY` line and
-//! asks it for its statistics, the heap's address range from `jcmd PID GC.heap_info`, resident
+//! the fixture programs in `fixtures/sources/` (started with `runtime_program::RuntimeProgram`),
+//! the heap's address range from `jcmd PID GC.heap_info`, resident
 //! memory summed straight from smaps text, and the generic share of a report.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use memanalyzer::{Report, SectionId};
 
@@ -126,7 +124,7 @@ pub fn java_classes() -> &'static Path {
 }
 
 /// Runs `jcmd PID COMMAND` (the test's own view of the JVM; memanalyzer never attaches).
-pub fn jcmd(pid: u32, command: &str) -> String {
+pub fn jcmd(pid: i32, command: &str) -> String {
     let output = Command::new("jcmd")
         .arg(pid.to_string())
         .arg(command)
@@ -138,67 +136,4 @@ pub fn jcmd(pid: u32, command: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("UTF-8 from jcmd")
-}
-
-/// A fixture program (`fixtures/sources/`) that prints `READY` once set up and exits when its
-/// stdin closes, as `fixtures/sources/capture.py` expects. Dropping the guard closes stdin and
-/// reaps it (killing it if it does not exit).
-pub struct RuntimeProgram {
-    child: Child,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl RuntimeProgram {
-    /// Starts `program ARGS…` and waits for its `READY` line.
-    pub fn start(program: &str, args: &[&str]) -> RuntimeProgram {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {program}: {error}"));
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut started = RuntimeProgram { child, stdout };
-        let line = started.line();
-        assert_eq!(
-            line.trim_end(),
-            "READY",
-            "{program} {args:?} did not get ready"
-        );
-        started
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Writes `request` as a line to the program's stdin and returns the line it answers.
-    pub fn ask(&mut self, request: &str) -> String {
-        let stdin = self.child.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{request}").expect("write to the program");
-        stdin.flush().expect("flush");
-        self.line()
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read the program");
-        line
-    }
-}
-
-impl Drop for RuntimeProgram {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

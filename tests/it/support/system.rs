@@ -14,7 +14,13 @@ use super::workload::{workload_path, Workload};
 
 /// `/proc/PID/smaps_rollup` as `key → kB`: the kernel's own totals.
 pub fn smaps_rollup(pid: i32) -> std::collections::HashMap<String, u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("smaps_rollup");
+    smaps_rollup_at(&format!("/proc/{pid}"))
+}
+
+/// `DIR/smaps_rollup` (of a process, or of one of its threads: `/proc/PID/task/TID`) as
+/// `key → kB`.
+pub fn smaps_rollup_at(dir: &str) -> std::collections::HashMap<String, u64> {
+    let text = fs::read_to_string(format!("{dir}/smaps_rollup")).expect("smaps_rollup");
     text.lines()
         .skip(1) // the `[rollup]` header
         .filter_map(|line| {
