@@ -15,6 +15,15 @@ complete -c memanalyzer -l color -o color -d 'When to colour text output [auto: 
 always\t''
 never\t''"
 complete -c memanalyzer -l output -o output -d 'Write the output to FILE, atomically (a temporary file renamed into place)' -r -F
+complete -c memanalyzer -l diff -o diff -d 'Compare now (-pid or -file) with a baseline: a saved smaps file or a JSON report (-format json)' -r -F
+complete -c memanalyzer -l watch -o watch -d 'Sample the process every INTERVAL (500ms, 10s, 1m) until Ctrl-C or -count samples' -r
+complete -c memanalyzer -l count -o count -d 'With -watch: stop after N samples' -r
+complete -c memanalyzer -l full-every -o full-every -d 'With -watch: read the full smaps every K samples (and whenever the totals moved by 5%); smaps_rollup otherwise' -r
+complete -c memanalyzer -l record -o record -d 'With -watch: append every sample to FILE as NDJSON (replay it with -file FILE)' -r -F
+complete -c memanalyzer -l limit -o limit -d 'Memory limit for the time-until-reached estimate [default: the cgroup\'s memory.max]' -r
+complete -c memanalyzer -l max-rss -o max-rss -d 'Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)' -r
+complete -c memanalyzer -l max-growth -o max-growth -d 'Exit with status 3 if RSS grew by more than SIZE since -diff\'s baseline or the watch\'s first sample' -r
+complete -c memanalyzer -l max-rate -o max-rate -d 'With -watch or a recording: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)' -r
 complete -c memanalyzer -l all -o all -d 'List every region, largest first, instead of the top N'
 complete -c memanalyzer -l ps -o ps -d 'List the processes this user can see, by PSS (from smaps_rollup), instead of one process'
 complete -c memanalyzer -s h -l help -o help -d 'Print help (see more with \'--help\')'

@@ -43,6 +43,24 @@ auto\:"Whatever reads best for each number (KiB, MiB, GiB, ...)"))' \
 '(-color --color)-color=[When to colour text output \[auto\: only for a terminal; honours NO_COLOR and CLICOLOR_FORCE\]]:WHEN:(auto always never)' \
 '(-output --output)--output=[Write the output to FILE, atomically (a temporary file renamed into place)]:FILE:_files' \
 '(-output --output)-output=[Write the output to FILE, atomically (a temporary file renamed into place)]:FILE:_files' \
+'(--ps -ps --watch -watch -diff --diff)--diff=[Compare now (-pid or -file) with a baseline\: a saved smaps file or a JSON report (-format json)]:BASE:_files' \
+'(--ps -ps --watch -watch -diff --diff)-diff=[Compare now (-pid or -file) with a baseline\: a saved smaps file or a JSON report (-format json)]:BASE:_files' \
+'(--file -file --ps -ps -watch --watch)--watch=[Sample the process every INTERVAL (500ms, 10s, 1m) until Ctrl-C or -count samples]:INTERVAL:_default' \
+'(--file -file --ps -ps -watch --watch)-watch=[Sample the process every INTERVAL (500ms, 10s, 1m) until Ctrl-C or -count samples]:INTERVAL:_default' \
+'(-count --count)--count=[With -watch\: stop after N samples]:N:_default' \
+'(-count --count)-count=[With -watch\: stop after N samples]:N:_default' \
+'(-full-every --full-every)--full-every=[With -watch\: read the full smaps every K samples (and whenever the totals moved by 5%); smaps_rollup otherwise]:K:_default' \
+'(-full-every --full-every)-full-every=[With -watch\: read the full smaps every K samples (and whenever the totals moved by 5%); smaps_rollup otherwise]:K:_default' \
+'(-record --record)--record=[With -watch\: append every sample to FILE as NDJSON (replay it with -file FILE)]:FILE:_files' \
+'(-record --record)-record=[With -watch\: append every sample to FILE as NDJSON (replay it with -file FILE)]:FILE:_files' \
+'(-limit --limit)--limit=[Memory limit for the time-until-reached estimate \[default\: the cgroup'\''s memory.max\]]:SIZE:_default' \
+'(-limit --limit)-limit=[Memory limit for the time-until-reached estimate \[default\: the cgroup'\''s memory.max\]]:SIZE:_default' \
+'(-max-rss --max-rss)--max-rss=[Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)]:SIZE:_default' \
+'(-max-rss --max-rss)-max-rss=[Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)]:SIZE:_default' \
+'(-max-growth --max-growth)--max-growth=[Exit with status 3 if RSS grew by more than SIZE since -diff'\''s baseline or the watch'\''s first sample]:SIZE:_default' \
+'(-max-growth --max-growth)-max-growth=[Exit with status 3 if RSS grew by more than SIZE since -diff'\''s baseline or the watch'\''s first sample]:SIZE:_default' \
+'(-max-rate --max-rate)--max-rate=[With -watch or a recording\: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)]:RATE:_default' \
+'(-max-rate --max-rate)-max-rate=[With -watch or a recording\: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)]:RATE:_default' \
 '(--top -top -all --all)--all[List every region, largest first, instead of the top N]' \
 '(--top -top -all --all)-all[List every region, largest first, instead of the top N]' \
 '(-ps --ps)--ps[List the processes this user can see, by PSS (from smaps_rollup), instead of one process]' \

@@ -21,7 +21,8 @@
 //!
 //! The data flows through one module per stage: input (live PID, file, reader) → [`smaps`]
 //! (zero-copy parser) → classification (one rule table; runtimes bring their rules) →
-//! aggregation → [`Report`] → [`render`] (text, JSON, Prometheus).
+//! aggregation → [`Report`] → [`render`] (text, JSON, Prometheus). [`timeline`] compares
+//! reports over time: diffs, watches, recordings and the growth verdict.
 #![deny(missing_docs)]
 
 mod aggregate;
@@ -32,12 +33,13 @@ pub mod render;
 mod report;
 mod runtime;
 pub mod smaps;
+pub mod timeline;
 
 pub use error::{Error, NoMemoryReason};
 pub use input::{analyze, analyze_pid, analyze_reader, analyze_self, Input, Options};
 pub use report::{
-    Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report,
-    RuntimeId, SectionId, SectionReport, Source, Warning,
+    Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionGroup,
+    RegionRow, Report, RuntimeId, SectionId, SectionReport, Source, Warning,
 };
 
 /// `-ps`: the memory of every process this user can see, from `smaps_rollup`.

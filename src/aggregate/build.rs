@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 
+use super::identities::Identities;
 use super::tally::Count;
 use super::{Aggregator, ProcessInfo};
-use crate::classify::{generic, CategoryDef, Facts, Label, Rule, Target};
+use crate::classify::{generic, CategoryDef, Chain, Facts, Label, Rule, Target};
 use crate::report::{
-    CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report, SectionId,
-    SectionReport, Source, Warning,
+    CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionGroup, RegionRow, Report,
+    SectionId, SectionReport, Source, Warning,
 };
 use crate::runtime::{self, Verdict, NATIVE_TITLE, REGISTRY};
 
@@ -69,19 +70,22 @@ pub(super) fn report(
     let title = language.map_or(NATIVE_TITLE, |def| def.section_title);
     let sections = sections(categories, title);
 
-    let groups = &aggregator.groups;
+    let named = &aggregator.groups;
+    let category_of = |chain: &Chain, subkey: u32| -> (CategoryId, Evidence) {
+        let rule: &Rule = facts.resolve(table, chain, subkey);
+        let category = match rule.target {
+            Target::Category(def) => CategoryId::known(def),
+            Target::NamedGroup => CategoryId::named(named.get(subkey as usize).key.clone()),
+        };
+        (category, rule.evidence)
+    };
+    let groups = region_groups(aggregator.identities, category_of);
     let regions = aggregator
         .kept
         .into_sorted()
         .into_iter()
         .map(|kept| {
-            let rule: &Rule = facts.resolve(table, &kept.chain, kept.subkey);
-            let category = match rule.target {
-                Target::Category(def) => CategoryId::known(def),
-                Target::NamedGroup => {
-                    CategoryId::named(groups.get(kept.subkey as usize).key.clone())
-                }
-            };
+            let (category, evidence) = category_of(&kept.chain, kept.subkey);
             let region = kept.region;
             RegionRow {
                 start: region.start,
@@ -91,7 +95,7 @@ pub(super) fn report(
                 inode: region.inode,
                 name: region.name,
                 category,
-                evidence: rule.evidence,
+                evidence,
                 amounts: region.amounts,
             }
         })
@@ -112,7 +116,53 @@ pub(super) fn report(
         regions,
         warnings,
         duration: std::time::Duration::ZERO,
+        groups,
     }
+}
+
+/// The identity groups with their categories decided, largest RSS first.
+fn region_groups(
+    identities: Identities,
+    category_of: impl Fn(&Chain, u32) -> (CategoryId, Evidence),
+) -> Vec<RegionGroup> {
+    let mut groups: Vec<RegionGroup> = identities
+        .into_groups()
+        .into_iter()
+        .map(|group| {
+            let ((chain, subkey), count) = (group.cell, group.count);
+            let category = category_of(&chain, subkey).0;
+            match group.identity {
+                Some(identity) => RegionGroup {
+                    category,
+                    perms: identity.perms,
+                    offset: identity.offset,
+                    inode: identity.inode,
+                    name: identity.name,
+                    rest: false,
+                    regions: count.regions,
+                    amounts: count.amounts,
+                },
+                None => RegionGroup {
+                    category,
+                    perms: Default::default(),
+                    offset: 0,
+                    inode: 0,
+                    name: Vec::new(),
+                    rest: true,
+                    regions: count.regions,
+                    amounts: count.amounts,
+                },
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        b.amounts
+            .rss
+            .cmp(&a.amounts.rss)
+            .then(b.amounts.size.cmp(&a.amounts.size))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    groups
 }
 
 /// The executable file decides where it can; otherwise the regions' signals do.

@@ -2,12 +2,14 @@
 //! with `-all`, which must keep every one), and builds the [`Report`] once the input has ended.
 //! Each part does one job: `window.rs` waits for a region's successor, `tally.rs` sums per
 //! classification, `groups.rs` groups named regions, `top.rs` keeps the largest regions,
-//! `evidence.rs` notes what the regions reveal, and `build.rs` decides categories and builds the
+//! `evidence.rs` notes what the regions reveal, `identities.rs` groups regions by what they are
+//! (for diffs), and `build.rs` decides categories and builds the
 //! report.
 
 mod build;
 mod evidence;
 mod groups;
+mod identities;
 mod tally;
 mod top;
 mod window;
@@ -21,6 +23,7 @@ use crate::smaps::Region;
 
 use evidence::{Candidates, Signals, NO_CANDIDATE};
 use groups::NamedGroups;
+use identities::Identities;
 use tally::{Count, Tally};
 use top::Kept;
 use window::{OwnedRegion, Window};
@@ -46,6 +49,7 @@ pub(crate) struct Aggregator {
     tally: Tally,
     groups: NamedGroups,
     kept: Kept,
+    identities: Identities,
     signals: Signals,
     candidates: Candidates,
 }
@@ -59,6 +63,7 @@ impl Aggregator {
             tally: Tally::default(),
             groups: NamedGroups::default(),
             kept: Kept::new(listing),
+            identities: Identities::default(),
             signals: Signals::default(),
             candidates: Candidates::default(),
         }
@@ -75,13 +80,14 @@ impl Aggregator {
             tally,
             groups,
             kept,
+            identities,
             signals,
             candidates,
             ..
         } = self;
         window.push(&region.header, amounts, |ready, around| {
             count(
-                classifier, tally, groups, kept, signals, candidates, ready, around,
+                classifier, tally, groups, kept, identities, signals, candidates, ready, around,
             )
         });
     }
@@ -94,13 +100,14 @@ impl Aggregator {
             tally,
             groups,
             kept,
+            identities,
             signals,
             candidates,
             ..
         } = self;
         window.flush(|ready, around| {
             count(
-                classifier, tally, groups, kept, signals, candidates, ready, around,
+                classifier, tally, groups, kept, identities, signals, candidates, ready, around,
             )
         });
     }
@@ -134,6 +141,7 @@ fn count(
     tally: &mut Tally,
     groups: &mut NamedGroups,
     kept: &mut Kept,
+    identities: &mut Identities,
     signals: &mut Signals,
     candidates: &mut Candidates,
     region: &OwnedRegion,
@@ -162,6 +170,7 @@ fn count(
         subkey
     };
     tally.add((chain, cell_subkey), region.amounts);
+    identities.add((chain, subkey), region);
     kept.offer(region, chain, subkey);
 }
 

@@ -5,6 +5,7 @@
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use memanalyzer::render::{Format, TextStyle, Unit};
 use memanalyzer::{Input, Options};
@@ -18,6 +19,37 @@ pub enum Mode {
     Analyze { input: Input, options: Options },
     /// List the processes this user can see (`-ps`).
     ProcessList,
+    /// Compare now with a baseline (`-diff BASE`).
+    Diff {
+        base: PathBuf,
+        input: Input,
+        options: Options,
+    },
+    /// Sample a live process over time (`-watch INTERVAL`).
+    Watch { pid: i32, settings: WatchSettings },
+}
+
+/// How a watch samples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchSettings {
+    pub interval: Duration,
+    /// Stop after this many samples.
+    pub count: Option<u64>,
+    /// Read the full smaps every this many samples.
+    pub full_every: u64,
+    /// Append every sample to this file.
+    pub record: Option<PathBuf>,
+}
+
+/// Limits for scripts and CI (exit status 3), and the limit a growth is counted down to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Thresholds {
+    pub max_rss: Option<u64>,
+    pub max_growth: Option<u64>,
+    /// Bytes per hour.
+    pub max_rate: Option<u64>,
+    /// `-limit`: the memory limit growth is measured against.
+    pub limit: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +59,9 @@ pub struct Config {
     pub style: TextStyle,
     /// Write here (atomically) instead of standard output.
     pub output: Option<PathBuf>,
+    pub thresholds: Thresholds,
+    /// Standard output is a terminal (and no -output): a watch redraws a screen there.
+    pub to_terminal: bool,
 }
 
 /// The parts of the environment that decide colour.
@@ -78,14 +113,30 @@ impl Config {
             (None, Some(pid)) => Input::Pid(pid),
             (None, None) => Input::Pid(std::process::id() as i32),
         };
+        let options = if cli.all {
+            Options::default().all()
+        } else {
+            Options::default().top(cli.top)
+        };
         let mode = if cli.ps {
             Mode::ProcessList
+        } else if let Some(base) = &cli.diff {
+            Mode::Diff {
+                base: base.clone(),
+                input,
+                options,
+            }
+        } else if let (Some(interval), Some(pid)) = (cli.watch, cli.pid) {
+            Mode::Watch {
+                pid,
+                settings: WatchSettings {
+                    interval,
+                    count: cli.count,
+                    full_every: cli.full_every,
+                    record: cli.record.clone(),
+                },
+            }
         } else {
-            let options = if cli.all {
-                Options::default().all()
-            } else {
-                Options::default().top(cli.top)
-            };
             Mode::Analyze { input, options }
         };
         // A file is not a terminal: -output never gets colour unless asked for.
@@ -117,6 +168,13 @@ impl Config {
                 },
             },
             output: cli.output.clone(),
+            thresholds: Thresholds {
+                max_rss: cli.max_rss,
+                max_growth: cli.max_growth,
+                max_rate: cli.max_rate,
+                limit: cli.limit,
+            },
+            to_terminal,
         }
     }
 }

@@ -3,8 +3,11 @@
 //! `generate.rs` makes the man page and completions from this one definition.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+
+use super::values;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -21,6 +24,11 @@ Examples:
                                         memanalyzer into the pod
   memanalyzer -pid 1 -format prometheus -output /var/lib/node_exporter/memanalyzer.prom
                                         Feed node_exporter's textfile collector
+  memanalyzer -pid 1 -watch 10s -record mem.ndjson
+                                        Is it leaking? Sample every 10 s, with a growth verdict
+  memanalyzer -pid 1 -diff baseline.json -max-growth 10MB
+                                        What changed since the baseline; status 3 if RSS grew
+                                        by more than 10 MB (for CI)
 
 Single-dash flags (-pid 1, -pid=1) and GNU forms (--pid 1, --pid=1) mean the same.
 memanalyzer only reads /proc/PID/{smaps,exe,comm,stat}; it never stops or attaches to the process.";
@@ -94,6 +102,42 @@ pub struct Cli {
     /// Write the output to FILE, atomically (a temporary file renamed into place)
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Compare now (-pid or -file) with a baseline: a saved smaps file or a JSON report (-format json)
+    #[arg(long, value_name = "BASE", conflicts_with_all = ["ps", "watch"])]
+    pub diff: Option<PathBuf>,
+
+    /// Sample the process every INTERVAL (500ms, 10s, 1m) until Ctrl-C or -count samples
+    #[arg(long, value_name = "INTERVAL", value_parser = values::parse_interval, requires = "pid", conflicts_with_all = ["file", "ps"])]
+    pub watch: Option<Duration>,
+
+    /// With -watch: stop after N samples
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// With -watch: read the full smaps every K samples (and whenever the totals moved by 5%); smaps_rollup otherwise
+    #[arg(long, value_name = "K", requires = "watch", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub full_every: u64,
+
+    /// With -watch: append every sample to FILE as NDJSON (replay it with -file FILE)
+    #[arg(long, value_name = "FILE", requires = "watch")]
+    pub record: Option<PathBuf>,
+
+    /// Memory limit for the time-until-reached estimate [default: the cgroup's memory.max]
+    #[arg(long, value_name = "SIZE", value_parser = values::parse_size)]
+    pub limit: Option<u64>,
+
+    /// Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)
+    #[arg(long, value_name = "SIZE", value_parser = values::parse_size)]
+    pub max_rss: Option<u64>,
+
+    /// Exit with status 3 if RSS grew by more than SIZE since -diff's baseline or the watch's first sample
+    #[arg(long, value_name = "SIZE", value_parser = values::parse_size)]
+    pub max_growth: Option<u64>,
+
+    /// With -watch or a recording: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)
+    #[arg(long, value_name = "RATE", value_parser = values::parse_rate)]
+    pub max_rate: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -133,10 +177,46 @@ pub enum ColorArg {
 }
 
 /// The flags that take a value, whose next argument must not be rewritten.
-pub const VALUE_FLAGS: [&str; 7] = ["pid", "top", "file", "format", "unit", "color", "output"];
+pub const VALUE_FLAGS: [&str; 16] = [
+    "pid",
+    "top",
+    "file",
+    "format",
+    "unit",
+    "color",
+    "output",
+    "diff",
+    "watch",
+    "count",
+    "full-every",
+    "record",
+    "limit",
+    "max-rss",
+    "max-growth",
+    "max-rate",
+];
 /// Every long flag shown in `--help`, for mapping `-name` onto `--name`.
-pub const LONG_FLAGS: [&str; 11] = [
-    "pid", "top", "all", "file", "ps", "format", "unit", "color", "output", "help", "version",
+pub const LONG_FLAGS: [&str; 20] = [
+    "pid",
+    "top",
+    "all",
+    "file",
+    "ps",
+    "format",
+    "unit",
+    "color",
+    "output",
+    "diff",
+    "watch",
+    "count",
+    "full-every",
+    "record",
+    "limit",
+    "max-rss",
+    "max-growth",
+    "max-rate",
+    "help",
+    "version",
 ];
 
 fn parse_pid(text: &str) -> Result<i32, String> {

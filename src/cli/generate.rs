@@ -213,8 +213,11 @@ fn ascii_only(text: &str) -> String {
 
 /// How the synopsis groups the options: `[a|b]` is optional, `a` is required, a name is a long
 /// option (or a short one, for `h` and `V`). Every option must appear (checked below).
-const SYNOPSIS: [&str; 3] = [
+const SYNOPSIS: [&str; 6] = [
     "[pid|file] [top|all] [format] [unit] [color] [output]",
+    "[pid|file] diff [top|all] [format] [unit] [max-rss] [max-growth] [output]",
+    "pid watch [count] [full-every] [record] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
+    "file [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
     "ps [format] [unit] [color] [output]",
     "h|V",
 ];
@@ -307,8 +310,8 @@ With -ps it lists the processes the user can see instead, largest PSS first.",
 /// GNU one: `-pid, --pid <PID>`.
 fn options(mut section: String, command: &Command) -> String {
     for arg in long_args(command) {
-        let gnu = format!(r"\fB\-\-{}\fR", long(arg));
-        let both = format!(r"\fB\-{}\fR, {gnu}", long(arg));
+        let gnu = format!(r"\fB\-\-{}\fR", escape(long(arg)));
+        let both = format!(r"\fB\-{}\fR, {gnu}", escape(long(arg)));
         section = replace_once(&section, &gnu, &both, "man page OPTIONS");
     }
     section
@@ -337,6 +340,16 @@ fn exit_status() -> String {
                  malformed file.",
             ),
             ("2", "Usage error: an unknown option or a bad value."),
+            (
+                "3",
+                "A threshold was crossed (-max-rss, -max-growth, -max-rate); one line on \
+                 standard error names it.",
+            ),
+            (
+                "4",
+                "The watched process exited during -watch; the summary of the samples until \
+                 then was written.",
+            ),
         ],
     );
     out

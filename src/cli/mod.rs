@@ -1,7 +1,8 @@
 //! Everything only the binary needs, none of it part of the library: the clap definition
 //! (`flags.rs`, nothing else), the single-dash spellings (`args.rs`), settings resolved from the
 //! command line and environment (`config.rs`), where output goes (`output.rs`), the man page and
-//! completions (`generate.rs`), and one file per mode under `mode/`.
+//! completions (`generate.rs`), value parsers for intervals, sizes and rates (`values.rs`), and
+//! one file per mode under `mode/`.
 
 pub mod args;
 pub mod config;
@@ -9,3 +10,4 @@ pub mod flags;
 pub mod generate;
 pub mod mode;
 pub mod output;
+pub mod values;

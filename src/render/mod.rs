@@ -6,6 +6,7 @@ pub mod escape;
 mod json;
 mod prometheus;
 pub(crate) mod text;
+pub mod timeline;
 mod units;
 
 use std::io::{self, Write};

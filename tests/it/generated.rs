@@ -128,6 +128,7 @@ fn man_page_has_the_usual_sections_and_the_single_dash_spellings() {
         assert!(man.contains(section), "{section} is missing");
     }
     for flag in long_flags() {
+        let flag = flag.replace('-', r"\-"); // roff escapes the dash in `full-every`
         let both = format!(r"\fB\-{flag}\fR, \fB\-\-{flag}\fR");
         assert!(man.contains(&both), "OPTIONS lacks {both}");
     }

@@ -2,7 +2,9 @@
 //! file here, a variant of `config::Mode`, and one line in [`run`].
 
 mod analyze;
+mod diff;
 mod ps;
+mod watch;
 
 use std::io::{self, Write};
 
@@ -17,12 +19,43 @@ use memanalyzer::render::{escape, Renderer};
 pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
     let renderer = Renderer::new(config.format, config.style);
     match &config.mode {
+        Mode::Analyze {
+            input: memanalyzer::Input::File(path),
+            ..
+        } if watch::is_recording(path) => watch::replay(config, path, out, warn),
         Mode::Analyze { input, options } => {
             analyze::run(config, &renderer, input, options, out, warn)
         }
         Mode::ProcessList => ps::run(config, &renderer, out),
+        Mode::Diff {
+            base,
+            input,
+            options,
+        } => diff::run(config, base, input, options, out, warn),
+        Mode::Watch { pid, settings } => watch::run(config, *pid, settings, out, warn),
     }
 }
+
+/// Exit status when a threshold (`-max-rss`, `-max-growth`, `-max-rate`) is crossed.
+pub const EXIT_THRESHOLD: u8 = 3;
+/// Exit status when the watched process exits during a watch.
+pub const EXIT_TARGET_EXITED: u8 = 4;
+
+/// A run that ends with a status of its own (a threshold crossed, the target gone), after its
+/// output was written; `main` prints the message as one line on standard error.
+#[derive(Debug)]
+pub struct Ending {
+    pub status: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Ending {}
 
 /// Writes through `render` to standard output or, with `-output`, to a file renamed into place.
 fn emit(
