@@ -565,7 +565,10 @@ fn start_changing_memory(c: &Config, page: usize) -> Result<(), String> {
             let mut cycle = 0u128;
             loop {
                 let elapsed = started.elapsed();
-                let target = round_up(((grow_rate * elapsed.as_secs_f64()) as usize).min(grow), page);
+                let target = round_up(
+                    ((grow_rate * elapsed.as_secs_f64()) as usize).min(grow),
+                    page,
+                );
                 if target > grown {
                     touch_write((grow_at + grown) as *mut u8, target - grown, page);
                     grown = target;

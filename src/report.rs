@@ -485,8 +485,9 @@ pub struct Report {
     /// Time taken to read and analyze.
     pub duration: std::time::Duration,
     /// Every region in a group of its kind, largest RSS first (at most a few thousand groups;
-    /// identities beyond that are one `rest` group per category), for diffs.
-    pub groups: Vec<RegionGroup>,
+    /// identities beyond that are one `rest` group per category), for diffs; `None` unless
+    /// [`crate::Options::region_groups`] asked for them.
+    pub groups: Option<Vec<RegionGroup>>,
 }
 
 impl Report {

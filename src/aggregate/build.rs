@@ -79,7 +79,9 @@ pub(super) fn report(
         };
         (category, rule.evidence)
     };
-    let groups = region_groups(aggregator.identities, category_of);
+    let groups = aggregator
+        .identities
+        .map(|identities| region_groups(identities, category_of));
     let regions = aggregator
         .kept
         .into_sorted()

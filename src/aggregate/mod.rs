@@ -49,7 +49,8 @@ pub(crate) struct Aggregator {
     tally: Tally,
     groups: NamedGroups,
     kept: Kept,
-    identities: Identities,
+    /// Identity groups, when asked for (`collect_groups`).
+    identities: Option<Identities>,
     signals: Signals,
     candidates: Candidates,
 }
@@ -63,10 +64,17 @@ impl Aggregator {
             tally: Tally::default(),
             groups: NamedGroups::default(),
             kept: Kept::new(listing),
-            identities: Identities::default(),
+            identities: None,
             signals: Signals::default(),
             candidates: Candidates::default(),
         }
+    }
+
+    /// Also groups the regions by identity for diffs ([`crate::Report::groups`]): at most a few
+    /// thousand groups, so memory stays bounded, but it is work and memory the plain report
+    /// does not need.
+    pub(crate) fn collect_groups(&mut self) {
+        self.identities.get_or_insert_with(Identities::default);
     }
 
     /// Takes the next region in address order.
@@ -141,7 +149,7 @@ fn count(
     tally: &mut Tally,
     groups: &mut NamedGroups,
     kept: &mut Kept,
-    identities: &mut Identities,
+    identities: &mut Option<Identities>,
     signals: &mut Signals,
     candidates: &mut Candidates,
     region: &OwnedRegion,
@@ -170,7 +178,9 @@ fn count(
         subkey
     };
     tally.add((chain, cell_subkey), region.amounts);
-    identities.add((chain, subkey), region);
+    if let Some(identities) = identities {
+        identities.add((chain, subkey), region);
+    }
     kept.offer(region, chain, subkey);
 }
 

@@ -118,6 +118,12 @@ impl Config {
         } else {
             Options::default().top(cli.top)
         };
+        // A JSON report can be a later diff's baseline; a diff compares region groups.
+        let options = if cli.diff.is_some() || cli.format == FormatArg::Json {
+            options.region_groups()
+        } else {
+            options
+        };
         let mode = if cli.ps {
             Mode::ProcessList
         } else if let Some(base) = &cli.diff {

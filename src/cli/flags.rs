@@ -108,7 +108,7 @@ pub struct Cli {
     pub diff: Option<PathBuf>,
 
     /// Sample the process every INTERVAL (500ms, 10s, 1m) until Ctrl-C or -count samples
-    #[arg(long, value_name = "INTERVAL", value_parser = values::parse_interval, requires = "pid", conflicts_with_all = ["file", "ps"])]
+    #[arg(long, value_name = "INTERVAL", value_parser = values::parse_interval, allow_hyphen_values = true, requires = "pid", conflicts_with_all = ["file", "ps"])]
     pub watch: Option<Duration>,
 
     /// With -watch: stop after N samples

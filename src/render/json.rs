@@ -29,8 +29,10 @@ struct Document<'a> {
     listing: &'static str,
     top_regions: Regions<'a>,
     warnings: Vec<String>,
-    /// Every region in a group of its kind, for diffs against this report (`-diff`).
-    region_groups: Vec<RegionGroup>,
+    /// Every region in a group of its kind, for diffs against this report (`-diff`); only when
+    /// the analysis collected them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region_groups: Option<Vec<RegionGroup>>,
 }
 
 #[derive(Serialize)]
@@ -292,7 +294,10 @@ fn document(report: &Report) -> Document<'_> {
                 )
             })
             .collect(),
-        region_groups: report.groups.iter().map(region_group).collect(),
+        region_groups: report
+            .groups
+            .as_ref()
+            .map(|groups| groups.iter().map(region_group).collect()),
     }
 }
 

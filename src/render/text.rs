@@ -435,7 +435,7 @@ mod tests {
             regions,
             warnings: Vec::new(),
             duration: std::time::Duration::ZERO,
-            groups: Vec::new(),
+            groups: None,
         }
     }
 

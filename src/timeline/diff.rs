@@ -308,7 +308,9 @@ mod tests {
     use super::*;
 
     fn analyze(text: &str) -> Snapshot {
-        let report = crate::analyze_reader(text.as_bytes(), &Default::default()).unwrap();
+        let report =
+            crate::analyze_reader(text.as_bytes(), &crate::Options::default().region_groups())
+                .unwrap();
         Snapshot::of_report(&report)
     }
 

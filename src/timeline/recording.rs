@@ -250,7 +250,7 @@ mod tests {
     fn report() -> Report {
         let text =
             "55a000000000-55a000100000 rw-p 00000000 00:00 0 [heap]\nRss: 400 kB\nPss: 400 kB\n";
-        crate::analyze_reader(text.as_bytes(), &Default::default()).unwrap()
+        crate::analyze_reader(text.as_bytes(), &crate::Options::default().region_groups()).unwrap()
     }
 
     #[test]

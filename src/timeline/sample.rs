@@ -120,6 +120,7 @@ impl Snapshot {
         let groups = report
             .groups
             .iter()
+            .flatten()
             .map(|group| GroupAmounts {
                 key: GroupKey {
                     category: group.category.key().into_owned(),
@@ -144,7 +145,7 @@ impl Snapshot {
             region_count: report.region_count,
             categories,
             groups,
-            has_groups: true,
+            has_groups: report.groups.is_some(),
         }
     }
 
@@ -412,7 +413,11 @@ Private_Dirty: 12 kB
 ";
 
     fn report() -> Report {
-        crate::analyze_reader(CAPTURE.as_bytes(), &Default::default()).unwrap()
+        crate::analyze_reader(
+            CAPTURE.as_bytes(),
+            &crate::Options::default().region_groups(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -349,7 +349,10 @@ mod tests {
         let m2 = ((45.0 + c) / 2.0).round() as usize + 1;
         assert_eq!(slope.low, slopes[m1 - 1]);
         assert_eq!(slope.high, slopes[m2 - 1]);
-        assert!(slope.low <= 1.0 && 1.0 <= slope.high && slope.low < slope.high, "{slope:?}");
+        assert!(
+            slope.low <= 1.0 && 1.0 <= slope.high && slope.low < slope.high,
+            "{slope:?}"
+        );
         assert_eq!(slope.slope, 1.0);
     }
 

@@ -14,6 +14,7 @@
 //! | `colour` | `-color`, NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM, terminals and pipes |
 //! | `prometheus` | `-format prometheus`: promtool, a strict parser, agreement with JSON, label escaping |
 //! | `output` | `-output` files replaced atomically; closed pipes and full disks |
+//! | `over_time` | `-diff`, `-watch`, `-record` and replay: sums, a known growth rate, a sawtooth without a false alarm, thresholds, exits |
 //! | `ps` | `-ps`: the process list in text, JSON and Prometheus, unreadable processes |
 //! | `help` | `-h`/`--help`: short and scannable, long and explanatory |
 //! | `generated` | the committed man page and completions are current, and they work |
@@ -38,6 +39,7 @@ mod input_errors;
 mod json;
 mod live;
 mod output;
+mod over_time;
 mod prometheus;
 mod properties;
 mod ps;

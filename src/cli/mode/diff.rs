@@ -109,7 +109,7 @@ pub(super) fn baseline(path: &Path) -> anyhow::Result<Snapshot> {
             }
         };
     }
-    match memanalyzer::analyze_reader(&bytes[..], &Options::default()) {
+    match memanalyzer::analyze_reader(&bytes[..], &Options::default().region_groups()) {
         Ok(report) => Ok(Snapshot::of_report(&report)),
         Err(error) => {
             let why = std::error::Error::source(&error)

@@ -113,7 +113,7 @@ mod live {
             None => None,
         };
         install_interrupt_handler();
-        let options = memanalyzer::Options::default().top(0);
+        let options = memanalyzer::Options::default().top(0).region_groups();
         let mut history = History::new();
         let started = Instant::now();
         let mut last_full_rss: Option<u64> = None;
@@ -376,13 +376,9 @@ pub(super) fn replay(
     } else {
         Display::Screen
     };
-    super::emit(config, out, |destination| {
-        match display {
-            Display::Lines => render::summary_json(&history, limits, destination),
-            Display::Screen => {
-                render::summary_text(&history, limits, config.style.unit, destination)
-            }
-        }
+    super::emit(config, out, |destination| match display {
+        Display::Lines => render::summary_json(&history, limits, destination),
+        Display::Screen => render::summary_text(&history, limits, config.style.unit, destination),
     })?;
     match check(&config.thresholds, &history, config.style.unit) {
         Some(ending) => Err(ending.into()),

@@ -1,0 +1,351 @@
+//! Memory over time: `-diff` against smaps and JSON baselines (categories add up to the totals'
+//! change, a thread leak is a count change), `-watch` on workloads that grow at a known rate or
+//! saw up and down without growing, `-record` and its replay, thresholds (exit 3), a target that
+//! exits during a watch (exit 4), and the errors for bad input.
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::prelude::*;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The lines of NDJSON output, parsed.
+fn lines(stdout: &[u8]) -> Vec<Value> {
+    utf8(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+fn summary_of(records: &[Value]) -> &Value {
+    let last = records.last().expect("a watch prints at least its summary");
+    assert_eq!(last["record"], "summary", "{last}");
+    last
+}
+
+#[test]
+fn a_diff_against_a_json_baseline_adds_up_to_the_totals_change() {
+    let base = temp_file(bytes_of(&[
+        "-file",
+        fixture_path("c-threads/smaps").to_str().unwrap(),
+        "-format",
+        "json",
+    ]));
+    let now = fixture_path("python/smaps");
+    let diff = json(&bytes_of(&[
+        "-file",
+        now.to_str().unwrap(),
+        "-diff",
+        path_of(&base),
+        "-format",
+        "json",
+    ]));
+    assert_eq!(diff["kind"], "diff");
+    assert!(diff["regions_compared"].as_bool().unwrap());
+    for field in ["rss_bytes", "pss_bytes", "swap_bytes"] {
+        let sum: i64 = diff["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["change"][field].as_i64().unwrap())
+            .sum();
+        assert_eq!(
+            sum,
+            diff["totals"]["change"][field].as_i64().unwrap(),
+            "{field}"
+        );
+    }
+    // The same diff from the smaps baseline itself.
+    let from_smaps = json(&bytes_of(&[
+        "-file",
+        now.to_str().unwrap(),
+        "-diff",
+        fixture_path("c-threads/smaps").to_str().unwrap(),
+        "-format",
+        "json",
+    ]));
+    assert_eq!(from_smaps["totals"], diff["totals"]);
+    assert_eq!(from_smaps["region_groups"], diff["region_groups"]);
+    // Text: the stable labels, base / now / change.
+    let text = stdout_of(&["-file", now.to_str().unwrap(), "-diff", path_of(&base)]);
+    let rss = text
+        .lines()
+        .find(|line| line.starts_with("RSS (Resident):"))
+        .unwrap();
+    let fields: Vec<&str> = rss.split_whitespace().collect();
+    assert_eq!(fields[6], "+37", "{rss}");
+}
+
+#[test]
+fn a_thread_leak_is_a_count_change_in_the_diff() {
+    let before = Workload::spawn(&["--threads", "2"]);
+    let base = temp_file(bytes_of(&["-pid", &before.pid_arg(), "-format", "json"]));
+    drop(before);
+    let after = Workload::spawn(&["--threads", "42"]);
+    let diff = json(&bytes_of(&[
+        "-pid",
+        &after.pid_arg(),
+        "-diff",
+        path_of(&base),
+        "-format",
+        "json",
+    ]));
+    let stack = diff["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "stack")
+        .expect("the stack category");
+    let more = stack["now_regions"].as_i64().unwrap() - stack["base_regions"].as_i64().unwrap();
+    assert!(more >= 40, "{stack}");
+    let counted = diff["region_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["category_id"] == "stack" && g["change"] == "count" && g["perms"] == "rw-p")
+        .expect("a group of stacks whose count changed");
+    let added =
+        counted["now_regions"].as_i64().unwrap() - counted["base_regions"].as_i64().unwrap();
+    assert!(added >= 40, "{counted}");
+    let text = stdout_of(&["-pid", &after.pid_arg(), "-diff", path_of(&base)]);
+    assert!(
+        text.contains("more stack regions: threads were started"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_verdict_finds_a_known_growth_rate_within_ten_percent() {
+    let workload = Workload::spawn(&["--grow-mb-per-s", "10", "--grow-limit-mb", "200"]);
+    let output = memanalyzer(&[
+        "-pid",
+        &workload.pid_arg(),
+        "-watch",
+        "100ms",
+        "-count",
+        "60",
+    ])
+    .success()
+    .get_output()
+    .clone();
+    let records = lines(&output.stdout);
+    assert_eq!(records.len(), 61, "60 samples and the summary");
+    assert!(records[..60].iter().all(|r| r["record"] == "sample"));
+    let total = &summary_of(&records)["total"];
+    let truth = 10.0 * MIB * 3600.0;
+    let rate = total["rate_bytes_per_hour"].as_f64().unwrap();
+    assert!(
+        (rate - truth).abs() < truth * 0.1,
+        "{rate} vs {truth}: {total}"
+    );
+    assert_eq!(total["trend"], "growing");
+    assert_eq!(total["possible_leak"], true);
+    let leaking: Vec<&Value> = summary_of(&records)["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["possible_leak"] == true)
+        .collect();
+    assert_eq!(leaking.len(), 1, "{leaking:?}");
+    assert_eq!(leaking[0]["id"], "anon.rw");
+}
+
+#[test]
+fn a_steady_sawtooth_is_no_leak_and_a_recording_replays_it() {
+    let workload = Workload::spawn(&["--sawtooth-mb", "40", "--sawtooth-period-ms", "400"]);
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("saw.ndjson");
+    let output = memanalyzer(&[
+        "-pid",
+        &workload.pid_arg(),
+        "-watch",
+        "25ms",
+        "-count",
+        "200",
+        "-record",
+        recording.to_str().unwrap(),
+    ])
+    .success()
+    .get_output()
+    .clone();
+    let records = lines(&output.stdout);
+    let summary = summary_of(&records);
+    assert_eq!(summary["samples"], 200);
+    assert_eq!(summary["total"]["possible_leak"], false, "{summary}");
+    for category in summary["categories"].as_array().unwrap() {
+        assert_eq!(category["possible_leak"], false, "{category}");
+    }
+    // The recording replays to the same verdict; it holds the samples without the summary.
+    let replayed = json(&bytes_of(&[
+        "-file",
+        recording.to_str().unwrap(),
+        "-format",
+        "json",
+    ]));
+    assert_eq!(replayed["samples"], 200);
+    assert_eq!(replayed["total"], summary["total"]);
+    let text = stdout_of(&["-file", recording.to_str().unwrap()]);
+    assert!(text.contains("Verdict: RSS"), "{text}");
+    assert!(!text.contains("Possible leak"), "{text}");
+}
+
+#[test]
+fn a_recording_cut_mid_line_uses_the_whole_lines_and_warns() {
+    let workload = Workload::spawn(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("rec.ndjson");
+    memanalyzer(&[
+        "-pid",
+        &workload.pid_arg(),
+        "-watch",
+        "10ms",
+        "-count",
+        "8",
+        "-full-every",
+        "3",
+        "-record",
+        recording.to_str().unwrap(),
+    ])
+    .success();
+    let mut bytes = std::fs::read(&recording).unwrap();
+    assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 8);
+    bytes.truncate(bytes.len() - 40);
+    std::fs::write(&recording, &bytes).unwrap();
+    let output = memanalyzer(&["-file", recording.to_str().unwrap(), "-format", "json"])
+        .success()
+        .get_output()
+        .clone();
+    assert_one_warning(&output.stderr, "line 8 is cut short");
+    assert_eq!(json(&output.stdout)["samples"], 7);
+}
+
+#[test]
+fn thresholds_exit_3_with_one_line_naming_them() {
+    let base = fixture_path("c-threads/smaps");
+    let now = fixture_path("python/smaps");
+    let assert = memanalyzer(&[
+        "-file",
+        now.to_str().unwrap(),
+        "-diff",
+        base.to_str().unwrap(),
+        "-max-growth",
+        "10MB",
+    ])
+    .code(3);
+    let stderr = utf8(&assert.get_output().stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("memanalyzer: threshold crossed: -max-growth 10 MB"),
+        "{stderr}"
+    );
+    assert!(
+        !assert.get_output().stdout.is_empty(),
+        "the diff is still printed"
+    );
+    memanalyzer(&[
+        "-file",
+        now.to_str().unwrap(),
+        "-diff",
+        base.to_str().unwrap(),
+        "-max-growth",
+        "100MB",
+        "-max-rss",
+        "1GB",
+    ])
+    .success();
+
+    let workload = Workload::spawn(&["--anon-rw-mb", "8"]);
+    let assert = memanalyzer(&[
+        "-pid",
+        &workload.pid_arg(),
+        "-watch",
+        "10ms",
+        "-count",
+        "5",
+        "-max-rss",
+        "1MB",
+    ])
+    .code(3);
+    let output = assert.get_output();
+    let stderr = utf8(&output.stderr);
+    assert!(
+        stderr.starts_with("memanalyzer: threshold crossed: -max-rss 1 MB: RSS is"),
+        "{stderr}"
+    );
+    let records = lines(&output.stdout);
+    assert_eq!(records.len(), 2, "one sample, then the summary");
+}
+
+#[test]
+fn a_target_that_exits_during_a_watch_ends_with_the_summary_and_status_4() {
+    let workload = Workload::spawn(&[]);
+    let mut watch = std::process::Command::new(memanalyzer_path())
+        .args([
+            "-pid",
+            &workload.pid_arg(),
+            "-watch",
+            "20ms",
+            "-count",
+            "100000",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    workload.kill();
+    let guard = std::time::Instant::now();
+    let output = loop {
+        if watch.try_wait().unwrap().is_some() {
+            break watch.wait_with_output().unwrap();
+        }
+        assert!(
+            guard.elapsed() < Duration::from_secs(20),
+            "the watch did not end"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(output.status.code(), Some(4), "{output:?}");
+    let stderr = utf8(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("exited during the watch"), "{stderr}");
+    let records = lines(&output.stdout);
+    assert!(summary_of(&records)["samples"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn bad_over_time_input_gets_a_clear_error() {
+    for interval in ["0", "0s", "ten", "5x", "-1s"] {
+        let stderr = usage_error(&["-pid", "1", "-watch", interval]);
+        assert!(stderr.contains("interval"), "{interval}: {stderr}");
+    }
+    let stderr = usage_error(&["-file", "x", "-watch", "1s"]);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let stderr = usage_error(&["-watch", "1s"]);
+    assert!(stderr.contains("--pid"), "{stderr}");
+    let stderr = usage_error(&["-pid", "1", "-count", "3"]);
+    assert!(stderr.contains("--watch"), "{stderr}");
+
+    let smaps = fixture_path("c-threads/smaps");
+    let neither = temp_file("hello, world\n");
+    let line = runtime_error(&["-file", smaps.to_str().unwrap(), "-diff", path_of(&neither)]);
+    assert!(line.contains("is neither smaps text"), "{line}");
+    let other_json = temp_file("{\"processes\": []}\n");
+    let line = runtime_error(&[
+        "-file",
+        smaps.to_str().unwrap(),
+        "-diff",
+        path_of(&other_json),
+    ]);
+    assert!(line.contains("not a memanalyzer JSON report"), "{line}");
+    let mut bad_line = tempfile::NamedTempFile::new().unwrap();
+    writeln!(bad_line, "{{\"record\":\"sample\",\"time_unix_ms\":1}}").unwrap();
+    let line = runtime_error(&["-file", bad_line.path().to_str().unwrap()]);
+    assert!(
+        line.contains("line 1 is not a memanalyzer sample record"),
+        "{line}"
+    );
+}
