@@ -4,7 +4,7 @@
 
 pub mod escape;
 mod json;
-mod prometheus;
+pub(crate) mod prometheus;
 pub(crate) mod text;
 pub mod timeline;
 mod units;

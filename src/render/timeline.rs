@@ -610,6 +610,54 @@ pub fn summary_json(history: &History, limits: Limits, out: &mut dyn Write) -> i
     write_line(out, &document)
 }
 
+/// The growth of every category during a watch, in the Prometheus exposition format: appended
+/// after the report's own metrics (`-watch … -format prometheus`). Rates are bytes per hour from
+/// the verdict; 0 until there are enough samples.
+pub fn growth_prometheus(history: &History, pid: i32, out: &mut dyn Write) -> io::Result<()> {
+    use super::prometheus::{escape_label, header};
+    use std::fmt::Write as _;
+    let verdicts = verdicts(history);
+    let mut text = String::new();
+    let rows: Vec<(&str, &Verdict)> = std::iter::once(("total", &verdicts.total))
+        .chain(
+            verdicts
+                .categories
+                .iter()
+                .map(|(series, verdict)| (series.key.as_str(), verdict)),
+        )
+        .collect();
+    type Value = fn(&Verdict) -> f64;
+    let families: [(&str, &str, Value); 3] = [
+        (
+            "memanalyzer_growth_bytes_per_hour",
+            "Robust growth rate of RSS (Theil-Sen over window minima) during the watch; category=\"total\" is the process.",
+            |v| v.rate_per_hour.round(),
+        ),
+        (
+            "memanalyzer_growth_p_value",
+            "Two-sided p-value of the Mann-Kendall trend test of RSS during the watch.",
+            |v| v.p_value,
+        ),
+        (
+            "memanalyzer_possible_leak",
+            "1 when RSS grows significantly and at least at the minimum leak rate, else 0.",
+            |v| f64::from(u8::from(v.leak)),
+        ),
+    ];
+    for (name, help, value) in families {
+        header(&mut text, name, help);
+        for (key, verdict) in &rows {
+            let _ = writeln!(
+                text,
+                "{name}{{pid=\"{pid}\",category=\"{}\"}} {}",
+                escape_label(key),
+                value(verdict)
+            );
+        }
+    }
+    out.write_all(text.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

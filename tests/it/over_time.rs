@@ -349,3 +349,69 @@ fn bad_over_time_input_gets_a_clear_error() {
         "{line}"
     );
 }
+
+#[test]
+fn a_prometheus_watch_adds_the_growth_rate_per_category() {
+    use crate::support::prometheus::{parse_exposition, Promtool};
+    let workload = Workload::spawn(&["--grow-mb-per-s", "20", "--grow-limit-mb", "100"]);
+    let text = stdout_of(&[
+        "-pid",
+        &workload.pid_arg(),
+        "-watch",
+        "50ms",
+        "-count",
+        "30",
+        "-format",
+        "prometheus",
+    ]);
+    let mut promtool = Promtool::new();
+    promtool.check(&text, "a watch's exposition");
+    let exposition = parse_exposition(&text);
+    let rates = exposition.samples("memanalyzer_growth_bytes_per_hour");
+    let total = rates
+        .iter()
+        .find(|s| s.label("category") == Some("total"))
+        .expect("the total's rate");
+    let truth = 20.0 * MIB * 3600.0;
+    assert!(
+        (total.value - truth).abs() < truth * 0.25,
+        "{}",
+        total.value
+    );
+    assert!(rates.iter().any(|s| s.label("category") == Some("anon.rw")));
+    let leaks = exposition.samples("memanalyzer_possible_leak");
+    let leaking: Vec<Option<&str>> = leaks
+        .iter()
+        .filter(|s| s.value == 1.0)
+        .map(|s| s.label("category"))
+        .collect();
+    assert_eq!(leaking, [Some("total"), Some("anon.rw")]);
+    assert!(
+        !exposition.samples("memanalyzer_rss_bytes").is_empty(),
+        "the report's own metrics"
+    );
+    or_skip!(promtool.finish());
+}
+
+#[test]
+fn ctrl_c_ends_a_watch_with_the_summary() {
+    let workload = Workload::spawn(&[]);
+    let watch = std::process::Command::new(memanalyzer_path())
+        .args(["-pid", &workload.pid_arg(), "-watch", "20ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    // SAFETY: kill(2) has no memory-safety preconditions; the PID is our own child's.
+    assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGINT) }, 0);
+    let output = watch.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(output.stderr.is_empty(), "{output:?}");
+    let records = lines(&output.stdout);
+    let summary = summary_of(&records);
+    assert_eq!(
+        summary["samples"].as_u64().unwrap() as usize,
+        records.len() - 1
+    );
+}

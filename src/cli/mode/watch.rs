@@ -55,6 +55,10 @@ enum Display {
     Screen,
     /// One NDJSON line per sample (piped, or `-format json`).
     Lines,
+    /// The latest report's metrics and the growth per category (`-format prometheus`): at the
+    /// end, and with `-output` rewritten at every full sample (node_exporter's textfile
+    /// collector).
+    Prometheus,
 }
 
 pub(super) fn run(
@@ -92,11 +96,12 @@ mod live {
                         .map(|limit| (limit, "cgroup memory.max"))
                 }),
         };
-        let display = if config.to_terminal && config.format == Format::Text {
-            Display::Screen
-        } else {
-            Display::Lines
+        let display = match config.format {
+            Format::Prometheus => Display::Prometheus,
+            Format::Text if config.to_terminal => Display::Screen,
+            _ => Display::Lines,
         };
+        let mut last_report: Option<memanalyzer::Report> = None;
         let mut record = match &settings.record {
             Some(path) => Some(
                 OpenOptions::new()
@@ -189,6 +194,12 @@ mod live {
                 totals,
                 snapshot: report.as_ref().map(Snapshot::of_report),
             });
+            if let Some(report) = report {
+                last_report = Some(report);
+                if matches!(display, Display::Prometheus) && config.output.is_some() {
+                    prometheus(config, pid, &history, last_report.as_ref(), out)?;
+                }
+            }
             if let Display::Screen = display {
                 redraw(config, pid, &history, limits, out)?;
             }
@@ -201,7 +212,11 @@ mod live {
             }
             sleep_until(started + settings.interval.mul_f64(index as f64));
         }
-        finish(config, &history, limits, display, out, warn)?;
+        if let Display::Prometheus = display {
+            prometheus(config, pid, &history, last_report.as_ref(), out)?;
+        } else {
+            finish(config, &history, limits, display, out, warn)?;
+        }
         match ending {
             Some(ending) => Err(ending.into()),
             None => Ok(()),
@@ -261,6 +276,23 @@ mod live {
     }
 }
 
+/// The latest full report's metrics followed by the growth per category.
+fn prometheus(
+    config: &Config,
+    pid: i32,
+    history: &History,
+    report: Option<&memanalyzer::Report>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let renderer = memanalyzer::render::Renderer::new(Format::Prometheus, config.style);
+    super::emit(config, out, |destination| {
+        if let Some(report) = report {
+            renderer.report(report, destination)?;
+        }
+        render::growth_prometheus(history, pid, destination)
+    })
+}
+
 /// Clears the terminal and draws the summary so far.
 fn redraw(
     config: &Config,
@@ -294,7 +326,7 @@ fn finish(
         let _ = writeln!(warn, "memanalyzer: warning: no samples were taken");
     }
     match display {
-        Display::Lines => render::summary_json(history, limits, out),
+        Display::Lines | Display::Prometheus => render::summary_json(history, limits, out),
         Display::Screen => render::summary_text(history, limits, config.style.unit, out),
     }
     .context("cannot write the output")?;
@@ -371,13 +403,13 @@ pub(super) fn replay(
     let limits = Limits {
         limit: config.thresholds.limit.map(|limit| (limit, "-limit")),
     };
-    let display = if config.format == Format::Json {
-        Display::Lines
-    } else {
+    let display = if config.format == Format::Text {
         Display::Screen
+    } else {
+        Display::Lines
     };
     super::emit(config, out, |destination| match display {
-        Display::Lines => render::summary_json(&history, limits, destination),
+        Display::Lines | Display::Prometheus => render::summary_json(&history, limits, destination),
         Display::Screen => render::summary_text(&history, limits, config.style.unit, destination),
     })?;
     match check(&config.thresholds, &history, config.style.unit) {
