@@ -2,6 +2,8 @@
 //! (the total RSS, and each category's RSS) keeps the minimum of each window of samples in at
 //! most [`MAX_WINDOWS`] windows; when they are full, neighbouring windows merge and the window
 //! doubles, so an hour and a month cost the same. The minima are what the verdict uses anyway.
+//! A series allocates its windows once, at full size, so memanalyzer's peak memory after
+//! 10,000 samples is its peak after 100 (`tests/alloc.rs` measures it).
 
 use std::collections::HashMap;
 
@@ -32,6 +34,7 @@ pub struct Series {
 impl Series {
     fn new() -> Series {
         Series {
+            windows: Vec::with_capacity(MAX_WINDOWS),
             width: 1,
             ..Series::default()
         }
@@ -53,16 +56,13 @@ impl Series {
             self.current = None;
             self.windows.push(minimum);
             if self.windows.len() >= MAX_WINDOWS {
-                self.windows = self
-                    .windows
-                    .chunks(2)
-                    .map(|pair| {
-                        pair.iter()
-                            .copied()
-                            .min_by(|a, b| a.1.total_cmp(&b.1))
-                            .expect("chunks are never empty")
-                    })
-                    .collect();
+                // Merge neighbours in place: no allocation.
+                let half = self.windows.len() / 2;
+                for index in 0..half {
+                    let (a, b) = (self.windows[2 * index], self.windows[2 * index + 1]);
+                    self.windows[index] = if b.1 < a.1 { b } else { a };
+                }
+                self.windows.truncate(half);
                 self.width *= 2;
             }
         }
@@ -70,7 +70,9 @@ impl Series {
 
     /// The window minima so far, the partial window last.
     pub fn minima(&self) -> Vec<(f64, f64)> {
-        let mut points = self.windows.clone();
+        // Always the same allocation, however many windows there are yet.
+        let mut points = Vec::with_capacity(MAX_WINDOWS + 1);
+        points.extend_from_slice(&self.windows);
         points.extend(self.current.map(|(_, minimum)| minimum));
         points
     }
