@@ -23,6 +23,7 @@ complete -c memanalyzer -l record -o record -d 'With -watch: append every sample
 complete -c memanalyzer -l limit -o limit -d 'Memory limit for the time-until-reached estimate [default: the cgroup\'s memory.max]' -r
 complete -c memanalyzer -l max-rss -o max-rss -d 'Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)' -r
 complete -c memanalyzer -l max-growth -o max-growth -d 'Exit with status 3 if RSS grew by more than SIZE since -diff\'s baseline or the watch\'s first sample' -r
+complete -c memanalyzer -l plot -o plot -d 'With -watch or a recording: draw the categories over time as a stacked-area chart (SVG)' -r -F
 complete -c memanalyzer -l max-rate -o max-rate -d 'With -watch or a recording: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)' -r
 complete -c memanalyzer -l all -o all -d 'List every region, largest first, instead of the top N'
 complete -c memanalyzer -l ps -o ps -d 'List the processes this user can see, by PSS (from smaps_rollup), instead of one process'

@@ -85,6 +85,8 @@ Register-ArgumentCompleter -Native -CommandName 'memanalyzer' -ScriptBlock {
             [CompletionResult]::new('-max-rss', '-max-rss', [CompletionResultType]::ParameterName, 'Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)')
             [CompletionResult]::new('--max-growth', '--max-growth', [CompletionResultType]::ParameterName, 'Exit with status 3 if RSS grew by more than SIZE since -diff''s baseline or the watch''s first sample')
             [CompletionResult]::new('-max-growth', '-max-growth', [CompletionResultType]::ParameterName, 'Exit with status 3 if RSS grew by more than SIZE since -diff''s baseline or the watch''s first sample')
+            [CompletionResult]::new('--plot', '--plot', [CompletionResultType]::ParameterName, 'With -watch or a recording: draw the categories over time as a stacked-area chart (SVG)')
+            [CompletionResult]::new('-plot', '-plot', [CompletionResultType]::ParameterName, 'With -watch or a recording: draw the categories over time as a stacked-area chart (SVG)')
             [CompletionResult]::new('--max-rate', '--max-rate', [CompletionResultType]::ParameterName, 'With -watch or a recording: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)')
             [CompletionResult]::new('-max-rate', '-max-rate', [CompletionResultType]::ParameterName, 'With -watch or a recording: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'List every region, largest first, instead of the top N')

@@ -59,6 +59,8 @@ auto\:"Whatever reads best for each number (KiB, MiB, GiB, ...)"))' \
 '(-max-rss --max-rss)-max-rss=[Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)]:SIZE:_default' \
 '(-max-growth --max-growth)--max-growth=[Exit with status 3 if RSS grew by more than SIZE since -diff'\''s baseline or the watch'\''s first sample]:SIZE:_default' \
 '(-max-growth --max-growth)-max-growth=[Exit with status 3 if RSS grew by more than SIZE since -diff'\''s baseline or the watch'\''s first sample]:SIZE:_default' \
+'(-plot --plot)--plot=[With -watch or a recording\: draw the categories over time as a stacked-area chart (SVG)]:FILE.svg:_files' \
+'(-plot --plot)-plot=[With -watch or a recording\: draw the categories over time as a stacked-area chart (SVG)]:FILE.svg:_files' \
 '(-max-rate --max-rate)--max-rate=[With -watch or a recording\: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)]:RATE:_default' \
 '(-max-rate --max-rate)-max-rate=[With -watch or a recording\: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)]:RATE:_default' \
 '(--top -top -all --all)--all[List every region, largest first, instead of the top N]' \

@@ -60,6 +60,8 @@ pub struct Config {
     /// Write here (atomically) instead of standard output.
     pub output: Option<PathBuf>,
     pub thresholds: Thresholds,
+    /// `-plot FILE.svg`: the chart of a watch or a replayed recording.
+    pub plot: Option<PathBuf>,
     /// Standard output is a terminal (and no -output): a watch redraws a screen there.
     pub to_terminal: bool,
 }
@@ -181,6 +183,7 @@ impl Config {
                 limit: cli.limit,
             },
             to_terminal,
+            plot: cli.plot.clone(),
         }
     }
 }

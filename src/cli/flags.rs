@@ -135,6 +135,10 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", value_parser = values::parse_size)]
     pub max_growth: Option<u64>,
 
+    /// With -watch or a recording: draw the categories over time as a stacked-area chart (SVG)
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
     /// With -watch or a recording: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)
     #[arg(long, value_name = "RATE", value_parser = values::parse_rate)]
     pub max_rate: Option<u64>,
@@ -177,7 +181,7 @@ pub enum ColorArg {
 }
 
 /// The flags that take a value, whose next argument must not be rewritten.
-pub const VALUE_FLAGS: [&str; 16] = [
+pub const VALUE_FLAGS: [&str; 17] = [
     "pid",
     "top",
     "file",
@@ -194,9 +198,10 @@ pub const VALUE_FLAGS: [&str; 16] = [
     "max-rss",
     "max-growth",
     "max-rate",
+    "plot",
 ];
 /// Every long flag shown in `--help`, for mapping `-name` onto `--name`.
-pub const LONG_FLAGS: [&str; 20] = [
+pub const LONG_FLAGS: [&str; 21] = [
     "pid",
     "top",
     "all",
@@ -215,6 +220,7 @@ pub const LONG_FLAGS: [&str; 20] = [
     "max-rss",
     "max-growth",
     "max-rate",
+    "plot",
     "help",
     "version",
 ];

@@ -216,8 +216,8 @@ fn ascii_only(text: &str) -> String {
 const SYNOPSIS: [&str; 6] = [
     "[pid|file] [top|all] [format] [unit] [color] [output]",
     "[pid|file] diff [top|all] [format] [unit] [max-rss] [max-growth] [output]",
-    "pid watch [count] [full-every] [record] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
-    "file [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
+    "pid watch [count] [full-every] [record] [plot] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
+    "file [plot] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
     "ps [format] [unit] [color] [output]",
     "h|V",
 ];

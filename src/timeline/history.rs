@@ -140,6 +140,8 @@ pub struct History {
     pub samples: u64,
     /// Samples that read the full smaps.
     pub full_samples: u64,
+    /// The chart's points, when a chart was asked for ([`History::with_plot`]).
+    pub plot: Option<super::plot::PlotData>,
 }
 
 impl History {
@@ -151,6 +153,14 @@ impl History {
         }
     }
 
+    /// An empty history that also keeps the points of a chart (`-plot`).
+    pub fn with_plot() -> History {
+        History {
+            plot: Some(Default::default()),
+            ..History::new()
+        }
+    }
+
     /// Adds a sample.
     pub fn push(&mut self, sample: Sample) {
         let start = *self.start_ms.get_or_insert(sample.time_unix_ms);
@@ -159,6 +169,9 @@ impl History {
         self.samples += 1;
         self.total.push(seconds, sample.totals.rss as f64);
         self.first_totals.get_or_insert(sample.totals);
+        if let Some(plot) = &mut self.plot {
+            plot.total.push((seconds, sample.totals.rss as f64));
+        }
         self.last_totals = Some(sample.totals);
         let Some(snapshot) = sample.snapshot else {
             return;
@@ -201,6 +214,14 @@ impl History {
             }
         }
         self.last_full_seconds = Some(seconds);
+        if let Some(plot) = &mut self.plot {
+            let row = self
+                .categories
+                .iter()
+                .map(|series| series.rss.last().unwrap_or(0.0))
+                .collect();
+            plot.categories.push((seconds, row));
+        }
         if self.first_snapshot.is_none() {
             self.first_snapshot = Some(snapshot.clone());
         }

@@ -415,3 +415,60 @@ fn ctrl_c_ends_a_watch_with_the_summary() {
         records.len() - 1
     );
 }
+
+#[test]
+fn the_plot_renders_in_a_real_browser() {
+    let Some(chromium) = crate::support::system::find_in_path("chromium") else {
+        skip!("chromium is not installed (package chromium)");
+    };
+    let workload = Workload::spawn(&["--grow-mb-per-s", "10", "--grow-limit-mb", "100"]);
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("watch.svg");
+    memanalyzer(&[
+        "-pid",
+        &workload.pid_arg(),
+        "-watch",
+        "50ms",
+        "-count",
+        "20",
+        "-plot",
+        svg.to_str().unwrap(),
+        "-max-rss",
+        "1GB",
+    ])
+    .success();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..text.len().min(200)]);
+    for expected in [
+        "memanalyzer: process",
+        "Read-Write",
+        "total RSS",
+        "-max-rss 1024 MB",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected} is missing from the SVG"
+        );
+    }
+    let png = dir.path().join("watch.png");
+    let output = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1000,600",
+        ])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let image = std::fs::read(&png).unwrap();
+    assert!(image.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    // A blank page compresses to about 3 kB; the chart's areas, lines and labels do not.
+    assert!(
+        image.len() > 15_000,
+        "{} bytes: is the chart drawn?",
+        image.len()
+    );
+}

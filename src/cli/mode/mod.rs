@@ -39,6 +39,7 @@ pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow
 /// Exit status when a threshold (`-max-rss`, `-max-growth`, `-max-rate`) is crossed.
 pub const EXIT_THRESHOLD: u8 = 3;
 /// Exit status when the watched process exits during a watch.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // only live watches (Linux)
 pub const EXIT_TARGET_EXITED: u8 = 4;
 
 /// A run that ends with a status of its own (a threshold crossed, the target gone), after its

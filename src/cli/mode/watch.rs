@@ -9,29 +9,23 @@
 //! target and it is never stopped. memanalyzer's own memory stays bounded (see
 //! `timeline::history`).
 
-use std::fs::{File, OpenOptions};
+// Only a live watch (Linux) shows samples as they come; replays use the rest.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
+use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use memanalyzer::render::timeline::{self as render, Limits};
 use memanalyzer::render::{escape, Format};
 use memanalyzer::timeline::history::{min_leak_rate, History};
-use memanalyzer::timeline::recording::{self, looks_like_recording, read_recording};
+use memanalyzer::timeline::recording::{looks_like_recording, read_recording};
 use memanalyzer::timeline::verdict::Trend;
-use memanalyzer::timeline::{Sample, Snapshot};
 use memanalyzer::Amounts;
 
-use super::{Ending, EXIT_TARGET_EXITED, EXIT_THRESHOLD};
+use super::{Ending, EXIT_THRESHOLD};
 use crate::cli::config::{Config, Thresholds, WatchSettings};
-
-/// A full read is also made when the RSS moved by this fraction since the last one.
-const MOVED: f64 = 0.05;
-
-/// Set by the SIGINT handler; the loop ends at the next check.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Whether `path` holds a recording rather than smaps text.
 pub(super) fn is_recording(path: &Path) -> bool {
@@ -41,12 +35,6 @@ pub(super) fn is_recording(path: &Path) -> bool {
     };
     let read = std::io::Read::read(&mut file, &mut start).unwrap_or(0);
     looks_like_recording(&start[..read])
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64)
 }
 
 /// How the samples are shown as they come.
@@ -73,9 +61,28 @@ pub(super) fn run(
 
 #[cfg(target_os = "linux")]
 mod live {
+    use std::fs::OpenOptions;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
     use super::*;
+    use crate::cli::mode::EXIT_TARGET_EXITED;
+    use memanalyzer::timeline::recording;
     use memanalyzer::timeline::sample::LiveTarget;
+    use memanalyzer::timeline::{Sample, Snapshot};
     use memanalyzer::Error;
+
+    /// A full read is also made when the RSS moved by this fraction since the last one.
+    const MOVED: f64 = 0.05;
+
+    /// Set by the SIGINT handler; the loop ends at the next check.
+    static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+    fn unix_ms() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64)
+    }
 
     pub(super) fn run(
         config: &Config,
@@ -119,7 +126,7 @@ mod live {
         };
         install_interrupt_handler();
         let options = memanalyzer::Options::default().top(0).region_groups();
-        let mut history = History::new();
+        let mut history = new_history(config);
         let started = Instant::now();
         let mut last_full_rss: Option<u64> = None;
         let mut ending: Option<Ending> = None;
@@ -217,6 +224,7 @@ mod live {
         } else {
             finish(config, &history, limits, display, out, warn)?;
         }
+        plot(config, &format!("process {pid}"), &history, limits)?;
         match ending {
             Some(ending) => Err(ending.into()),
             None => Ok(()),
@@ -386,7 +394,7 @@ pub(super) fn replay(
 ) -> anyhow::Result<()> {
     let shown = escape::for_terminal(path.as_os_str().as_encoded_bytes());
     let file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
-    let mut history = History::new();
+    let mut history = new_history(config);
     let summary = read_recording(BufReader::new(file), |sample| history.push(sample))
         .with_context(|| format!("cannot replay {shown}"))?;
     if let Some(line) = summary.cut_line {
@@ -412,8 +420,72 @@ pub(super) fn replay(
         Display::Lines | Display::Prometheus => render::summary_json(&history, limits, destination),
         Display::Screen => render::summary_text(&history, limits, config.style.unit, destination),
     })?;
+    plot(config, &format!("recording {shown}"), &history, limits)?;
     match check(&config.thresholds, &history, config.style.unit) {
         Some(ending) => Err(ending.into()),
         None => Ok(()),
     }
+}
+
+fn new_history(config: &Config) -> History {
+    if config.plot.is_some() {
+        History::with_plot()
+    } else {
+        History::new()
+    }
+}
+
+/// Writes the chart of `-plot`, atomically: the categories stacked, the total RSS, the verdict,
+/// and the thresholds and limit as lines.
+fn plot(config: &Config, what: &str, history: &History, limits: Limits) -> anyhow::Result<()> {
+    use memanalyzer::timeline::plot::{svg, Chart, Threshold};
+    let (Some(path), Some(data)) = (&config.plot, &history.plot) else {
+        return Ok(());
+    };
+    let unit = config.style.unit;
+    let verdicts = render::verdicts(history);
+    let mut verdict = format!("RSS {}", render::verdict_words(&verdicts.total, unit));
+    for (series, category) in &verdicts.categories {
+        if category.leak {
+            verdict.push_str(&format!("; possible leak in {}", series.label));
+        }
+    }
+    let first = history.first_totals.map_or(0, |totals| totals.rss);
+    let thresholds = [
+        config
+            .thresholds
+            .max_rss
+            .map(|max| (max, format!("-max-rss {}", unit.format(max)))),
+        config.thresholds.max_growth.map(|max| {
+            (
+                first.saturating_add(max),
+                format!("-max-growth {} over the first sample", unit.format(max)),
+            )
+        }),
+        limits
+            .limit
+            .map(|(limit, from)| (limit, format!("limit {} ({from})", unit.format(limit)))),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(bytes, label)| Threshold { bytes, label })
+    .collect();
+    let chart = Chart {
+        title: format!("memanalyzer: {what}, {} samples", history.samples),
+        verdict,
+        labels: history
+            .categories
+            .iter()
+            .map(|series| series.label.as_str())
+            .collect(),
+        data,
+        thresholds,
+    };
+    let shown = escape::for_terminal(path.as_os_str().as_encoded_bytes());
+    let text = svg(&chart).with_context(|| format!("cannot draw {shown}"))?;
+    let mut file = crate::cli::output::AtomicFile::create(path)
+        .with_context(|| format!("cannot write {shown}"))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.commit())
+        .with_context(|| format!("cannot write {shown}"))
 }
