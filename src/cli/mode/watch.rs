@@ -335,6 +335,8 @@ fn finish(
     }
     match display {
         Display::Lines | Display::Prometheus => render::summary_json(history, limits, out),
+        // The screen already shows the summary of every sample: it is left as it is.
+        Display::Screen if history.samples > 0 => Ok(()),
         Display::Screen => render::summary_text(history, limits, config.style.unit, out),
     }
     .context("cannot write the output")?;
