@@ -370,7 +370,8 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
 pub fn verdict_words(verdict: &Verdict, unit: Unit) -> String {
     match verdict.trend {
         Trend::TooFewSamples => format!(
-            "not enough samples yet ({} of {} windows)",
+            "not enough samples yet ({} of the {} windows needed; with a sawtooth, each window \
+             spans one of its cycles)",
             verdict.windows,
             crate::timeline::verdict::MIN_WINDOWS
         ),

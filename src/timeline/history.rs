@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::sample::{Sample, Snapshot};
-use super::verdict::{judge, window_minima, Verdict, ANALYSIS_WINDOWS};
+use super::verdict::{analysis_windows, judge, window_minima, Verdict};
 use crate::report::Amounts;
 
 /// Most windows a series keeps.
@@ -92,10 +92,12 @@ impl Series {
         self.samples
     }
 
-    /// The verdict on the minima of [`ANALYSIS_WINDOWS`] windows.
+    /// The verdict on the minima of [`analysis_windows`] windows: at most
+    /// [`super::verdict::ANALYSIS_WINDOWS`], each spanning a whole cycle if the series has one.
     pub fn verdict(&self, min_leak_rate: f64) -> Verdict {
+        let minima = self.minima();
         judge(
-            &window_minima(&self.minima(), ANALYSIS_WINDOWS),
+            &window_minima(&minima, analysis_windows(&minima)),
             min_leak_rate,
         )
     }

@@ -14,6 +14,10 @@ pub const ANALYSIS_WINDOWS: usize = 24;
 /// Two-sided significance level of the trend test.
 pub const ALPHA: f64 = 0.05;
 
+/// Stricter level for calling a trend a possible leak: a watch judges many series at once (every
+/// category and the total), and a false alarm costs someone's afternoon.
+pub const LEAK_ALPHA: f64 = 0.01;
+
 /// The normal quantile for a two-sided 95% interval.
 const Z_95: f64 = 1.959_963_984_540_054;
 
@@ -221,9 +225,52 @@ pub fn window_minima(samples: &[(f64, f64)], windows: usize) -> Vec<(f64, f64)> 
         .collect()
 }
 
-/// The verdict on window minima (time in seconds, bytes): the trend is significant when the
-/// Mann–Kendall p-value is below [`ALPHA`]; a possible leak when it grows at least at
-/// `min_leak_rate` bytes per hour.
+/// A drop between two points of at least this share of the series' range marks the end of a
+/// cycle (a garbage collection, a cache flush).
+const DROP_SHARE: f64 = 0.25;
+
+/// The typical number of points between drops, if the series has a cycle: a sawtooth's period.
+/// `None` when it has no drop of at least a quarter of its range (a steady growth, flat noise).
+pub fn cycle_length(values: &[f64]) -> Option<f64> {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let range = high - low;
+    if !(range > 0.0) {
+        return None;
+    }
+    let drops: Vec<usize> = values
+        .windows(2)
+        .enumerate()
+        .filter(|(_, pair)| pair[0] - pair[1] >= DROP_SHARE * range)
+        .map(|(index, _)| index + 1)
+        .collect();
+    match drops.as_slice() {
+        [] => None,
+        // One cycle seen: it is at least as long as the longer part around its drop.
+        [only] => Some((*only).max(values.len() - only) as f64),
+        [first, .., last] => Some((last - first) as f64 / (drops.len() - 1) as f64),
+    }
+}
+
+/// How many windows `points` are cut into for a verdict: [`ANALYSIS_WINDOWS`], or fewer so that
+/// each window spans a whole cycle (with a quarter to spare, for uneven sampling), so that every
+/// window holds a trough. Fewer than [`MIN_WINDOWS`] means: not enough cycles yet for a verdict.
+pub fn analysis_windows(points: &[(f64, f64)]) -> usize {
+    let values: Vec<f64> = points.iter().map(|&(_, y)| y).collect();
+    let count = values.len();
+    match cycle_length(&values) {
+        Some(cycle) => {
+            let width = (cycle * 1.25).ceil().max(1.0) as usize;
+            (count / width).min(ANALYSIS_WINDOWS)
+        }
+        None => count.min(ANALYSIS_WINDOWS),
+    }
+}
+
+/// The verdict on window minima (time in seconds, bytes): a trend when the Mann–Kendall p-value
+/// is below [`ALPHA`] and the change it makes over the minima's span exceeds their scatter
+/// around the line; a possible leak when it grows with a p-value below [`LEAK_ALPHA`] and at
+/// least at `min_leak_rate` bytes per hour.
 pub fn judge(minima: &[(f64, f64)], min_leak_rate: f64) -> Verdict {
     let too_few = Verdict {
         trend: Trend::TooFewSamples,
@@ -248,6 +295,23 @@ pub fn judge(minima: &[(f64, f64)], min_leak_rate: f64) -> Verdict {
         (true, s) if s < 0 && slope.slope < 0.0 => Trend::Shrinking,
         _ => Trend::Steady,
     };
+    // A trend must also be larger than the scatter of the minima around it: troughs that were
+    // sampled early or late in a cycle scatter, and a few of them can make a significant-looking
+    // trend that is smaller than that scatter.
+    let residuals = minima.iter().map(|&(x, y)| y - slope.slope * x);
+    let scatter = residuals.clone().fold(f64::NEG_INFINITY, f64::max)
+        - residuals.fold(f64::INFINITY, f64::min);
+    let (first, last) = minima
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(x, _)| {
+            (lo.min(x), hi.max(x))
+        });
+    let change = slope.slope.abs() * (last - first);
+    let trend = if change > scatter {
+        trend
+    } else {
+        Trend::Steady
+    };
     let rate_per_hour = slope.slope * HOUR;
     Verdict {
         trend,
@@ -256,7 +320,9 @@ pub fn judge(minima: &[(f64, f64)], min_leak_rate: f64) -> Verdict {
         rate_high: slope.high * HOUR,
         p_value: test.p_value,
         windows: minima.len(),
-        leak: trend == Trend::Growing && rate_per_hour >= min_leak_rate,
+        leak: trend == Trend::Growing
+            && test.p_value < LEAK_ALPHA
+            && rate_per_hour >= min_leak_rate,
     }
 }
 
@@ -398,6 +464,60 @@ mod tests {
         let verdict = judge(&window_minima(&falling, ANALYSIS_WINDOWS), MIB);
         assert_eq!((verdict.trend, verdict.leak), (Trend::Shrinking, false));
         assert!(judge(&samples[..5], MIB).trend == Trend::TooFewSamples);
+    }
+
+    #[test]
+    fn windows_span_a_sawtooth_cycle_even_when_sampled_unevenly() {
+        // Period 16 samples, with the drop a sample early or late now and then.
+        let mut samples = Vec::new();
+        let mut phase = 0;
+        for t in 0..200u32 {
+            let late = t % 37 == 0;
+            phase = if phase >= 15 && !late { 0 } else { phase + 1 };
+            samples.push((f64::from(t), 100.0 + 10.0 * f64::from(phase)));
+        }
+        let values: Vec<f64> = samples.iter().map(|&(_, y)| y).collect();
+        let cycle = cycle_length(&values).unwrap();
+        assert!((15.0..=17.5).contains(&cycle), "{cycle}");
+        let windows = analysis_windows(&samples);
+        assert!(
+            (9..=10).contains(&windows),
+            "{windows}: about 200 / (16 × 1.25)"
+        );
+        let verdict = judge(&window_minima(&samples, windows), 1.0);
+        assert_eq!(
+            (verdict.trend, verdict.leak),
+            (Trend::Steady, false),
+            "{verdict:?}"
+        );
+        // A steady growth has no cycle: the usual number of windows.
+        let line: Vec<(f64, f64)> = (0..200).map(|t| (f64::from(t), f64::from(t))).collect();
+        assert_eq!(analysis_windows(&line), ANALYSIS_WINDOWS);
+        assert_eq!(cycle_length(&[5.0; 10]), None);
+        // One cycle seen so far: too few windows for a verdict.
+        let once: Vec<(f64, f64)> = (0..40).map(|t| (f64::from(t), f64::from(t % 30))).collect();
+        assert!(analysis_windows(&once) < MIN_WINDOWS);
+    }
+
+    #[test]
+    fn a_trend_smaller_than_the_scatter_of_the_troughs_is_steady() {
+        // Troughs at 2 with a few sampled late in their cycle: Mann–Kendall finds S = 34,
+        // p = 0.021 < 0.05, but the line rises by 12 × 0.236 = 2.8 while the minima scatter by
+        // 7.2 around it (hand-computed).
+        let values = [
+            2.0, 2.0, 2.0, 2.0, 3.0, 2.0, 2.0, 2.0, 9.0, 2.0, 4.0, 6.0, 7.0,
+        ];
+        let minima: Vec<(f64, f64)> = values
+            .iter()
+            .enumerate()
+            .map(|(x, &y)| (x as f64, y))
+            .collect();
+        let test = mann_kendall(&values);
+        assert_eq!(test.s, 34);
+        assert!(close(test.p_value, 0.020_65, 1e-4), "{test:?}");
+        assert!(close(theil_sen(&minima).unwrap().slope, 0.236_111, 1e-6));
+        let verdict = judge(&minima, 0.0);
+        assert_eq!((verdict.trend, verdict.leak), (Trend::Steady, false));
     }
 
     #[test]
