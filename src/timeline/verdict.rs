@@ -235,7 +235,7 @@ pub fn cycle_length(values: &[f64]) -> Option<f64> {
     let low = values.iter().copied().fold(f64::INFINITY, f64::min);
     let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let range = high - low;
-    if !(range > 0.0) {
+    if range.is_nan() || range <= 0.0 {
         return None;
     }
     let drops: Vec<usize> = values
