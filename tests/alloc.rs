@@ -255,16 +255,16 @@ fn watch_peak(samples: u64) -> i64 {
         totals: amounts(rss * 12),
         ..Snapshot::default()
     };
-    // Built outside the count: what a sample brings in is the same for any number of samples.
-    let snapshots: Vec<Snapshot> = (0..10).map(|i| snapshot(1 << (20 + i % 3))).collect();
     let ((), counts) = counted(|| {
         let mut history = History::new();
         for index in 0..samples {
-            let rss = (1 << 30) + (index % 7) * 4096;
+            // A steady leak of one page per sample, with no cycle: every verdict uses all of
+            // its 24 windows, however many samples there are.
+            let rss = (1 << 30) + index * 4096;
             history.push(Sample {
                 time_unix_ms: 1_000_000 + index * 100,
                 totals: amounts(rss),
-                snapshot: (index % 2 == 0).then(|| snapshots[(index / 2 % 10) as usize].clone()),
+                snapshot: (index % 2 == 0).then(|| snapshot(rss / 16)),
             });
         }
         let verdicts = memanalyzer::render::timeline::verdicts(&history);

@@ -232,23 +232,34 @@ const DROP_SHARE: f64 = 0.25;
 /// The typical number of points between drops, if the series has a cycle: a sawtooth's period.
 /// `None` when it has no drop of at least a quarter of its range (a steady growth, flat noise).
 pub fn cycle_length(values: &[f64]) -> Option<f64> {
-    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    cycle_of(values.iter().copied())
+}
+
+/// [`cycle_length`] over any sequence, without allocating: a watch calls it on every verdict.
+fn cycle_of(values: impl Iterator<Item = f64> + Clone) -> Option<f64> {
+    let (low, high, count) = values.clone().fold(
+        (f64::INFINITY, f64::NEG_INFINITY, 0usize),
+        |(low, high, count), value| (low.min(value), high.max(value), count + 1),
+    );
     let range = high - low;
     if range.is_nan() || range <= 0.0 {
         return None;
     }
-    let drops: Vec<usize> = values
-        .windows(2)
-        .enumerate()
-        .filter(|(_, pair)| pair[0] - pair[1] >= DROP_SHARE * range)
-        .map(|(index, _)| index + 1)
-        .collect();
-    match drops.as_slice() {
-        [] => None,
+    // The first and last drops (index of the point after each), and how many.
+    let mut drops: Option<(usize, usize, usize)> = None;
+    for (index, (before, after)) in values.clone().zip(values.skip(1)).enumerate() {
+        if before - after >= DROP_SHARE * range {
+            let at = index + 1;
+            drops = Some(match drops {
+                None => (at, at, 1),
+                Some((first, _, seen)) => (first, at, seen + 1),
+            });
+        }
+    }
+    match drops? {
         // One cycle seen: it is at least as long as the longer part around its drop.
-        [only] => Some((*only).max(values.len() - only) as f64),
-        [first, .., last] => Some((last - first) as f64 / (drops.len() - 1) as f64),
+        (only, _, 1) => Some(only.max(count - only) as f64),
+        (first, last, seen) => Some((last - first) as f64 / (seen - 1) as f64),
     }
 }
 
@@ -256,9 +267,8 @@ pub fn cycle_length(values: &[f64]) -> Option<f64> {
 /// each window spans a whole cycle (with a quarter to spare, for uneven sampling), so that every
 /// window holds a trough. Fewer than [`MIN_WINDOWS`] means: not enough cycles yet for a verdict.
 pub fn analysis_windows(points: &[(f64, f64)]) -> usize {
-    let values: Vec<f64> = points.iter().map(|&(_, y)| y).collect();
-    let count = values.len();
-    match cycle_length(&values) {
+    let count = points.len();
+    match cycle_of(points.iter().map(|&(_, y)| y)) {
         Some(cycle) => {
             let width = (cycle * 1.25).ceil().max(1.0) as usize;
             (count / width).min(ANALYSIS_WINDOWS)
