@@ -330,6 +330,25 @@ fn bad_over_time_input_gets_a_clear_error() {
     assert!(stderr.contains("--watch"), "{stderr}");
 
     let smaps = fixture_path("c-threads/smaps");
+    // A threshold that would be silently ignored is refused.
+    for (args, flag) in [
+        (vec!["-max-rss", "1GB"], "-max-rss"),
+        (vec!["-plot", "x.svg"], "-plot"),
+        (
+            vec!["-diff", smaps.to_str().unwrap(), "-max-rate", "1MB/h"],
+            "-max-rate",
+        ),
+    ] {
+        let mut all = vec!["-file", smaps.to_str().unwrap()];
+        all.extend(args);
+        let assert = memanalyzer(&all).code(2);
+        let stderr = utf8(&assert.get_output().stderr);
+        assert!(
+            stderr.starts_with(&format!("memanalyzer: error: {flag} does nothing")),
+            "{stderr}"
+        );
+        assert!(assert.get_output().stdout.is_empty());
+    }
     let neither = temp_file("hello, world\n");
     let line = runtime_error(&["-file", smaps.to_str().unwrap(), "-diff", path_of(&neither)]);
     assert!(line.contains("is neither smaps text"), "{line}");
@@ -471,4 +490,68 @@ fn the_plot_renders_in_a_real_browser() {
         "{} bytes: is the chart drawn?",
         image.len()
     );
+}
+
+#[test]
+fn a_tick_between_full_reads_reads_only_the_rollup_and_stat() {
+    let strace = or_skip!(crate::support::system::require_program("strace", "strace"));
+    let workload = Workload::spawn(&["--threads", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let trace_path = dir.path().join("trace");
+    let output = std::process::Command::new(strace)
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=openat,open,kill,tgkill,ptrace",
+            "-o",
+        ])
+        .arg(&trace_path)
+        .arg(memanalyzer_path())
+        .args([
+            "-pid",
+            &workload.pid_arg(),
+            "-watch",
+            "20ms",
+            "-count",
+            "7",
+            "-full-every",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() && stderr.contains("ptrace") {
+        skip!("strace cannot trace here ({stderr})");
+    }
+    assert!(output.status.success(), "{output:?}");
+    let records = lines(&output.stdout);
+    let full: Vec<bool> = records[..7].iter().map(|r| r["full"] == true).collect();
+    // Samples 1, 4 and 7 are due; the idle workload's RSS does not move in between.
+    assert_eq!(full, [true, false, false, true, false, false, true]);
+    let trace = std::fs::read_to_string(&trace_path).unwrap();
+    let opens = |name: &str| {
+        trace
+            .lines()
+            .filter(|line| {
+                line.contains(&format!("\"{name}\"")) || line.contains(&format!("/{name}\""))
+            })
+            .collect::<Vec<&str>>()
+    };
+    assert_eq!(
+        opens("smaps").len(),
+        3,
+        "one full read per due sample:\n{trace}"
+    );
+    assert_eq!(
+        opens("smaps_rollup").len(),
+        4,
+        "the rollup on the other ticks:\n{trace}"
+    );
+    for line in opens("smaps").iter().chain(&opens("smaps_rollup")) {
+        assert!(line.contains("O_RDONLY"), "{line}");
+    }
+    for call in ["kill(", "tgkill(", "ptrace("] {
+        assert!(!trace.contains(call), "{call} in:\n{trace}");
+    }
 }

@@ -17,6 +17,7 @@ use memanalyzer::render::{escape, Renderer};
 /// Does what `config` says and writes the result to `out` (or to the `-output` file,
 /// atomically). Warnings go to `warn`.
 pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow::Result<()> {
+    check_over_time_flags(config)?;
     let renderer = Renderer::new(config.format, config.style);
     match &config.mode {
         Mode::Analyze {
@@ -33,6 +34,58 @@ pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow
             options,
         } => diff::run(config, base, input, options, out, warn),
         Mode::Watch { pid, settings } => watch::run(config, *pid, settings, out, warn),
+    }
+}
+
+/// Exit status for a usage error found once the input is known (clap's convention).
+const EXIT_USAGE: u8 = 2;
+
+/// The over-time flags that only some modes use are refused where they would be ignored: a
+/// threshold that is silently not checked is worse than an error.
+fn check_over_time_flags(config: &Config) -> Result<(), Ending> {
+    const OVER_TIME: &str = "it needs -watch INTERVAL or a recording (-file FILE.ndjson)";
+    const THRESHOLD: &str = "it needs -diff BASE, -watch INTERVAL or a recording";
+    let thresholds = &config.thresholds;
+    let (mode, unused): (&str, Vec<(&str, bool, &str)>) = match &config.mode {
+        Mode::Analyze {
+            input: memanalyzer::Input::File(path),
+            ..
+        } if watch::is_recording(path) => ("a recording", Vec::new()),
+        Mode::Analyze { .. } | Mode::ProcessList => (
+            if matches!(config.mode, Mode::ProcessList) {
+                "-ps"
+            } else {
+                "a single analysis"
+            },
+            vec![
+                ("-max-rss", thresholds.max_rss.is_some(), THRESHOLD),
+                ("-max-growth", thresholds.max_growth.is_some(), THRESHOLD),
+                ("-max-rate", thresholds.max_rate.is_some(), OVER_TIME),
+                ("-limit", thresholds.limit.is_some(), OVER_TIME),
+                ("-plot", config.plot.is_some(), OVER_TIME),
+            ],
+        ),
+        Mode::Diff { .. } => (
+            "-diff",
+            vec![
+                ("-max-rate", thresholds.max_rate.is_some(), OVER_TIME),
+                ("-limit", thresholds.limit.is_some(), OVER_TIME),
+                ("-plot", config.plot.is_some(), OVER_TIME),
+                (
+                    "-format prometheus",
+                    config.format == memanalyzer::render::Format::Prometheus,
+                    "a diff is text or JSON",
+                ),
+            ],
+        ),
+        Mode::Watch { .. } => ("", Vec::new()),
+    };
+    match unused.into_iter().find(|(_, given, _)| *given) {
+        Some((flag, _, hint)) => Err(Ending {
+            status: EXIT_USAGE,
+            message: format!("error: {flag} does nothing with {mode}: {hint}"),
+        }),
+        None => Ok(()),
     }
 }
 
