@@ -425,7 +425,8 @@ pub fn verdicts(history: &History) -> Verdicts<'_> {
         .iter()
         .map(|series| {
             let now = series.rss.last().unwrap_or(0.0) as u64;
-            // A category's leak must also matter to the process: at least the process's minimum.
+            // A category's leak must also matter to the process: 1 MiB/h, or 1% per hour of the
+            // larger of the category and a tenth of the process.
             (
                 series,
                 series.rss.verdict(min_leak_rate(now.max(current / 10))),

@@ -351,6 +351,7 @@ impl LiveTarget {
     }
 
     /// The process's totals from `smaps_rollup` (no `size`: the rollup has no Size line).
+    /// [`crate::Error::Open`] when the kernel has no `smaps_rollup` (before 4.14).
     pub fn rollup(&self) -> Result<Amounts, crate::Error> {
         use nix::errno::Errno;
         let pid = self.pid;
@@ -358,6 +359,11 @@ impl LiveTarget {
         let text = self.process.read("smaps_rollup").map_err(|source| {
             match crate::input::process::errno_of(source) {
                 Errno::EACCES | Errno::EPERM => crate::Error::PermissionDenied { pid },
+                // Before Linux 4.14 there is no smaps_rollup: the process is still there.
+                Errno::ENOENT if !self.has_exited() => crate::Error::Open {
+                    path: path(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                },
                 _ => crate::Error::NoSuchProcess { pid },
             }
         })?;

@@ -6,7 +6,8 @@
 //! reading (about a quarter of the cost of smaps, with no per-region text); every `-full-every`
 //! ticks, and whenever the RSS moved by 5% since the last full read, the full smaps is read as
 //! in a normal run (the same walk plus a text record per region). Nothing is written to the
-//! target and it is never stopped. memanalyzer's own memory stays bounded (see
+//! target and it is never stopped (before Linux 4.14, which has no `smaps_rollup`, every tick
+//! reads the full smaps). memanalyzer's own memory stays bounded (see
 //! `timeline::history`).
 
 // Only a live watch (Linux) shows samples as they come; replays use the rest.
@@ -131,10 +132,12 @@ mod live {
         let mut last_full_rss: Option<u64> = None;
         let mut ending: Option<Ending> = None;
         let mut index = 0u64;
+        // Before Linux 4.14 there is no smaps_rollup: every sample reads the full smaps.
+        let mut has_rollup = true;
         while !INTERRUPTED.load(Ordering::Relaxed)
             && settings.count.is_none_or(|count| index < count)
         {
-            let due = index % settings.full_every == 0;
+            let due = !has_rollup || index % settings.full_every == 0;
             let rollup = if due {
                 None
             } else {
@@ -143,6 +146,10 @@ mod live {
                     Err(Error::NoSuchProcess { .. }) => {
                         ending = Some(exited(pid, &history));
                         break;
+                    }
+                    Err(Error::Open { .. }) => {
+                        has_rollup = false;
+                        None
                     }
                     Err(error) => return Err(error.into()),
                 }
