@@ -384,15 +384,37 @@ impl LiveTarget {
             .map_or(true, |status| status.has_exited())
     }
 
-    /// The `memory.max` of the process's cgroup (v2), if it has a limit and it can be read. The
-    /// limit is the whole cgroup's, not this process's alone.
+    /// The memory limit of the process's cgroup, if it has one and it can be read: `memory.max`
+    /// (cgroup v2), or `memory.limit_in_bytes` of the memory controller (v1). The limit is the
+    /// whole cgroup's, not this process's alone.
     pub fn cgroup_memory_max(&self) -> Option<u64> {
-        let text = self.process.read("cgroup").ok()?;
-        let text = String::from_utf8(text).ok()?;
-        let path = text.lines().find_map(|line| line.strip_prefix("0::"))?;
-        let limit = std::fs::read_to_string(format!("/sys/fs/cgroup{path}/memory.max")).ok()?;
-        limit.trim().parse().ok()
+        let text = String::from_utf8(self.process.read("cgroup").ok()?).ok()?;
+        let read = |path: String| std::fs::read_to_string(path).ok();
+        let limit = cgroup_limit(&text, read)?;
+        // v1 writes "no limit" as a huge number (PAGE_COUNTER_MAX pages, rounded).
+        (limit < 1 << 62).then_some(limit)
     }
+}
+
+/// The memory limit named by `/proc/<pid>/cgroup` text, read through `read` (a path → its text).
+#[cfg(target_os = "linux")]
+fn cgroup_limit(cgroup: &str, read: impl Fn(String) -> Option<String>) -> Option<u64> {
+    let v1 = cgroup.lines().find_map(|line| {
+        let (_, rest) = line.split_once(':')?;
+        let (controllers, path) = rest.split_once(':')?;
+        controllers
+            .split(',')
+            .any(|c| c == "memory")
+            .then_some(path)
+    });
+    let text = match v1 {
+        Some(path) => read(format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"))?,
+        None => {
+            let path = cgroup.lines().find_map(|line| line.strip_prefix("0::"))?;
+            read(format!("/sys/fs/cgroup{path}/memory.max"))?
+        }
+    };
+    text.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -455,6 +477,26 @@ Private_Dirty: 12 kB
                 .collect::<Vec<_>>()
         };
         assert_eq!(strip(&back.categories), strip(&made.categories));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_cgroup_limit_from_v1_and_v2() {
+        let files = |path: String| match path.as_str() {
+            "/sys/fs/cgroup/memory/app/memory.limit_in_bytes" => Some("536870912\n".to_string()),
+            "/sys/fs/cgroup/app.slice/memory.max" => Some("max\n".to_string()),
+            "/sys/fs/cgroup/web.slice/memory.max" => Some("1073741824\n".to_string()),
+            _ => None,
+        };
+        let v1 = "5:cpu,cpuacct:/\n4:memory:/app\n0::/\n";
+        assert_eq!(super::cgroup_limit(v1, files), Some(512 << 20));
+        assert_eq!(
+            super::cgroup_limit("0::/app.slice\n", files),
+            None,
+            "max: no limit"
+        );
+        assert_eq!(super::cgroup_limit("0::/web.slice\n", files), Some(1 << 30));
+        assert_eq!(super::cgroup_limit("0::/gone\n", files), None);
     }
 
     #[test]
