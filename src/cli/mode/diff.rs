@@ -81,16 +81,21 @@ fn check(
     Ok(())
 }
 
-/// Reads a baseline: a memanalyzer JSON report, a recording (its first full sample), or smaps.
+/// Reads a baseline: a memanalyzer JSON report, a recording (its first full sample), or smaps
+/// (streamed, like any smaps file: a baseline of a huge process costs no more memory than
+/// analyzing it).
 pub(super) fn baseline(path: &Path) -> anyhow::Result<Snapshot> {
     let shown = escape::for_terminal(path.as_os_str().as_encoded_bytes());
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the baseline {shown}"))?;
     let neither = "the baseline must be a saved smaps file (cat /proc/PID/smaps > base.smaps) or \
                    a JSON report (memanalyzer -pid PID -format json > base.json)";
-    if looks_like_recording(&bytes) {
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| anyhow::anyhow!("{shown} is not UTF-8 text: {neither}"))?;
-        return match Snapshot::from_json(text) {
+    let mut start = [0u8; 64];
+    let read = std::fs::File::open(path)
+        .and_then(|mut file| std::io::Read::read(&mut file, &mut start))
+        .with_context(|| format!("cannot read the baseline {shown}"))?;
+    if looks_like_recording(&start[..read]) {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the baseline {shown} (is it UTF-8 JSON?)"))?;
+        return match Snapshot::from_json(&text) {
             Ok(snapshot) => Ok(snapshot),
             Err(not_a_report) => {
                 // A recording: the first sample that read the full smaps.
@@ -109,14 +114,16 @@ pub(super) fn baseline(path: &Path) -> anyhow::Result<Snapshot> {
             }
         };
     }
-    match memanalyzer::analyze_reader(&bytes[..], &Options::default().region_groups()) {
+    let input = Input::File(path.to_path_buf());
+    match memanalyzer::analyze(&input, &Options::default().region_groups()) {
         Ok(report) => Ok(Snapshot::of_report(&report)),
-        Err(error) => {
+        Err(error @ (memanalyzer::Error::Parse { .. } | memanalyzer::Error::Empty { .. })) => {
             let why = std::error::Error::source(&error)
                 .map_or_else(|| error.to_string(), ToString::to_string);
             Err(anyhow::anyhow!(
                 "{shown} is neither smaps text ({why}) nor a memanalyzer JSON report; {neither}"
             ))
         }
+        Err(error) => Err(error).with_context(|| format!("cannot read the baseline {shown}")),
     }
 }
