@@ -555,3 +555,38 @@ fn a_tick_between_full_reads_reads_only_the_rollup_and_stat() {
         assert!(!trace.contains(call), "{call} in:\n{trace}");
     }
 }
+
+#[test]
+fn on_a_terminal_a_watch_redraws_one_screen_per_sample() {
+    let workload = Workload::spawn(&["--grow-mb-per-s", "10", "--grow-limit-mb", "100"]);
+    let pid = workload.pid_arg();
+    let args = [
+        "-pid", &pid, "-watch", "50ms", "-count", "8", "-limit", "1GB",
+    ];
+    let screen = or_skip!(crate::support::terminal::run_on_terminal(&args, &[]));
+    let screen = String::from_utf8(screen).unwrap();
+    let clear = "\u{1b}[H\u{1b}[2J";
+    assert_eq!(
+        screen.matches(clear).count(),
+        8,
+        "one redraw per sample:\n{screen}"
+    );
+    let last = screen.rsplit(clear).next().unwrap();
+    assert!(
+        last.starts_with(&format!("memanalyzer: watching process {pid}")),
+        "{last}"
+    );
+    for expected in [
+        "Samples: 8",
+        "NOW",
+        "CHANGE",
+        "RATE",
+        "anon.rw",
+        "total",
+        "Verdict: RSS",
+    ] {
+        assert!(last.contains(expected), "{expected} is missing:\n{last}");
+    }
+    assert!(last.contains("Limit: 1024 MB (-limit)"), "{last}");
+    assert!(!screen.contains("\"record\""), "no NDJSON on a terminal");
+}

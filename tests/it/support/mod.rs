@@ -10,6 +10,7 @@
 //! - [`workload`]: the `examples/workload` helper process with a known memory layout, and the
 //!   other example binaries the tests run;
 //! - [`system`]: programs on PATH, root, running as user `nobody`;
+//! - [`terminal`]: running memanalyzer on a pseudo-terminal;
 //! - [`readers`]: readers that hand out their data in small pieces;
 //! - [`invariants`]: what every successful analysis keeps (shared with the fuzz target);
 //! - [`skip!`] and [`or_skip!`]: a test that cannot run here says so.
@@ -46,6 +47,7 @@ pub mod smaps;
 #[path = "../../../benches/synthetic.rs"]
 pub mod synthetic;
 pub mod system;
+pub mod terminal;
 pub mod text;
 pub mod workload;
 
