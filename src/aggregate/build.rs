@@ -122,49 +122,47 @@ pub(super) fn report(
     }
 }
 
-/// The identity groups with their categories decided, largest RSS first.
+/// The identity groups with their categories decided, largest RSS first. Regions of one identity
+/// can be classified through different rule chains (a layout rule looks at neighbours) and still
+/// land in one category: their groups are merged.
 fn region_groups(
     identities: Identities,
     category_of: impl Fn(&Chain, u32) -> (CategoryId, Evidence),
 ) -> Vec<RegionGroup> {
-    let mut groups: Vec<RegionGroup> = identities
-        .into_groups()
-        .into_iter()
-        .map(|group| {
-            let ((chain, subkey), count) = (group.cell, group.count);
-            let category = category_of(&chain, subkey).0;
-            match group.identity {
-                Some(identity) => RegionGroup {
+    let mut merged: Vec<RegionGroup> = Vec::new();
+    let mut index: HashMap<(CategoryId, Option<super::identities::Identity>), usize> =
+        HashMap::new();
+    for group in identities.into_groups() {
+        let ((chain, subkey), count) = (group.cell, group.count);
+        let category = category_of(&chain, subkey).0;
+        let at = *index
+            .entry((category.clone(), group.identity.clone()))
+            .or_insert_with(|| {
+                let rest = group.identity.is_none();
+                let identity = group.identity.unwrap_or_default();
+                merged.push(RegionGroup {
                     category,
                     perms: identity.perms,
                     offset: identity.offset,
                     inode: identity.inode,
                     name: identity.name,
-                    rest: false,
-                    regions: count.regions,
-                    amounts: count.amounts,
-                },
-                None => RegionGroup {
-                    category,
-                    perms: Default::default(),
-                    offset: 0,
-                    inode: 0,
-                    name: Vec::new(),
-                    rest: true,
-                    regions: count.regions,
-                    amounts: count.amounts,
-                },
-            }
-        })
-        .collect();
-    groups.sort_by(|a, b| {
+                    rest,
+                    regions: 0,
+                    amounts: Default::default(),
+                });
+                merged.len() - 1
+            });
+        merged[at].regions += count.regions;
+        merged[at].amounts += count.amounts;
+    }
+    merged.sort_by(|a, b| {
         b.amounts
             .rss
             .cmp(&a.amounts.rss)
             .then(b.amounts.size.cmp(&a.amounts.size))
             .then_with(|| a.name.cmp(&b.name))
     });
-    groups
+    merged
 }
 
 /// The executable file decides where it can; otherwise the regions' signals do.
