@@ -20,6 +20,19 @@ fn lines(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// Waits (at most 30 s, a hang guard) until a running watch has recorded `count` samples.
+fn wait_for_samples(recording: &std::path::Path, count: usize) {
+    let recorded = || {
+        std::fs::read(recording)
+            .map(|bytes| bytes.iter().filter(|&&b| b == b'\n').count() >= count)
+            .unwrap_or(false)
+    };
+    assert!(
+        poll_until(Duration::from_secs(30), recorded),
+        "no samples recorded"
+    );
+}
+
 fn summary_of(records: &[Value]) -> &Value {
     let last = records.last().expect("a watch prints at least its summary");
     assert_eq!(last["record"], "summary", "{last}");
@@ -282,6 +295,8 @@ fn thresholds_exit_3_with_one_line_naming_them() {
 #[test]
 fn a_target_that_exits_during_a_watch_ends_with_the_summary_and_status_4() {
     let workload = Workload::spawn(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("rec.ndjson");
     let mut watch = std::process::Command::new(memanalyzer_path())
         .args([
             "-pid",
@@ -290,12 +305,14 @@ fn a_target_that_exits_during_a_watch_ends_with_the_summary_and_status_4() {
             "20ms",
             "-count",
             "100000",
+            "-record",
+            recording.to_str().unwrap(),
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_samples(&recording, 3);
     workload.kill();
     let guard = std::time::Instant::now();
     let output = loop {
@@ -415,13 +432,17 @@ fn a_prometheus_watch_adds_the_growth_rate_per_category() {
 #[test]
 fn ctrl_c_ends_a_watch_with_the_summary() {
     let workload = Workload::spawn(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("rec.ndjson");
     let watch = std::process::Command::new(memanalyzer_path())
-        .args(["-pid", &workload.pid_arg(), "-watch", "20ms"])
+        .args(["-pid", &workload.pid_arg(), "-watch", "20ms", "-record"])
+        .arg(&recording)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    // The handler is in place before the first sample is recorded.
+    wait_for_samples(&recording, 2);
     // SAFETY: kill(2) has no memory-safety preconditions; the PID is our own child's.
     assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGINT) }, 0);
     let output = watch.wait_with_output().unwrap();
