@@ -366,6 +366,9 @@ fn bad_over_time_input_gets_a_clear_error() {
         );
         assert!(assert.get_output().stdout.is_empty());
     }
+    let assert = memanalyzer(&["-pid", "1", "-watch", "1s", "-output", "x.ndjson"]).code(2);
+    let stderr = utf8(&assert.get_output().stderr);
+    assert!(stderr.contains("-record FILE"), "{stderr}");
     let neither = temp_file("hello, world\n");
     let line = runtime_error(&["-file", smaps.to_str().unwrap(), "-diff", path_of(&neither)]);
     assert!(line.contains("is neither smaps text"), "{line}");

@@ -78,7 +78,15 @@ fn check_over_time_flags(config: &Config) -> Result<(), Ending> {
                 ),
             ],
         ),
-        Mode::Watch { .. } => ("", Vec::new()),
+        Mode::Watch { .. } => (
+            "-watch",
+            vec![(
+                "-output",
+                config.output.is_some() && config.format != memanalyzer::render::Format::Prometheus,
+                "a watch streams its samples; -record FILE keeps them (-output goes with \
+                 -format prometheus, rewritten at every full sample)",
+            )],
+        ),
     };
     match unused.into_iter().find(|(_, given, _)| *given) {
         Some((flag, _, hint)) => Err(Ending {
