@@ -23,7 +23,7 @@ _memanalyzer_clap() {
 
     case "${cmd}" in
         memanalyzer)
-            opts="-h -V --pid --top --all --file --ps --cgroup --format --unit --color --output --http --name --min-interval --token-file --help --version"
+            opts="-h -V --pid --top --all --file --ps --cgroup --format --unit --color --output --http --name --min-interval --token-file --diff --watch --count --full-every --record --limit --max-rss --max-growth --plot --max-rate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -73,6 +73,46 @@ _memanalyzer_clap() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --diff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --full-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --record)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-rss)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-growth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --plot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -105,13 +145,13 @@ _memanalyzer() {
             COMPREPLY=($(compgen -W "${pids[*]#/proc/}" -- "$cur"))
             return 0
             ;;
-        -top|--top|-file|--file|-format|--format|-unit|--unit|-color|--color|-output|--output|-http|--http|-name|--name|-min-interval|--min-interval|-token-file|--token-file)
+        -top|--top|-file|--file|-format|--format|-unit|--unit|-color|--color|-output|--output|-http|--http|-name|--name|-min-interval|--min-interval|-token-file|--token-file|-diff|--diff|-watch|--watch|-count|--count|-full-every|--full-every|-record|--record|-limit|--limit|-max-rss|--max-rss|-max-growth|--max-growth|-plot|--plot|-max-rate|--max-rate)
             _memanalyzer_clap "$cmd" "$cur" "--${prev##*-}"
             return
             ;;
     esac
     if [[ $cur == "" || ($cur == -* && $cur != --*) ]]; then
-        COMPREPLY=($(compgen -W "-pid -top -all -file -ps -cgroup -format -unit -color -output -http -name -min-interval -token-file -help -version -h -V" -- "$cur"))
+        COMPREPLY=($(compgen -W "-pid -top -all -file -ps -cgroup -format -unit -color -output -http -name -min-interval -token-file -diff -watch -count -full-every -record -limit -max-rss -max-growth -plot -max-rate -help -version -h -V" -- "$cur"))
         return 0
     fi
     _memanalyzer_clap "$cmd" "$cur" "$prev"

@@ -19,6 +19,16 @@ complete -c memanalyzer -l http -o http -d 'Serve the analysis over HTTP at ADDR
 complete -c memanalyzer -l name -o name -d 'With -http: serve the process with this name (its comm or executable file name), found again when it restarts' -r
 complete -c memanalyzer -l min-interval -o min-interval -d 'With -http: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in between share the last read' -r
 complete -c memanalyzer -l token-file -o token-file -d 'With -http: require \'Authorization: Bearer TOKEN\' (except on /healthz), TOKEN being the first line of FILE' -r -F
+complete -c memanalyzer -l diff -o diff -d 'Compare now (-pid or -file) with a baseline: a saved smaps file or a JSON report (-format json)' -r -F
+complete -c memanalyzer -l watch -o watch -d 'Sample the process every INTERVAL (500ms, 10s, 1m) until Ctrl-C or -count samples' -r
+complete -c memanalyzer -l count -o count -d 'With -watch: stop after N samples' -r
+complete -c memanalyzer -l full-every -o full-every -d 'With -watch: read the full smaps every K samples (and whenever the totals moved by 5%); smaps_rollup otherwise' -r
+complete -c memanalyzer -l record -o record -d 'With -watch: append every sample to FILE as NDJSON (replay it with -file FILE)' -r -F
+complete -c memanalyzer -l limit -o limit -d 'Memory limit for the time-until-reached estimate [default: the cgroup\'s memory.max]' -r
+complete -c memanalyzer -l max-rss -o max-rss -d 'Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)' -r
+complete -c memanalyzer -l max-growth -o max-growth -d 'Exit with status 3 if RSS grew by more than SIZE since -diff\'s baseline or the watch\'s first sample' -r
+complete -c memanalyzer -l plot -o plot -d 'With -watch or a recording: draw the categories over time as a stacked-area chart (SVG)' -r -F
+complete -c memanalyzer -l max-rate -o max-rate -d 'With -watch or a recording: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)' -r
 complete -c memanalyzer -l all -o all -d 'List every region, largest first, instead of the top N'
 complete -c memanalyzer -l ps -o ps -d 'List the processes this user can see, by PSS (from smaps_rollup), instead of one process'
 complete -c memanalyzer -l cgroup -o cgroup -d 'Add the container view: the process\'s cgroup (limit, usage by kind, working set, OOM); with -ps, group the processes by cgroup'

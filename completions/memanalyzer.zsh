@@ -51,6 +51,26 @@ auto\:"Whatever reads best for each number (KiB, MiB, GiB, ...)"))' \
 '(-min-interval --min-interval)-min-interval=[With -http\: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in between share the last read]:DURATION:_default' \
 '(-token-file --token-file)--token-file=[With -http\: require '\''Authorization\: Bearer TOKEN'\'' (except on /healthz), TOKEN being the first line of FILE]:FILE:_files' \
 '(-token-file --token-file)-token-file=[With -http\: require '\''Authorization\: Bearer TOKEN'\'' (except on /healthz), TOKEN being the first line of FILE]:FILE:_files' \
+'(--ps -ps --watch -watch -diff --diff)--diff=[Compare now (-pid or -file) with a baseline\: a saved smaps file or a JSON report (-format json)]:BASE:_files' \
+'(--ps -ps --watch -watch -diff --diff)-diff=[Compare now (-pid or -file) with a baseline\: a saved smaps file or a JSON report (-format json)]:BASE:_files' \
+'(--file -file --ps -ps -watch --watch)--watch=[Sample the process every INTERVAL (500ms, 10s, 1m) until Ctrl-C or -count samples]:INTERVAL:_default' \
+'(--file -file --ps -ps -watch --watch)-watch=[Sample the process every INTERVAL (500ms, 10s, 1m) until Ctrl-C or -count samples]:INTERVAL:_default' \
+'(-count --count)--count=[With -watch\: stop after N samples]:N:_default' \
+'(-count --count)-count=[With -watch\: stop after N samples]:N:_default' \
+'(-full-every --full-every)--full-every=[With -watch\: read the full smaps every K samples (and whenever the totals moved by 5%); smaps_rollup otherwise]:K:_default' \
+'(-full-every --full-every)-full-every=[With -watch\: read the full smaps every K samples (and whenever the totals moved by 5%); smaps_rollup otherwise]:K:_default' \
+'(-record --record)--record=[With -watch\: append every sample to FILE as NDJSON (replay it with -file FILE)]:FILE:_files' \
+'(-record --record)-record=[With -watch\: append every sample to FILE as NDJSON (replay it with -file FILE)]:FILE:_files' \
+'(-limit --limit)--limit=[Memory limit for the time-until-reached estimate \[default\: the cgroup'\''s memory.max\]]:SIZE:_default' \
+'(-limit --limit)-limit=[Memory limit for the time-until-reached estimate \[default\: the cgroup'\''s memory.max\]]:SIZE:_default' \
+'(-max-rss --max-rss)--max-rss=[Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)]:SIZE:_default' \
+'(-max-rss --max-rss)-max-rss=[Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)]:SIZE:_default' \
+'(-max-growth --max-growth)--max-growth=[Exit with status 3 if RSS grew by more than SIZE since -diff'\''s baseline or the watch'\''s first sample]:SIZE:_default' \
+'(-max-growth --max-growth)-max-growth=[Exit with status 3 if RSS grew by more than SIZE since -diff'\''s baseline or the watch'\''s first sample]:SIZE:_default' \
+'(-plot --plot)--plot=[With -watch or a recording\: draw the categories over time as a stacked-area chart (SVG)]:FILE.svg:_files' \
+'(-plot --plot)-plot=[With -watch or a recording\: draw the categories over time as a stacked-area chart (SVG)]:FILE.svg:_files' \
+'(-max-rate --max-rate)--max-rate=[With -watch or a recording\: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)]:RATE:_default' \
+'(-max-rate --max-rate)-max-rate=[With -watch or a recording\: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)]:RATE:_default' \
 '(--top -top -all --all)--all[List every region, largest first, instead of the top N]' \
 '(--top -top -all --all)-all[List every region, largest first, instead of the top N]' \
 '(-ps --ps)--ps[List the processes this user can see, by PSS (from smaps_rollup), instead of one process]' \

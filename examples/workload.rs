@@ -16,7 +16,9 @@
 //! the `--file-name` file and exits 0. Give it a pipe as stdin: with
 //! `/dev/null` it exits at once. After `ready` it neither allocates nor faults
 //! memory, so its smaps is quiescent (smaps and smaps_rollup can be compared),
-//! unless `--churn-kb` asks for the opposite.
+//! unless `--churn-kb` asks for the opposite, or `--grow-mb-per-s` or
+//! `--sawtooth-mb` ask it to change its RSS over time (for `-watch`), from a
+//! thread `wl-memory`, in mappings made before `ready`.
 //!
 //! A line `exec` on stdin makes it run itself again with the same arguments
 //! (execve of /proc/self/exe): the same PID gets a new address space, sets it up
@@ -120,6 +122,12 @@ stdout, then waits until stdin reaches EOF or gets a line `exit`; a line
   --main-thread-exits     after ready, the main thread exits; another waits on stdin
   --non-dumpable          prctl(PR_SET_DUMPABLE, 0) before ready
   --mlock                 accepted and ignored
+  --grow-mb-per-s R       after `ready`, touch R MiB more anonymous memory every second
+                          (a steady leak), up to --grow-limit-mb
+  --grow-limit-mb L       stop growing at L MiB (default 512)
+  --sawtooth-mb A         after `ready`, touch up to A MiB, then free it all, every
+                          --sawtooth-period-ms (a garbage collector's sawtooth, no leak)
+  --sawtooth-period-ms P  period of the sawtooth in ms (default 1000)
   --verbose               describe the layout on stderr before `ready`
   -h, --help              show this help
 ";
@@ -149,6 +157,10 @@ struct Config {
     main_thread_exits: bool,
     non_dumpable: bool,
     verbose: bool,
+    grow_mb_per_s: usize,
+    grow_limit_mb: usize,
+    sawtooth_mb: usize,
+    sawtooth_period_ms: usize,
 }
 
 impl Default for Config {
@@ -170,6 +182,10 @@ impl Default for Config {
             main_thread_exits: false,
             non_dumpable: false,
             verbose: false,
+            grow_mb_per_s: 0,
+            grow_limit_mb: 512,
+            sawtooth_mb: 0,
+            sawtooth_period_ms: 1000,
         }
     }
 }
@@ -273,7 +289,11 @@ fn parse_args(args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
             | "--memfd-kb"
             | "--sysv-kb"
             | "--deleted-file-kb"
-            | "--churn-kb" => {
+            | "--churn-kb"
+            | "--grow-mb-per-s"
+            | "--grow-limit-mb"
+            | "--sawtooth-mb"
+            | "--sawtooth-period-ms" => {
                 let v = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
                 let n: usize = v
                     .to_str()
@@ -291,6 +311,10 @@ fn parse_args(args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
                     "--sysv-kb" => c.sysv_kb = n,
                     "--deleted-file-kb" => c.deleted_file_kb = n,
                     "--churn-kb" => c.churn_kb = n,
+                    "--grow-mb-per-s" => c.grow_mb_per_s = n,
+                    "--grow-limit-mb" => c.grow_limit_mb = n,
+                    "--sawtooth-mb" => c.sawtooth_mb = n,
+                    "--sawtooth-period-ms" => c.sawtooth_period_ms = n,
                     _ => unreachable!("every numeric flag is listed above"),
                 }
             }
@@ -299,6 +323,9 @@ fn parse_args(args: impl Iterator<Item = OsString>) -> Result<Parsed, String> {
         seen.push(flag);
     }
 
+    if c.sawtooth_period_ms == 0 {
+        return Err("--sawtooth-period-ms must be at least 1".into());
+    }
     if c.pages_per_mapping == 0 {
         return Err("--pages-per-mapping must be at least 1".into());
     }
@@ -580,6 +607,9 @@ fn run(c: &Config) -> Result<(), String> {
         unreachable!("the exit system call does not return");
     }
 
+    if c.grow_mb_per_s > 0 || c.sawtooth_mb > 0 {
+        start_changing_memory(c, page)?;
+    }
     announce_ready()?;
     let request = wait_for_exit().map_err(|e| format!("reading stdin: {e}"))?;
     drop(cleanup);
@@ -649,6 +679,75 @@ impl ChurnArea {
             }
         }
     }
+}
+
+/// `--grow-mb-per-s` and `--sawtooth-mb`: a thread that changes the RSS after `ready`, in one
+/// anonymous `rw-p` mapping each (reserved up front with MAP_NORESERVE, so the layout does not
+/// change, only the resident pages): the leak touches pages at a steady rate; the sawtooth
+/// touches up to its amplitude over a period, then frees it all with MADV_DONTNEED.
+fn start_changing_memory(c: &Config, page: usize) -> Result<(), String> {
+    const TICK: Duration = Duration::from_millis(10);
+    let grow = if c.grow_mb_per_s > 0 {
+        mib(c.grow_limit_mb, "--grow-limit-mb")?
+    } else {
+        0
+    };
+    let grow_rate = mib(c.grow_mb_per_s, "--grow-mb-per-s")? as f64;
+    let saw = mib(c.sawtooth_mb, "--sawtooth-mb")?;
+    let map = |len: usize, what: &str| -> Result<usize, String> {
+        if len == 0 {
+            return Ok(0);
+        }
+        mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            what,
+        )
+        .map(|addr| addr as usize)
+    };
+    let grow_at = map(grow, "--grow-mb-per-s")?;
+    let saw_at = map(saw, "--sawtooth-mb")?;
+    let period = Duration::from_millis(c.sawtooth_period_ms as u64);
+    std::thread::Builder::new()
+        .name("wl-memory".into())
+        .spawn(move || {
+            let started = Instant::now();
+            let (mut grown, mut sawn) = (0usize, 0usize);
+            let mut cycle = 0u128;
+            loop {
+                let elapsed = started.elapsed();
+                let target = round_up(
+                    ((grow_rate * elapsed.as_secs_f64()) as usize).min(grow),
+                    page,
+                );
+                if target > grown {
+                    touch_write((grow_at + grown) as *mut u8, target - grown, page);
+                    grown = target;
+                }
+                if saw > 0 {
+                    let now_cycle = elapsed.as_millis() / period.as_millis();
+                    if now_cycle != cycle {
+                        // SAFETY: the range is this program's own private anonymous mapping.
+                        unsafe { libc::madvise(saw_at as *mut c_void, saw, libc::MADV_DONTNEED) };
+                        cycle = now_cycle;
+                        sawn = 0;
+                    }
+                    let phase = (elapsed.as_millis() % period.as_millis()) as f64
+                        / period.as_millis() as f64;
+                    let target = round_up(((saw as f64) * phase) as usize, page).min(saw);
+                    if target > sawn {
+                        touch_write((saw_at + sawn) as *mut u8, target - sawn, page);
+                        sawn = target;
+                    }
+                }
+                std::thread::sleep(TICK);
+            }
+        })
+        .map_err(|e| format!("starting the memory thread: {e}"))?;
+    Ok(())
 }
 
 fn page_size() -> Result<usize, String> {

@@ -22,7 +22,8 @@
 //! The data flows through one module per stage: input (live PID, file, reader) → [`smaps`]
 //! (zero-copy parser) → classification (one rule table; runtimes bring their rules) →
 //! aggregation → [`Report`] → [`render`] (text, JSON, Prometheus) → [`serve`] (the HTTP
-//! endpoints, for any server).
+//! endpoints, for any server). [`timeline`] compares reports over time: diffs, watches,
+//! recordings and the growth verdict.
 #![deny(missing_docs)]
 
 mod aggregate;
@@ -36,6 +37,7 @@ mod report;
 mod runtime;
 pub mod serve;
 pub mod smaps;
+pub mod timeline;
 
 pub use container::{
     group_by_cgroup, read_container, CgroupFigures, CgroupFs, CgroupGroup, CgroupVersion,
@@ -48,8 +50,8 @@ pub use reconcile::{
     parse_perfdata, Accounting, AccountingRow, PerfData, PerfDataError, PerfValue,
 };
 pub use report::{
-    Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report,
-    RuntimeId, SectionId, SectionReport, Source, Unexplained, Warning,
+    Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionGroup,
+    RegionRow, Report, RuntimeId, SectionId, SectionReport, Source, Unexplained, Warning,
 };
 
 /// `-ps`: the memory of every process this user can see, from `smaps_rollup`.

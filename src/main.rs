@@ -12,7 +12,8 @@ use cli::args::{add_flag_suggestion, normalize_go_style};
 use cli::config::Config;
 use cli::flags::Cli;
 
-/// Exit statuses: 0 success, 1 a runtime failure, 2 a usage error (clap's own convention).
+/// Exit statuses: 0 success, 1 a runtime failure, 2 a usage error (clap's own convention); 3 and 4
+/// are in `cli::mode` (a threshold crossed, the watched process gone).
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
@@ -61,6 +62,13 @@ fn main() -> ExitCode {
     match cli::mode::run(&config, &mut out, &mut stderr) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if cli::mode::is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if error.is::<cli::mode::Ending>() => {
+            let ending = error
+                .downcast::<cli::mode::Ending>()
+                .expect("checked just above");
+            let _ = writeln!(stderr, "memanalyzer: {ending}");
+            ExitCode::from(ending.status)
+        }
         Err(error) => {
             let _ = writeln!(stderr, "memanalyzer: error: {error:#}");
             ExitCode::from(EXIT_FAILURE)

@@ -413,6 +413,32 @@ impl RegionRow {
     }
 }
 
+/// Regions that are the same thing — one category, one name, permissions, file offset and inode
+/// — with their count and sums: what a diff matches between two snapshots, since addresses
+/// change from run to run. All of a process's unnamed thread stacks are one group, so a thread
+/// leak shows as a count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionGroup {
+    /// The category its regions are counted in.
+    pub category: CategoryId,
+    /// Permissions.
+    pub perms: Perms,
+    /// Offset into the mapped file; 0 for memory without a file.
+    pub offset: u64,
+    /// Inode of the mapped file (0 for anonymous memory).
+    pub inode: u64,
+    /// The name as the kernel printed it, raw bytes; in a bracketed name (`[anon:TNC-7]`) runs
+    /// of digits are folded to `*`, so numbered chunks and thread ids are one group.
+    pub name: Vec<u8>,
+    /// `true` for the regions of the category beyond the number of groups kept (see
+    /// [`Report::groups`]); such a group's identity fields are empty.
+    pub rest: bool,
+    /// Number of regions.
+    pub regions: u64,
+    /// Their amounts.
+    pub amounts: Amounts,
+}
+
 /// Which regions the listing holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Listing {
@@ -542,6 +568,10 @@ pub struct Report {
     /// What the runtime's own accounting says (the JVM's PerfData), where it can be read
     /// without attaching.
     pub accounting: Vec<crate::reconcile::Accounting>,
+    /// Every region in a group of its kind, largest RSS first (at most a few thousand groups;
+    /// identities beyond that are one `rest` group per category), for diffs; `None` unless
+    /// [`crate::Options::region_groups`] asked for them.
+    pub groups: Option<Vec<RegionGroup>>,
 }
 
 impl Report {

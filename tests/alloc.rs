@@ -2,7 +2,8 @@
 //! are in `tests/it/`).
 //!
 //! Performance target 5: parsing and categorizing N regions in top-N mode makes a number of heap
-//! allocations that does not grow with N.
+//! allocations that does not grow with N. And a watch's peak heap after 10,000 samples equals
+//! its peak after 100 (its history is bounded).
 //!
 //! A counting global allocator wraps `System`. It counts only on a thread that has switched
 //! counting on, and only while it is on, so the test harness's other threads (and this thread's
@@ -228,4 +229,63 @@ fn synthetic_input_is_valid_and_consistent() {
             assert!(text.ends_with("VmFlags: ex \n"));
         }
     }
+}
+
+/// A watch's memory: the history of `samples` samples (every 2nd a full one with 12
+/// categories, as with `-full-every 2`), then every verdict, as a watch ends. Returns the peak
+/// heap. (Before 24 full samples the verdicts work on fewer windows and the peak is smaller.)
+fn watch_peak(samples: u64) -> i64 {
+    use memanalyzer::timeline::sample::CategoryAmounts;
+    use memanalyzer::timeline::{History, Sample, Snapshot};
+    use memanalyzer::Amounts;
+    let amounts = |rss: u64| Amounts {
+        rss,
+        ..Amounts::default()
+    };
+    let snapshot = |rss: u64| Snapshot {
+        categories: (0..12)
+            .map(|index| CategoryAmounts {
+                key: format!("category.{index:02}"),
+                label: format!("Category {index:02}"),
+                section: "runtime".to_string(),
+                regions: 10,
+                amounts: amounts(rss + index),
+            })
+            .collect(),
+        totals: amounts(rss * 12),
+        ..Snapshot::default()
+    };
+    let ((), counts) = counted(|| {
+        let mut history = History::new();
+        for index in 0..samples {
+            // A steady leak of one page per sample, with no cycle: every verdict uses all of
+            // its 24 windows, however many samples there are.
+            let rss = (1 << 30) + index * 4096;
+            history.push(Sample {
+                time_unix_ms: 1_000_000 + index * 100,
+                totals: amounts(rss),
+                snapshot: (index % 2 == 0).then(|| snapshot(rss / 16)),
+            });
+        }
+        let verdicts = memanalyzer::render::timeline::verdicts(&history);
+        assert_eq!(verdicts.categories.len(), 12);
+        drop(verdicts);
+        drop(history);
+    });
+    counts.peak
+}
+
+/// Performance target: memanalyzer's peak memory after 10,000 watch samples equals its peak
+/// after 100 (bounded history: window minima, merged in place).
+#[test]
+fn a_watch_peak_does_not_grow_with_the_samples() {
+    let peaks: Vec<(u64, i64)> = [100, 10_000, 100_000]
+        .into_iter()
+        .map(|samples| (samples, watch_peak(samples)))
+        .collect();
+    println!("watch peak heap by samples: {peaks:?}");
+    assert!(
+        peaks.iter().all(|&(_, peak)| peak == peaks[0].1),
+        "the peak grows with the samples: {peaks:?}"
+    );
 }

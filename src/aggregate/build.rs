@@ -4,12 +4,15 @@
 
 use std::collections::HashMap;
 
+use super::identities::Identities;
 use super::tally::Count;
 use super::{Aggregator, ProcessInfo};
-use crate::classify::{generic, named_group_source, CategoryDef, Facts, Label, Rule, Target};
+use crate::classify::{
+    generic, named_group_source, CategoryDef, Chain, Facts, Label, Rule, Target,
+};
 use crate::report::{
-    Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionRow, Report,
-    SectionId, SectionReport, Source, Unexplained, Warning,
+    Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionGroup,
+    RegionRow, Report, SectionId, SectionReport, Source, Unexplained, Warning,
 };
 use crate::runtime::{self, Verdict, NATIVE_TITLE, REGISTRY};
 
@@ -89,24 +92,30 @@ pub(super) fn report(
         process.kernel_names_mappings,
     );
 
-    let groups = &aggregator.groups;
+    let named = &aggregator.groups;
+    // A named region's group is found by its name: groups past the bound are one remainder.
+    let category_of = |chain: &Chain, subkey: u32, name: &[u8]| -> (CategoryId, Evidence) {
+        let rule: &Rule = facts.resolve(table, chain, subkey);
+        let category = match rule.target {
+            Target::Category(def) => CategoryId::known(def),
+            Target::NamedGroup => named_group_source(name)
+                .and_then(|name| named.group_of(name))
+                .map_or_else(
+                    || CategoryId::known(&generic::OTHER_NAMES),
+                    |group| CategoryId::named(group.key.clone()),
+                ),
+        };
+        (category, rule.evidence)
+    };
+    let groups = aggregator
+        .identities
+        .map(|identities| region_groups(identities, category_of));
     let regions = aggregator
         .kept
         .into_sorted()
         .into_iter()
         .map(|kept| {
-            let rule: &Rule = facts.resolve(table, &kept.chain, kept.subkey);
-            let category = match rule.target {
-                Target::Category(def) => CategoryId::known(def),
-                Target::NamedGroup => {
-                    let name = named_group_source(&kept.region.name)
-                        .expect("group rules match only named regions");
-                    match groups.group_of(name) {
-                        Some(group) => CategoryId::named(group.key.clone()),
-                        None => CategoryId::known(&generic::OTHER_NAMES),
-                    }
-                }
-            };
+            let (category, evidence) = category_of(&kept.chain, kept.subkey, &kept.region.name);
             let region = kept.region;
             RegionRow {
                 start: region.start,
@@ -116,7 +125,7 @@ pub(super) fn report(
                 inode: region.inode,
                 name: region.name,
                 category,
-                evidence: rule.evidence,
+                evidence,
                 amounts: region.amounts,
             }
         })
@@ -140,6 +149,7 @@ pub(super) fn report(
         duration: std::time::Duration::ZERO,
         container: None,
         accounting: Vec::new(),
+        groups,
     }
 }
 
@@ -201,6 +211,53 @@ fn unexplained(
         next_step_for: if large { advice.1 } else { None },
         kernel_names_mappings,
     }
+}
+
+/// The identity groups with their categories decided, largest RSS first. Regions of one identity
+/// can be classified through different rule chains (a layout rule looks at neighbours) and still
+/// land in one category: their groups are merged.
+fn region_groups(
+    identities: Identities,
+    category_of: impl Fn(&Chain, u32, &[u8]) -> (CategoryId, Evidence),
+) -> Vec<RegionGroup> {
+    let mut merged: Vec<RegionGroup> = Vec::new();
+    let mut index: HashMap<(CategoryId, Option<super::identities::Identity>), usize> =
+        HashMap::new();
+    for group in identities.into_groups() {
+        let ((chain, subkey), count) = (group.cell, group.count);
+        let name = group
+            .identity
+            .as_ref()
+            .map_or(&[][..], |identity| &identity.name);
+        let category = category_of(&chain, subkey, name).0;
+        let at = *index
+            .entry((category.clone(), group.identity.clone()))
+            .or_insert_with(|| {
+                let rest = group.identity.is_none();
+                let identity = group.identity.unwrap_or_default();
+                merged.push(RegionGroup {
+                    category,
+                    perms: identity.perms,
+                    offset: identity.offset,
+                    inode: identity.inode,
+                    name: identity.name,
+                    rest,
+                    regions: 0,
+                    amounts: Default::default(),
+                });
+                merged.len() - 1
+            });
+        merged[at].regions += count.regions;
+        merged[at].amounts += count.amounts;
+    }
+    merged.sort_by(|a, b| {
+        b.amounts
+            .rss
+            .cmp(&a.amounts.rss)
+            .then(b.amounts.size.cmp(&a.amounts.size))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    merged
 }
 
 /// The executable file decides where it can; otherwise the regions' signals do.

@@ -2,12 +2,14 @@
 //! with `-all`, which must keep every one), and builds the [`Report`] once the input has ended.
 //! Each part does one job: `window.rs` waits for a region's successor, `tally.rs` sums per
 //! classification, `groups.rs` groups named regions, `top.rs` keeps the largest regions,
-//! `evidence.rs` notes what the regions reveal, and `build.rs` decides categories and builds the
+//! `evidence.rs` notes what the regions reveal, `identities.rs` groups regions by what they are
+//! (for diffs), and `build.rs` decides categories and builds the
 //! report.
 
 mod build;
 mod evidence;
 mod groups;
+mod identities;
 mod tally;
 mod top;
 mod window;
@@ -21,6 +23,7 @@ use crate::smaps::Region;
 
 use evidence::{Candidates, Signals, NO_CANDIDATE};
 use groups::NamedGroups;
+use identities::Identities;
 use tally::{Count, Tally};
 use top::Kept;
 use window::{OwnedRegion, Window};
@@ -48,6 +51,8 @@ pub(crate) struct Aggregator {
     tally: Tally,
     groups: NamedGroups,
     kept: Kept,
+    /// Identity groups, when asked for (`collect_groups`).
+    identities: Option<Identities>,
     signals: Signals,
     candidates: Candidates,
     /// End of the highest address range counted so far: records arrive in address order, so a
@@ -66,11 +71,19 @@ impl Aggregator {
             tally: Tally::default(),
             groups: NamedGroups::default(),
             kept: Kept::new(listing),
+            identities: None,
             signals: Signals::default(),
             candidates: Candidates::default(),
             counted_end: 0,
             overlapping: None,
         }
+    }
+
+    /// Also groups the regions by identity for diffs ([`crate::Report::groups`]): at most a few
+    /// thousand groups, so memory stays bounded, but it is work and memory the plain report
+    /// does not need.
+    pub(crate) fn collect_groups(&mut self) {
+        self.identities.get_or_insert_with(Identities::default);
     }
 
     /// Takes the next region in address order. A region that starts below the end of one
@@ -92,6 +105,7 @@ impl Aggregator {
             tally,
             groups,
             kept,
+            identities,
             signals,
             candidates,
             ..
@@ -103,7 +117,7 @@ impl Aggregator {
             huge_page_advised,
             |ready, around| {
                 count(
-                    classifier, tally, groups, kept, signals, candidates, ready, around,
+                    classifier, tally, groups, kept, identities, signals, candidates, ready, around,
                 )
             },
         );
@@ -117,13 +131,14 @@ impl Aggregator {
             tally,
             groups,
             kept,
+            identities,
             signals,
             candidates,
             ..
         } = self;
         window.flush(|ready, around| {
             count(
-                classifier, tally, groups, kept, signals, candidates, ready, around,
+                classifier, tally, groups, kept, identities, signals, candidates, ready, around,
             )
         });
     }
@@ -166,6 +181,7 @@ fn count(
     tally: &mut Tally,
     groups: &mut NamedGroups,
     kept: &mut Kept,
+    identities: &mut Option<Identities>,
     signals: &mut Signals,
     candidates: &mut Candidates,
     region: &OwnedRegion,
@@ -196,6 +212,9 @@ fn count(
     };
     // Named groups keep their own sums; their one cell holds them all.
     tally.add((chain, subkey), region.amounts);
+    if let Some(identities) = identities {
+        identities.add((chain, subkey), region);
+    }
     kept.offer(region, chain, subkey);
 }
 

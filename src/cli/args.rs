@@ -57,22 +57,39 @@ where
     out
 }
 
-/// Adds "a similar argument exists" to clap's error for an unknown flag when clap found none:
-/// clap's own similarity test misses transpositions such as `-pdi`.
+/// Adds "a similar argument exists" to clap's error for an unknown flag when clap found none,
+/// or replaces clap's when ours is closer: clap's own similarity test misses transpositions such
+/// as `-pdi` (which it takes for `--diff` rather than `--pid`).
 pub fn add_flag_suggestion(mut error: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if error.kind() != ErrorKind::UnknownArgument || error.get(ContextKind::SuggestedArg).is_some()
-    {
+    if error.kind() != ErrorKind::UnknownArgument {
         return error;
     }
     let Some(ContextValue::String(unknown)) = error.get(ContextKind::InvalidArg) else {
         return error;
     };
-    if let Some(flag) = similar_flag(unknown) {
+    let Some(flag) = similar_flag(unknown) else {
+        return error;
+    };
+    let name = unknown.trim_start_matches('-');
+    let name = name.split('=').next().unwrap_or(name);
+    let closer = match error.get(ContextKind::SuggestedArg) {
+        Some(ContextValue::String(suggested)) => {
+            strsim::osa_distance(name, flag)
+                < strsim::osa_distance(name, suggested.trim_start_matches('-'))
+        }
+        _ => true,
+    };
+    if closer {
         error.insert(
             ContextKind::SuggestedArg,
             ContextValue::String(format!("--{flag}")),
         );
+        if error.get(ContextKind::Usage).is_some() {
+            use clap::CommandFactory;
+            let usage = super::flags::Cli::command().render_usage();
+            error.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
+        }
     }
     error
 }

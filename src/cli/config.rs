@@ -23,6 +23,14 @@ pub enum Mode {
     ProcessList { by_cgroup: bool },
     /// Serve the analysis of a live process over HTTP (`-http`).
     Http(HttpSettings),
+    /// Compare now with a baseline (`-diff BASE`).
+    Diff {
+        base: PathBuf,
+        input: Input,
+        options: Options,
+    },
+    /// Sample a live process over time (`-watch INTERVAL`).
+    Watch { pid: i32, settings: WatchSettings },
 }
 
 /// What `-http` serves, where, and how.
@@ -36,6 +44,29 @@ pub struct HttpSettings {
     pub token_file: Option<PathBuf>,
 }
 
+/// How a watch samples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchSettings {
+    pub interval: Duration,
+    /// Stop after this many samples.
+    pub count: Option<u64>,
+    /// Read the full smaps every this many samples.
+    pub full_every: u64,
+    /// Append every sample to this file.
+    pub record: Option<PathBuf>,
+}
+
+/// Limits for scripts and CI (exit status 3), and the limit a growth is counted down to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Thresholds {
+    pub max_rss: Option<u64>,
+    pub max_growth: Option<u64>,
+    /// Bytes per hour.
+    pub max_rate: Option<u64>,
+    /// `-limit`: the memory limit growth is measured against.
+    pub limit: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub mode: Mode,
@@ -45,6 +76,11 @@ pub struct Config {
     pub output: Option<PathBuf>,
     /// Standard output was closed at the start: writing there would lose the output.
     pub stdout_closed: bool,
+    pub thresholds: Thresholds,
+    /// `-plot FILE.svg`: the chart of a watch or a replayed recording.
+    pub plot: Option<PathBuf>,
+    /// Standard output is a terminal (and no -output): a watch redraws a screen there.
+    pub to_terminal: bool,
 }
 
 /// The parts of the environment that decide colour.
@@ -99,6 +135,22 @@ impl Config {
             (None, Some(pid)) => Input::Pid(pid),
             (None, None) => Input::Pid(std::process::id() as i32),
         };
+        let options = if cli.all {
+            Options::default().all()
+        } else {
+            Options::default().top(cli.top)
+        };
+        // A JSON report can be a later diff's baseline; a diff compares region groups.
+        let options = if cli.diff.is_some() || cli.format == FormatArg::Json {
+            options.region_groups()
+        } else {
+            options
+        };
+        let options = if cli.cgroup {
+            options.container()
+        } else {
+            options
+        };
         let mode = if let Some(address) = cli.http {
             let target = match &cli.name {
                 Some(name) => Target::Name(name.as_encoded_bytes().to_vec()),
@@ -114,17 +166,23 @@ impl Config {
             Mode::ProcessList {
                 by_cgroup: cli.cgroup,
             }
+        } else if let Some(base) = &cli.diff {
+            Mode::Diff {
+                base: base.clone(),
+                input,
+                options,
+            }
+        } else if let (Some(interval), Some(pid)) = (cli.watch, cli.pid) {
+            Mode::Watch {
+                pid,
+                settings: WatchSettings {
+                    interval,
+                    count: cli.count,
+                    full_every: cli.full_every,
+                    record: cli.record.clone(),
+                },
+            }
         } else {
-            let options = if cli.all {
-                Options::default().all()
-            } else {
-                Options::default().top(cli.top)
-            };
-            let options = if cli.cgroup {
-                options.container()
-            } else {
-                options
-            };
             Mode::Analyze { input, options }
         };
         // A file is not a terminal: -output never gets colour unless asked for.
@@ -157,6 +215,14 @@ impl Config {
             },
             output: cli.output.clone(),
             stdout_closed: environment.stdout_closed,
+            thresholds: Thresholds {
+                max_rss: cli.max_rss,
+                max_growth: cli.max_growth,
+                max_rate: cli.max_rate,
+                limit: cli.limit,
+            },
+            to_terminal,
+            plot: cli.plot.clone(),
         }
     }
 }

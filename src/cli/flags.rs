@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
+use super::values;
+
 pub const EXAMPLES: &str = "\
 Examples:
   memanalyzer -pid 1234                 Analyze process 1234
@@ -29,6 +31,11 @@ Examples:
   memanalyzer -http :8080 -name myservice
                                         Serve /debug/memory and /metrics of the process
                                         named myservice on 127.0.0.1:8080 (a pod sidecar)
+  memanalyzer -pid 1 -watch 10s -record mem.ndjson
+                                        Is it leaking? Sample every 10 s, with a growth verdict
+  memanalyzer -pid 1 -diff baseline.json -max-growth 10MB
+                                        What changed since the baseline; status 3 if RSS grew
+                                        by more than 10 MB (for CI)
 
 Single-dash flags (-pid 1, -pid=1) and GNU forms (--pid 1, --pid=1) mean the same.
 memanalyzer only reads /proc/PID/{smaps,exe,comm,stat}; it never stops or attaches to the process.";
@@ -154,6 +161,45 @@ pub struct Cli {
     /// first line of FILE
     #[arg(long, value_name = "FILE", requires = "http")]
     pub token_file: Option<PathBuf>,
+    /// Compare now (-pid or -file) with a baseline: a saved smaps file or a JSON report (-format json)
+    #[arg(long, value_name = "BASE", conflicts_with_all = ["ps", "watch"])]
+    pub diff: Option<PathBuf>,
+
+    /// Sample the process every INTERVAL (500ms, 10s, 1m) until Ctrl-C or -count samples
+    #[arg(long, value_name = "INTERVAL", value_parser = values::parse_interval, allow_hyphen_values = true, requires = "pid", conflicts_with_all = ["file", "ps"])]
+    pub watch: Option<Duration>,
+
+    /// With -watch: stop after N samples
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// With -watch: read the full smaps every K samples (and whenever the totals moved by 5%); smaps_rollup otherwise
+    #[arg(long, value_name = "K", requires = "watch", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub full_every: u64,
+
+    /// With -watch: append every sample to FILE as NDJSON (replay it with -file FILE)
+    #[arg(long, value_name = "FILE", requires = "watch")]
+    pub record: Option<PathBuf>,
+
+    /// Memory limit for the time-until-reached estimate [default: the cgroup's memory.max]
+    #[arg(long, value_name = "SIZE", value_parser = values::parse_size)]
+    pub limit: Option<u64>,
+
+    /// Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)
+    #[arg(long, value_name = "SIZE", value_parser = values::parse_size)]
+    pub max_rss: Option<u64>,
+
+    /// Exit with status 3 if RSS grew by more than SIZE since -diff's baseline or the watch's first sample
+    #[arg(long, value_name = "SIZE", value_parser = values::parse_size)]
+    pub max_growth: Option<u64>,
+
+    /// With -watch or a recording: draw the categories over time as a stacked-area chart (SVG)
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// With -watch or a recording: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)
+    #[arg(long, value_name = "RATE", value_parser = values::parse_rate)]
+    pub max_rate: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -193,7 +239,7 @@ pub enum ColorArg {
 }
 
 /// The flags that take a value, whose next argument must not be rewritten.
-pub const VALUE_FLAGS: [&str; 11] = [
+pub const VALUE_FLAGS: [&str; 21] = [
     "pid",
     "top",
     "file",
@@ -201,13 +247,23 @@ pub const VALUE_FLAGS: [&str; 11] = [
     "unit",
     "color",
     "output",
+    "diff",
+    "watch",
+    "count",
+    "full-every",
+    "record",
+    "limit",
+    "max-rss",
+    "max-growth",
+    "max-rate",
+    "plot",
     "http",
     "name",
     "min-interval",
     "token-file",
 ];
 /// Every long flag shown in `--help`, for mapping `-name` onto `--name`.
-pub const LONG_FLAGS: [&str; 16] = [
+pub const LONG_FLAGS: [&str; 26] = [
     "pid",
     "top",
     "all",
@@ -218,6 +274,16 @@ pub const LONG_FLAGS: [&str; 16] = [
     "unit",
     "color",
     "output",
+    "diff",
+    "watch",
+    "count",
+    "full-every",
+    "record",
+    "limit",
+    "max-rss",
+    "max-growth",
+    "max-rate",
+    "plot",
     "http",
     "name",
     "min-interval",

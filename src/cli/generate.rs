@@ -213,8 +213,11 @@ fn ascii_only(text: &str) -> String {
 
 /// How the synopsis groups the options: `[a|b]` is optional, `a` is required, a name is a long
 /// option (or a short one, for `h` and `V`). Every option must appear (checked below).
-const SYNOPSIS: [&str; 4] = [
+const SYNOPSIS: [&str; 7] = [
     "[pid|file] [top|all] [cgroup] [format] [unit] [color] [output]",
+    "[pid|file] diff [top|all] [format] [unit] [max-rss] [max-growth] [output]",
+    "pid watch [count] [full-every] [record] [plot] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
+    "file [plot] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
     "ps [cgroup] [format] [unit] [color] [output]",
     "http pid|name [min-interval] [token-file]",
     "h|V",
@@ -308,10 +311,8 @@ With -ps it lists the processes the user can see instead, largest PSS first.",
 /// GNU one: `-pid, --pid <PID>`.
 fn options(mut section: String, command: &Command) -> String {
     for arg in long_args(command) {
-        // roff writes every hyphen of a name as `\-` (`\-\-min\-interval`).
-        let name = long(arg).replace('-', r"\-");
-        let gnu = format!(r"\fB\-\-{name}\fR");
-        let both = format!(r"\fB\-{name}\fR, {gnu}");
+        let gnu = format!(r"\fB\-\-{}\fR", escape(long(arg)));
+        let both = format!(r"\fB\-{}\fR, {gnu}", escape(long(arg)));
         section = replace_once(&section, &gnu, &both, "man page OPTIONS");
     }
     section
@@ -340,6 +341,16 @@ fn exit_status() -> String {
                  malformed file.",
             ),
             ("2", "Usage error: an unknown option or a bad value."),
+            (
+                "3",
+                "A threshold was crossed (-max-rss, -max-growth, -max-rate); one line on \
+                 standard error names it.",
+            ),
+            (
+                "4",
+                "The watched process exited during -watch; the summary of the samples until \
+                 then was written.",
+            ),
         ],
     );
     out

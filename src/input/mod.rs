@@ -49,6 +49,8 @@ pub struct Options {
     pub executable: Option<Vec<u8>>,
     /// For a live process: also read its cgroup's memory (the container view, `-cgroup`).
     pub container: bool,
+    /// Group every region by what it is ([`crate::Report::groups`]), for diffs.
+    pub region_groups: bool,
 }
 
 impl Options {
@@ -67,6 +69,12 @@ impl Options {
     /// The report lists every region, largest first.
     pub fn all(mut self) -> Options {
         self.listing = Listing::All;
+        self
+    }
+
+    /// Groups every region by what it is, for diffs ([`crate::Report::groups`]).
+    pub fn region_groups(mut self) -> Options {
+        self.region_groups = true;
         self
     }
 
@@ -185,6 +193,9 @@ fn stream<R: Read>(
     options: &Options,
 ) -> Result<(Aggregator, Vec<Warning>), Error> {
     let mut aggregator = Aggregator::new(options.listing, info.exe.as_deref());
+    if options.region_groups {
+        aggregator.collect_groups();
+    }
     let summary =
         parse_reader(reader, |region| aggregator.add(region)).map_err(|error| match error {
             StreamError::Io(source) => Error::Read {

@@ -2,7 +2,7 @@
 //! keeps at `/tmp/hsperfdata_<user>/<pid as the JVM sees it>` (in the target's mount namespace,
 //! reached through `/proc/<pid>/root`), the file jstat reads. Absent with `-XX:-UsePerfData`.
 
-use super::hsperfdata::{parse_perfdata, PerfData};
+use super::hsperfdata::PerfData;
 use super::{Accounting, AccountingRow};
 use crate::report::Report;
 
@@ -31,6 +31,7 @@ pub(crate) fn reconcile_jvm(pid: i32, report: &Report) -> Option<Accounting> {
 
 #[cfg(target_os = "linux")]
 fn read_perfdata(pid: i32) -> Result<(Vec<u8>, PerfData), String> {
+    use super::hsperfdata::parse_perfdata;
     use crate::input::process::ProcessDir;
     let process = ProcessDir::open(pid)
         .map_err(|errno| format!("cannot open /proc/{pid}: {}", errno.desc()))?;

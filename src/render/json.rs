@@ -38,6 +38,10 @@ struct Document<'a> {
     /// What the runtime's own accounting says, where memanalyzer could read it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     accounting: Vec<AccountingDoc>,
+    /// Every region in a group of its kind, for diffs against this report (`-diff`); only when
+    /// the analysis collected them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region_groups: Option<Vec<RegionGroup>>,
 }
 
 /// What a runtime's own accounting says (the JVM's PerfData).
@@ -325,6 +329,28 @@ struct UnexplainedShare {
     kernel_names_mappings: Option<bool>,
 }
 
+/// A [`crate::RegionGroup`]: regions matched by what they are, not where.
+#[derive(Serialize)]
+struct RegionGroup {
+    category_id: String,
+    perms: &'static str,
+    offset: u64,
+    inode: u64,
+    name: String,
+    /// The category's regions beyond the number of groups kept; perms, offset, inode and name
+    /// are then empty.
+    rest: bool,
+    regions: u64,
+    size_bytes: u64,
+    rss_bytes: u64,
+    pss_bytes: u64,
+    private_bytes: u64,
+    shared_bytes: u64,
+    swap_bytes: u64,
+    swap_pss_bytes: u64,
+    hugetlb_bytes: u64,
+}
+
 #[derive(Serialize)]
 struct Region<'a> {
     start: String,
@@ -552,6 +578,31 @@ fn document(report: &Report) -> Document<'_> {
             .collect(),
         container: report.container.as_ref().map(container_doc),
         accounting: report.accounting.iter().map(accounting_doc).collect(),
+        region_groups: report
+            .groups
+            .as_ref()
+            .map(|groups| groups.iter().map(region_group).collect()),
+    }
+}
+
+fn region_group(group: &crate::report::RegionGroup) -> RegionGroup {
+    let amounts = &group.amounts;
+    RegionGroup {
+        category_id: group.category.key().into_owned(),
+        perms: if group.rest { "" } else { group.perms.as_str() },
+        offset: group.offset,
+        inode: group.inode,
+        name: for_json(&group.name),
+        rest: group.rest,
+        regions: group.regions,
+        size_bytes: amounts.size,
+        rss_bytes: amounts.rss,
+        pss_bytes: amounts.pss,
+        private_bytes: amounts.private,
+        shared_bytes: amounts.shared,
+        swap_bytes: amounts.swap,
+        swap_pss_bytes: amounts.swap_pss,
+        hugetlb_bytes: amounts.hugetlb,
     }
 }
 

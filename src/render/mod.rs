@@ -4,8 +4,9 @@
 
 pub mod escape;
 mod json;
-mod prometheus;
+pub(crate) mod prometheus;
 pub(crate) mod text;
+pub mod timeline;
 mod units;
 
 use std::io::{self, Write};

@@ -422,7 +422,7 @@ fn counter_header(text: &mut String, name: &str, help: &str) {
     let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter");
 }
 
-fn header(text: &mut String, name: &str, help: &str) {
+pub(crate) fn header(text: &mut String, name: &str, help: &str) {
     let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
 }
 
@@ -442,7 +442,7 @@ fn label_value(name: &[u8]) -> String {
 }
 
 /// Escapes a label value: `\` → `\\`, `"` → `\"`, newline → `\n`.
-fn escape_label(value: &str) -> String {
+pub(crate) fn escape_label(value: &str) -> String {
     let mut escaped = String::with_capacity(value.len());
     for c in value.chars() {
         match c {

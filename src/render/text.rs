@@ -800,6 +800,7 @@ mod tests {
             duration: std::time::Duration::ZERO,
             container: None,
             accounting: Vec::new(),
+            groups: None,
         }
     }
 

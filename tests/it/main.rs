@@ -21,6 +21,7 @@
 //! | `colour` | `-color`, NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM, terminals and pipes |
 //! | `prometheus` | `-format prometheus`: promtool, a strict parser, agreement with JSON, label escaping |
 //! | `output` | `-output` files replaced atomically; closed pipes and full disks |
+//! | `over_time` | `-diff`, `-watch`, `-record` and replay: sums, a known growth rate, a sawtooth without a false alarm, thresholds, exits |
 //! | `ps` | `-ps`: the process list in text, JSON and Prometheus, unreadable processes |
 //! | `http` | `-http`: every endpoint and query with curl against a live workload, promtool and a real Prometheus server, bad requests, tokens, a target that exits or restarts |
 //! | `help` | `-h`/`--help`: short and scannable, long and explanatory |
@@ -51,6 +52,7 @@ mod jemalloc;
 mod json;
 mod live;
 mod output;
+mod over_time;
 mod prometheus;
 mod properties;
 mod ps;

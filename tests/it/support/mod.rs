@@ -17,6 +17,7 @@
 //!   other example binaries the tests run;
 //! - [`programs`]: Go and C programs from `fixtures/sources/`, built for live tests;
 //! - [`system`]: programs on PATH, root, running as user `nobody`;
+//! - [`terminal`]: running memanalyzer on a pseudo-terminal;
 //! - [`readers`]: readers that hand out their data in small pieces;
 //! - [`invariants`]: what every successful analysis keeps (shared with the fuzz target);
 //! - [`skip!`] and [`or_skip!`]: a test that cannot run here says so.
@@ -68,6 +69,7 @@ pub mod smaps;
 #[path = "../../../benches/synthetic.rs"]
 pub mod synthetic;
 pub mod system;
+pub mod terminal;
 pub mod text;
 pub mod workload;
 
