@@ -13,7 +13,7 @@ use super::Render;
 use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::ProcessList;
 use crate::reconcile::Accounting;
-use crate::report::{CategoryId, CategoryReport, Listing, RegionRow, Report};
+use crate::report::{Amounts, CategoryId, CategoryReport, Listing, RegionRow, Report};
 use crate::runtime::{GO, NATIVE_KEY};
 
 pub(crate) struct JsonRenderer;
@@ -273,8 +273,9 @@ struct Runtime {
     evidence: &'static str,
 }
 
+/// Amounts as JSON writes them: the one place their field names are spelled.
 #[derive(Serialize)]
-struct Totals {
+pub(crate) struct AmountsOut {
     size_bytes: u64,
     rss_bytes: u64,
     pss_bytes: u64,
@@ -283,6 +284,27 @@ struct Totals {
     swap_bytes: u64,
     swap_pss_bytes: u64,
     hugetlb_bytes: u64,
+}
+
+impl From<Amounts> for AmountsOut {
+    fn from(amounts: Amounts) -> AmountsOut {
+        AmountsOut {
+            size_bytes: amounts.size,
+            rss_bytes: amounts.rss,
+            pss_bytes: amounts.pss,
+            private_bytes: amounts.private,
+            shared_bytes: amounts.shared,
+            swap_bytes: amounts.swap,
+            swap_pss_bytes: amounts.swap_pss,
+            hugetlb_bytes: amounts.hugetlb,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Totals {
+    #[serde(flatten)]
+    amounts: AmountsOut,
     regions: u64,
 }
 
@@ -341,14 +363,8 @@ struct RegionGroup {
     /// are then empty.
     rest: bool,
     regions: u64,
-    size_bytes: u64,
-    rss_bytes: u64,
-    pss_bytes: u64,
-    private_bytes: u64,
-    shared_bytes: u64,
-    swap_bytes: u64,
-    swap_pss_bytes: u64,
-    hugetlb_bytes: u64,
+    #[serde(flatten)]
+    amounts: AmountsOut,
 }
 
 #[derive(Serialize)]
@@ -529,14 +545,7 @@ fn document(report: &Report) -> Document<'_> {
             })
             .collect(),
         totals: Totals {
-            size_bytes: totals.size,
-            rss_bytes: totals.rss,
-            pss_bytes: totals.pss,
-            private_bytes: totals.private,
-            shared_bytes: totals.shared,
-            swap_bytes: totals.swap,
-            swap_pss_bytes: totals.swap_pss,
-            hugetlb_bytes: totals.hugetlb,
+            amounts: AmountsOut::from(*totals),
             regions: report.region_count,
         },
         sections: report
@@ -586,7 +595,6 @@ fn document(report: &Report) -> Document<'_> {
 }
 
 fn region_group(group: &crate::report::RegionGroup) -> RegionGroup {
-    let amounts = &group.amounts;
     RegionGroup {
         category_id: group.category.key().into_owned(),
         perms: if group.rest { "" } else { group.perms.as_str() },
@@ -595,14 +603,7 @@ fn region_group(group: &crate::report::RegionGroup) -> RegionGroup {
         name: for_json(&group.name),
         rest: group.rest,
         regions: group.regions,
-        size_bytes: amounts.size,
-        rss_bytes: amounts.rss,
-        pss_bytes: amounts.pss,
-        private_bytes: amounts.private,
-        shared_bytes: amounts.shared,
-        swap_bytes: amounts.swap,
-        swap_pss_bytes: amounts.swap_pss,
-        hugetlb_bytes: amounts.hugetlb,
+        amounts: AmountsOut::from(group.amounts),
     }
 }
 

@@ -3,7 +3,7 @@
 //! destination happens elsewhere. Names are escaped here (`escape.rs`), never earlier.
 
 pub mod escape;
-mod json;
+pub(crate) mod json;
 pub(crate) mod prometheus;
 pub(crate) mod text;
 pub mod timeline;

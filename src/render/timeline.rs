@@ -8,10 +8,11 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::escape::for_terminal;
+use super::json::AmountsOut;
 use super::Unit;
 use crate::timeline::diff::{CategoryChange, Change, Diff, GroupChange};
 use crate::timeline::history::{min_leak_rate, CategorySeries, History};
-use crate::timeline::recording::{write_line, AmountsOut};
+use crate::timeline::recording::write_line;
 use crate::timeline::verdict::{hours_until, Trend, Verdict};
 
 /// `bytes` with a sign, in `unit`: `+60 MB`, `-4 kB`, `+0 MB`.

@@ -10,39 +10,12 @@ use std::io::{self, BufRead, Write};
 use serde::{Deserialize, Serialize};
 
 use super::sample::{AmountsDoc, NotAReport, Sample, Snapshot};
+use crate::render::json::AmountsOut;
 use crate::render::{Format, Renderer, TextStyle};
 use crate::report::{Amounts, Report};
 
 /// The `record` value of a sample line.
 pub const SAMPLE_RECORD: &str = "sample";
-
-/// Amounts as JSON writes them.
-#[derive(Serialize)]
-pub(crate) struct AmountsOut {
-    size_bytes: u64,
-    rss_bytes: u64,
-    pss_bytes: u64,
-    private_bytes: u64,
-    shared_bytes: u64,
-    swap_bytes: u64,
-    swap_pss_bytes: u64,
-    hugetlb_bytes: u64,
-}
-
-impl From<Amounts> for AmountsOut {
-    fn from(amounts: Amounts) -> AmountsOut {
-        AmountsOut {
-            size_bytes: amounts.size,
-            rss_bytes: amounts.rss,
-            pss_bytes: amounts.pss,
-            private_bytes: amounts.private,
-            shared_bytes: amounts.shared,
-            swap_bytes: amounts.swap,
-            swap_pss_bytes: amounts.swap_pss,
-            hugetlb_bytes: amounts.hugetlb,
-        }
-    }
-}
 
 #[derive(Serialize)]
 struct SampleLine<'a> {
