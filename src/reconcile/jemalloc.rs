@@ -375,15 +375,21 @@ fn heap_comparison(stats: &JemallocStats, heap: u64) -> String {
         percent(stats.resident),
         mib(stats.resident)
     );
-    let verdict = if heap < held {
-        "below what jemalloc holds: pages it counts active but the program never touched, or \
-         jemalloc memory the kernel merged with a neighbour (left with the anonymous memory)"
-    } else if heap <= stats.resident {
+    // Once freed pages are purged, resident can be below active + metadata: jemalloc counts
+    // its metadata as allocated but only the touched part of it as resident.
+    let (lower, upper) = (held.min(stats.resident), held.max(stats.resident));
+    let verdict = if heap < lower {
+        "below both: pages jemalloc counts active but the program never touched, or jemalloc \
+         memory the kernel merged with a neighbour (left with the anonymous memory)"
+    } else if heap > upper {
+        "above both: other mappings of jemalloc-like sizes are counted with the heap (by \
+         layout), or the statistics are older than the smaps"
+    } else if held <= stats.resident {
         "between the two, as expected: the difference from active + metadata is freed pages \
          jemalloc has not yet purged"
     } else {
-        "above jemalloc's resident: other mappings of jemalloc-like sizes are counted with the \
-         heap (by layout), or the statistics are older than the smaps"
+        "between the two, as expected once purged: part of jemalloc's metadata was never \
+         touched, so it is not resident"
     };
     format!("{figures}: {verdict}")
 }
@@ -409,6 +415,22 @@ mod tests {
             (10, 20, 30, Some(4))
         );
         assert_eq!(stats.mapped, None);
+    }
+
+    #[test]
+    fn the_heap_line_is_placed_between_active_metadata_and_resident() {
+        let stats = |metadata, resident| JemallocStats {
+            allocated: 90,
+            active: 100,
+            metadata: Some(metadata),
+            resident,
+            ..JemallocStats::default()
+        };
+        let verdict = |stats: &JemallocStats, heap| heap_comparison(stats, heap);
+        assert!(verdict(&stats(10, 150), 130).contains("freed pages"));
+        assert!(verdict(&stats(10, 105), 107).contains("once purged"));
+        assert!(verdict(&stats(10, 150), 50).contains("below both"));
+        assert!(verdict(&stats(10, 150), 200).contains("above both"));
     }
 
     #[test]

@@ -315,3 +315,39 @@ fn bad_jemalloc_statistics_get_a_clear_error() {
         "{error}"
     );
 }
+
+#[test]
+fn jemalloc_statistics_from_standard_input_and_where_they_do_not_belong() {
+    let smaps = fixture_path("c-jemalloc/smaps");
+    let smaps = smaps.to_str().unwrap();
+    let stats = std::fs::read(fixture_path("c-jemalloc/runtime-stats.txt")).unwrap();
+    let output = crate::support::run::memanalyzer_cmd()
+        .args([
+            "-file",
+            smaps,
+            "-top",
+            "0",
+            "-format",
+            "json",
+            "-jemalloc-stats",
+            "-",
+        ])
+        .write_stdin(stats.clone())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let doc: Value = serde_json::from_slice(&output).unwrap();
+    assert_eq!(jemalloc_rows(&doc)["active"].0, {
+        let text = String::from_utf8(stats).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix("jemalloc.active="))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    });
+    let error = runtime_error(&["-file", "-", "-jemalloc-stats", "-"]);
+    assert!(error.contains("cannot both read standard input"), "{error}");
+    crate::support::run::usage_error(&["-ps", "-jemalloc-stats", "stats.json"]);
+}
