@@ -61,6 +61,8 @@ Register-ArgumentCompleter -Native -CommandName 'memanalyzer' -ScriptBlock {
             [CompletionResult]::new('-top', '-top', [CompletionResultType]::ParameterName, 'How many of the largest regions to list (0 lists none)')
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Analyze a saved smaps file instead of a live process (''-'' reads standard input)')
             [CompletionResult]::new('-file', '-file', [CompletionResultType]::ParameterName, 'Analyze a saved smaps file instead of a live process (''-'' reads standard input)')
+            [CompletionResult]::new('--jemalloc-stats', '--jemalloc-stats', [CompletionResultType]::ParameterName, 'Reconcile the jemalloc heap with jemalloc''s own statistics in FILE (''-'' reads standard input): malloc_stats_print JSON (MALLOC_CONF=stats_print:true,stats_print_opts:J) or lines NAME=BYTES for allocated, active, metadata, resident, mapped, retained')
+            [CompletionResult]::new('-jemalloc-stats', '-jemalloc-stats', [CompletionResultType]::ParameterName, 'Reconcile the jemalloc heap with jemalloc''s own statistics in FILE (''-'' reads standard input): malloc_stats_print JSON (MALLOC_CONF=stats_print:true,stats_print_opts:J) or lines NAME=BYTES for allocated, active, metadata, resident, mapped, retained')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('-format', '-format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--unit', '--unit', [CompletionResultType]::ParameterName, 'Unit for sizes in text output (JSON and Prometheus always use bytes)')

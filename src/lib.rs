@@ -47,7 +47,8 @@ pub use container::{
 pub use error::{Error, NoMemoryReason};
 pub use input::{analyze, analyze_pid, analyze_reader, analyze_self, Input, Options};
 pub use reconcile::{
-    parse_perfdata, Accounting, AccountingRow, PerfData, PerfDataError, PerfValue,
+    parse_jemalloc_stats, parse_perfdata, reconcile_jemalloc, Accounting, AccountingRow,
+    JemallocStats, JemallocStatsError, PerfData, PerfDataError, PerfValue,
 };
 pub use report::{
     Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionGroup,

@@ -81,6 +81,8 @@ pub struct Config {
     pub plot: Option<PathBuf>,
     /// Standard output is a terminal (and no -output): a watch redraws a screen there.
     pub to_terminal: bool,
+    /// `-jemalloc-stats FILE`: jemalloc's own statistics to reconcile the analysis with.
+    pub jemalloc_stats: Option<PathBuf>,
 }
 
 /// The parts of the environment that decide colour.
@@ -223,6 +225,7 @@ impl Config {
             },
             to_terminal,
             plot: cli.plot.clone(),
+            jemalloc_stats: cli.jemalloc_stats.clone(),
         }
     }
 }

@@ -21,6 +21,9 @@ Examples:
   memanalyzer -ps                       Find the process: list them all by PSS
   memanalyzer -pid 1 -cgroup            Add the container's view: limit, working set, page
                                         cache, kernel memory, sockets, the OOM killer's pick
+  memanalyzer -pid 1 -jemalloc-stats stats.json
+                                        Reconcile the jemalloc heap with jemalloc's own
+                                        statistics (allocated, active, dirty, resident)
   memanalyzer -pid 1 | grep \"RSS (Resident)\" | awk '{print $3}'
                                         Print the resident set in MB, for scripts
   kubectl exec POD -- cat /proc/1/smaps | memanalyzer -file -
@@ -124,6 +127,12 @@ pub struct Cli {
     /// with -ps, group the processes by cgroup
     #[arg(long, conflicts_with = "file")]
     pub cgroup: bool,
+
+    /// Reconcile the jemalloc heap with jemalloc's own statistics in FILE ('-' reads standard
+    /// input): malloc_stats_print JSON (MALLOC_CONF=stats_print:true,stats_print_opts:J) or lines
+    /// NAME=BYTES for allocated, active, metadata, resident, mapped, retained
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ps", "http", "diff", "watch"])]
+    pub jemalloc_stats: Option<PathBuf>,
 
     /// Output format
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Text)]
@@ -239,7 +248,7 @@ pub enum ColorArg {
 }
 
 /// The flags that take a value, whose next argument must not be rewritten.
-pub const VALUE_FLAGS: [&str; 21] = [
+pub const VALUE_FLAGS: [&str; 22] = [
     "pid",
     "top",
     "file",
@@ -261,9 +270,10 @@ pub const VALUE_FLAGS: [&str; 21] = [
     "name",
     "min-interval",
     "token-file",
+    "jemalloc-stats",
 ];
 /// Every long flag shown in `--help`, for mapping `-name` onto `--name`.
-pub const LONG_FLAGS: [&str; 26] = [
+pub const LONG_FLAGS: [&str; 27] = [
     "pid",
     "top",
     "all",
@@ -288,6 +298,7 @@ pub const LONG_FLAGS: [&str; 26] = [
     "name",
     "min-interval",
     "token-file",
+    "jemalloc-stats",
     "help",
     "version",
 ];

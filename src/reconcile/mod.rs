@@ -1,12 +1,15 @@
 //! Reconciliation: what the runtime's own accounting says beside what smaps shows, so that
 //! "RSS is 7 GB, the heap says 2 GB — where is the rest?" gets rows instead of a guess. Each
 //! runtime whose accounting memanalyzer can read without attaching has a file here: `jvm.rs`
-//! reads the JVM's PerfData file (`hsperfdata.rs` parses it), as jstat does.
+//! reads the JVM's PerfData file (`hsperfdata.rs` parses it), as jstat does; `jemalloc.rs`
+//! reads the statistics jemalloc prints (`-jemalloc-stats FILE`).
 
 mod hsperfdata;
+mod jemalloc;
 mod jvm;
 
 pub use hsperfdata::{parse_perfdata, PerfData, PerfDataError, PerfValue};
+pub use jemalloc::{parse_jemalloc_stats, reconcile_jemalloc, JemallocStats, JemallocStatsError};
 pub(crate) use jvm::reconcile_jvm;
 
 /// One row: a figure of the runtime's own accounting, and, where one corresponds, the resident
@@ -27,9 +30,9 @@ pub struct AccountingRow {
 /// What a runtime's own accounting says about the process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accounting {
-    /// The runtime (`jvm`).
+    /// The runtime (`jvm`, `jemalloc`).
     pub runtime: &'static str,
-    /// Where its figures came from (the PerfData file's path), raw bytes; empty when none was
+    /// Where its figures came from (the PerfData or statistics file's path), raw bytes; empty when none was
     /// read.
     pub source: Vec<u8>,
     /// The rows, or why there are none.

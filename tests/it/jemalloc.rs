@@ -1,12 +1,20 @@
 //! A Rust program on tikv-jemallocator (`fixtures/sources/rust-jemalloc`, built by the tests)
 //! and a C program linked with libjemalloc (`fixtures/sources/c-jemalloc`) against jemalloc's
 //! own figures (`stats.active`, `stats.metadata`, `stats.resident`, after advancing the epoch)
-//! and the kernel's `smaps_rollup`.
+//! and the kernel's `smaps_rollup`; and `-jemalloc-stats`, jemalloc's statistics (saved
+//! `malloc_stats_print` JSON, saved and live tikv-jemalloc-ctl figures) reconciled with the
+//! jemalloc category.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 
 use memanalyzer::{Evidence, Report};
+use serde_json::Value;
 
+use crate::support::prelude::{
+    category_by_id, fixture_path, json_of, path_of, runtime_error, stdout_of, temp_file, u64_at,
+};
+use crate::support::prometheus::parse_exposition;
 use crate::support::runtime_program::*;
 
 fn run(args: &[&str]) -> (RuntimeProgram, Report) {
@@ -88,4 +96,258 @@ fn c_program_with_libjemalloc_shows_its_heap() {
     // Its executable calls mallctl; a saved capture shows the library it maps (fixtures.rs).
     check_jemalloc(&report, Evidence::Executable);
     check_purged_heap(&program, &report, "C + libjemalloc");
+}
+
+// -jemalloc-stats: jemalloc's own statistics reconciled with the jemalloc category.
+
+/// The accounting rows of a JSON report as `id → (runtime_bytes, resident_bytes)`.
+fn jemalloc_rows(doc: &Value) -> BTreeMap<String, (u64, Option<u64>)> {
+    let accounting = doc["accounting"]
+        .as_array()
+        .expect("accounting")
+        .iter()
+        .find(|accounting| accounting["runtime"] == "jemalloc")
+        .unwrap_or_else(|| panic!("no jemalloc accounting: {}", doc["accounting"]));
+    assert!(accounting["error"].is_null(), "{accounting}");
+    accounting["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| {
+            (
+                row["id"].as_str().expect("id").to_string(),
+                (
+                    u64_at(row, "/runtime_bytes"),
+                    row["resident_bytes"].as_u64(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn notes(doc: &Value) -> String {
+    doc["accounting"].to_string()
+}
+
+#[test]
+fn saved_malloc_stats_print_json_is_reconciled_with_its_own_figures() {
+    let path = fixture_path("rust-jemalloc/jemalloc-stats.json");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let jemalloc = &saved["jemalloc"];
+    let doc = json_of(&[
+        "-file",
+        fixture_path("rust-jemalloc/smaps").to_str().unwrap(),
+        "-top",
+        "0",
+        "-format",
+        "json",
+        "-jemalloc-stats",
+        path.to_str().unwrap(),
+    ]);
+    let rows = jemalloc_rows(&doc);
+    let stat = |name: &str| u64_at(jemalloc, &format!("/stats/{name}"));
+    for name in [
+        "allocated",
+        "active",
+        "metadata",
+        "resident",
+        "mapped",
+        "retained",
+    ] {
+        assert_eq!(rows[name].0, stat(name), "{name}");
+    }
+    let page = u64_at(jemalloc, "/arenas/page");
+    let merged = &jemalloc["stats.arenas"]["merged"];
+    assert_eq!(rows["dirty"].0, u64_at(merged, "/pdirty") * page);
+    assert_eq!(rows["muzzy"].0, u64_at(merged, "/pmuzzy") * page);
+    assert_eq!(rows["fragmentation"].0, stat("active") - stat("allocated"));
+    assert_eq!(rows["active_metadata"].0, stat("active") + stat("metadata"));
+    assert!(stat("allocated") <= stat("active") && stat("active") <= stat("resident"));
+    let notes = notes(&doc);
+    assert!(
+        notes.contains("allocated <= active <= resident holds"),
+        "{notes}"
+    );
+    // Static jemalloc is invisible in a capture alone (fixtures.rs): the note says so.
+    assert!(notes.contains("found no jemalloc"), "{notes}");
+}
+
+#[test]
+fn saved_figures_are_reconciled_with_the_captured_heap() {
+    // c-jemalloc: libjemalloc mapped, so the capture has a heap line to compare with.
+    let smaps = fixture_path("c-jemalloc/smaps");
+    let stats = fixture_path("c-jemalloc/runtime-stats.txt");
+    let (smaps_path, stats_path) = (smaps.to_str().unwrap(), stats.to_str().unwrap());
+    let args = |format: &'static str| {
+        [
+            "-file",
+            smaps_path,
+            "-top",
+            "0",
+            "-format",
+            format,
+            "-jemalloc-stats",
+            stats_path,
+        ]
+    };
+    let doc = json_of(&args("json"));
+    let rows = jemalloc_rows(&doc);
+    let figures: BTreeMap<String, u64> = std::fs::read_to_string(&stats)
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.strip_prefix("jemalloc.")?.split_once('=')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect();
+    for (name, value) in &figures {
+        assert_eq!(rows[name].0, *value, "{name}");
+    }
+    let heap = u64_at(
+        category_by_id(&doc, "jemalloc.heap").expect("jemalloc.heap"),
+        "/rss_bytes",
+    );
+    assert_eq!(rows["resident"].1, Some(heap));
+    assert_eq!(rows["active_metadata"].1, Some(heap));
+    let notes = notes(&doc);
+    assert!(notes.contains("between the two, as expected"), "{notes}");
+
+    let text = stdout_of(&args("text"));
+    assert!(
+        text.contains("=== Runtime's Own Accounting (jemalloc, "),
+        "{text}"
+    );
+    assert!(
+        text.contains("Fragmentation (active - allocated)"),
+        "{text}"
+    );
+    let exposition = parse_exposition(&stdout_of(&args("prometheus")));
+    let samples: BTreeMap<&str, u64> = exposition
+        .samples("memanalyzer_runtime_accounting_bytes")
+        .iter()
+        .filter(|sample| sample.label("runtime") == Some("jemalloc"))
+        .map(|sample| (sample.label("figure").expect("figure"), sample.whole()))
+        .collect();
+    for (name, value) in &figures {
+        assert_eq!(samples[name.as_str()], *value, "{name}");
+    }
+}
+
+#[test]
+fn live_figures_are_reconciled_with_the_live_analysis() {
+    let (program, _) = run(&["--purge"]);
+    let stats = temp_file(program.lines.join("\n"));
+    let pid = program.pid.to_string();
+    let doc = json_of(&[
+        "-pid",
+        &pid,
+        "-top",
+        "0",
+        "-format",
+        "json",
+        "-jemalloc-stats",
+        path_of(&stats),
+    ]);
+    let rows = jemalloc_rows(&doc);
+    for name in [
+        "allocated",
+        "active",
+        "metadata",
+        "resident",
+        "mapped",
+        "retained",
+    ] {
+        assert_eq!(
+            rows[name].0,
+            program.figure(&format!("jemalloc.{name}")),
+            "{name}"
+        );
+    }
+    let (allocated, active, resident) = (rows["allocated"].0, rows["active"].0, rows["resident"].0);
+    assert!(allocated <= active && active <= resident, "{rows:?}");
+    let heap = rows["resident"].1.expect("the heap line beside resident");
+    let held = rows["active_metadata"].0;
+    eprintln!("live: heap {heap}, active+metadata {held}, resident {resident}");
+    assert!(
+        heap as f64 >= held as f64 * 0.95 && heap as f64 <= resident as f64 * 1.05,
+        "{rows:?}"
+    );
+    let notes = notes(&doc);
+    assert!(
+        notes.contains("allocated <= active <= resident holds"),
+        "{notes}"
+    );
+    assert!(!notes.contains("found no jemalloc"), "{notes}");
+}
+
+#[test]
+fn bad_jemalloc_statistics_get_a_clear_error() {
+    let smaps = fixture_path("c-jemalloc/smaps");
+    let smaps = smaps.to_str().unwrap();
+    let json = std::fs::read(fixture_path("rust-jemalloc/jemalloc-stats.json")).unwrap();
+    let cases: [(&[u8], &str); 5] = [
+        (
+            b"Hello, world\n",
+            "line 1 is neither JSON nor a NAME=BYTES figure",
+        ),
+        (
+            b"{\"heap\": {\"used\": 1}}",
+            "JSON, but not jemalloc's statistics",
+        ),
+        (&json[..json.len() / 2], "not valid JSON"),
+        (
+            b"jemalloc.allocated=1\njemalloc.active=2\n",
+            "no resident figure",
+        ),
+        (b"\x1f\x8b\x08\x00\xff", "not a text file"),
+    ];
+    for (contents, expected) in cases {
+        let file = temp_file(contents);
+        let error = runtime_error(&["-file", smaps, "-jemalloc-stats", path_of(&file)]);
+        assert!(
+            error.contains(path_of(&file)) && error.contains(expected),
+            "{expected}: {error}"
+        );
+    }
+    let error = runtime_error(&["-file", smaps, "-jemalloc-stats", "/nonexistent/stats"]);
+    assert!(
+        error.contains("cannot read jemalloc's statistics"),
+        "{error}"
+    );
+}
+
+#[test]
+fn jemalloc_statistics_from_standard_input_and_where_they_do_not_belong() {
+    let smaps = fixture_path("c-jemalloc/smaps");
+    let smaps = smaps.to_str().unwrap();
+    let stats = std::fs::read(fixture_path("c-jemalloc/runtime-stats.txt")).unwrap();
+    let output = crate::support::run::memanalyzer_cmd()
+        .args([
+            "-file",
+            smaps,
+            "-top",
+            "0",
+            "-format",
+            "json",
+            "-jemalloc-stats",
+            "-",
+        ])
+        .write_stdin(stats.clone())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let doc: Value = serde_json::from_slice(&output).unwrap();
+    assert_eq!(jemalloc_rows(&doc)["active"].0, {
+        let text = String::from_utf8(stats).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix("jemalloc.active="))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    });
+    let error = runtime_error(&["-file", "-", "-jemalloc-stats", "-"]);
+    assert!(error.contains("cannot both read standard input"), "{error}");
+    crate::support::run::usage_error(&["-ps", "-jemalloc-stats", "stats.json"]);
 }

@@ -55,7 +55,14 @@ fn check_over_time_flags(config: &Config) -> Result<(), Ending> {
         Mode::Analyze {
             input: memanalyzer::Input::File(path),
             ..
-        } if watch::is_recording(path) => ("a recording", Vec::new()),
+        } if watch::is_recording(path) => (
+            "a recording",
+            vec![(
+                "-jemalloc-stats",
+                config.jemalloc_stats.is_some(),
+                "it reconciles one analysis of a process or a smaps file",
+            )],
+        ),
         Mode::Analyze { .. } | Mode::ProcessList { .. } | Mode::Http(_) => (
             match config.mode {
                 Mode::ProcessList { .. } => "-ps",
