@@ -61,6 +61,8 @@ Register-ArgumentCompleter -Native -CommandName 'memanalyzer' -ScriptBlock {
             [CompletionResult]::new('-top', '-top', [CompletionResultType]::ParameterName, 'How many of the largest regions to list (0 lists none)')
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Analyze a saved smaps file instead of a live process (''-'' reads standard input)')
             [CompletionResult]::new('-file', '-file', [CompletionResultType]::ParameterName, 'Analyze a saved smaps file instead of a live process (''-'' reads standard input)')
+            [CompletionResult]::new('--pprof', '--pprof', [CompletionResultType]::ParameterName, 'Reconcile RSS with a Go heap profile: /debug/pprof/heap, or /debug/pprof/heap?debug=1 for the full split with MemStats (''-'' reads standard input)')
+            [CompletionResult]::new('-pprof', '-pprof', [CompletionResultType]::ParameterName, 'Reconcile RSS with a Go heap profile: /debug/pprof/heap, or /debug/pprof/heap?debug=1 for the full split with MemStats (''-'' reads standard input)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('-format', '-format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--unit', '--unit', [CompletionResultType]::ParameterName, 'Unit for sizes in text output (JSON and Prometheus always use bytes)')

@@ -47,7 +47,8 @@ pub use container::{
 pub use error::{Error, NoMemoryReason};
 pub use input::{analyze, analyze_pid, analyze_reader, analyze_self, Input, Options};
 pub use reconcile::{
-    parse_perfdata, Accounting, AccountingRow, PerfData, PerfDataError, PerfValue,
+    parse_heap_profile, parse_perfdata, reconcile_go, Accounting, AccountingRow, AllocationSite,
+    GoMemStats, HeapProfile, HeapProfileFormat, PerfData, PerfDataError, PerfValue, PprofError,
 };
 pub use report::{
     Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionGroup,

@@ -125,6 +125,11 @@ pub struct Cli {
     #[arg(long, conflicts_with = "file")]
     pub cgroup: bool,
 
+    /// Reconcile RSS with a Go heap profile: /debug/pprof/heap, or /debug/pprof/heap?debug=1
+    /// for the full split with MemStats ('-' reads standard input)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ps", "watch", "http", "diff"])]
+    pub pprof: Option<PathBuf>,
+
     /// Output format
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Text)]
     pub format: FormatArg,
@@ -239,8 +244,9 @@ pub enum ColorArg {
 }
 
 /// The flags that take a value, whose next argument must not be rewritten.
-pub const VALUE_FLAGS: [&str; 21] = [
+pub const VALUE_FLAGS: [&str; 22] = [
     "pid",
+    "pprof",
     "top",
     "file",
     "format",
@@ -263,13 +269,14 @@ pub const VALUE_FLAGS: [&str; 21] = [
     "token-file",
 ];
 /// Every long flag shown in `--help`, for mapping `-name` onto `--name`.
-pub const LONG_FLAGS: [&str; 26] = [
+pub const LONG_FLAGS: [&str; 27] = [
     "pid",
     "top",
     "all",
     "file",
     "ps",
     "cgroup",
+    "pprof",
     "format",
     "unit",
     "color",

@@ -1,13 +1,20 @@
 //! Reconciliation: what the runtime's own accounting says beside what smaps shows, so that
 //! "RSS is 7 GB, the heap says 2 GB — where is the rest?" gets rows instead of a guess. Each
 //! runtime whose accounting memanalyzer can read without attaching has a file here: `jvm.rs`
-//! reads the JVM's PerfData file (`hsperfdata.rs` parses it), as jstat does.
+//! reads the JVM's PerfData file (`hsperfdata.rs` parses it), as jstat does; `go.rs`
+//! reconciles a Go heap profile (`-pprof`, `pprof.rs` parses it) with RSS.
 
+mod go;
 mod hsperfdata;
 mod jvm;
+mod pprof;
 
+pub use go::reconcile_go;
 pub use hsperfdata::{parse_perfdata, PerfData, PerfDataError, PerfValue};
 pub(crate) use jvm::reconcile_jvm;
+pub use pprof::{
+    parse_heap_profile, AllocationSite, GoMemStats, HeapProfile, HeapProfileFormat, PprofError,
+};
 
 /// One row: a figure of the runtime's own accounting, and, where one corresponds, the resident
 /// memory of the category smaps puts that memory in.
