@@ -22,7 +22,7 @@ const MIB: u64 = 1 << 20;
 
 /// The reconciliation of `profile` with `report`'s RSS; `source` names where it came from.
 /// An error when the profile cannot be this process's: MemStats claiming more than its whole
-/// virtual size, or more live objects than all the memory in Go's categories.
+/// virtual size, or more than twice its memory in live objects.
 pub fn reconcile_go(
     source: Vec<u8>,
     profile: &HeapProfile,
@@ -47,16 +47,27 @@ pub fn reconcile_go(
     }
     let go_heap = rss_of(GO_HEAP);
     let go_metadata = rss_of(METADATA);
-    if profile.inuse_space > go_heap {
+    // The protobuf's inuse_space is scaled up for sampling: an estimate that may exceed the
+    // heap a little, never twice the whole process.
+    let whole = report.totals.rss + report.totals.swap;
+    if profile.inuse_space > whole.saturating_mul(2) {
         return Err(format!(
             "the profile is from another process: its live objects ({} MiB inuse_space) are \
-             more than all of this process's Go heap ({} MiB resident in {GO_HEAP})",
+             more than twice this process's whole memory ({} MiB RSS and swap)",
             profile.inuse_space / MIB,
-            go_heap / MIB
+            whole / MIB
         ));
     }
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    if profile.inuse_space > go_heap {
+        notes.push(format!(
+            "the profile's inuse_space ({} MiB), an estimate scaled up for sampling, is more \
+             than the Go heap's resident {} MiB: the live-object row shows the latter",
+            profile.inuse_space / MIB,
+            go_heap / MIB
+        ));
+    }
     let row = |key, label, bytes, resident| AccountingRow {
         key,
         label,

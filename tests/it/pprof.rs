@@ -81,7 +81,9 @@ fn live_go_program_reconciles_to_rss() {
     let program = or_skip!(go_program("go-pprof", false));
     or_skip!(require_curl());
     or_skip!(require_program("go", "golang-go"));
-    let mut workload = Workload::spawn_program(&program, &[]);
+    // Every allocation recorded (MemProfileRate 1): the protobuf's inuse_space is then exact, not
+    // an estimate scaled up from samples that may exceed the heap itself.
+    let mut workload = Workload::spawn_program(&program, &["1"]);
     let port = workload.ask("gc").trim().to_string();
     let base = format!("http://127.0.0.1:{port}/debug/pprof/heap");
     let dir = tempfile::tempdir().expect("a scratch directory");
@@ -105,6 +107,10 @@ fn live_go_program_reconciles_to_rss() {
     ]);
     let rows = assert_sums_to_rss(&doc, "debug=1");
     assert_eq!(row_bytes(&rows, "go.live_objects"), Some(header_inuse));
+    assert!(
+        header_inuse >= 100 << 20,
+        "the 100 MiB of slices: {header_inuse}"
+    );
     for id in [
         "go.heap_free",
         "go.stacks",
