@@ -6,7 +6,7 @@
 
 use super::pprof::{GoMemStats, HeapProfile, HeapProfileFormat};
 use super::{Accounting, AccountingRow};
-use crate::report::{Report, SectionId};
+use crate::report::{Evidence, Report, SectionId};
 
 /// The runtime id of Go processes.
 const GO: &str = "go";
@@ -20,10 +20,58 @@ const C_HEAP: &str = "c.heap";
 /// One mebibyte, for notes.
 const MIB: u64 = 1 << 20;
 
-/// The reconciliation of `profile` with `report`'s RSS; `source` names where it came from.
+/// Adds the reconciliation of `profile` with `report`'s RSS to [`Report::accounting`] (`source`
+/// names where the profile came from). Where MemStats confirms the size of the Go heap that
+/// layout rules found (within 5% of HeapSys − HeapReleased), the `go.heap` category and the Go
+/// runtime are marked as known from the runtime's own accounting ([`Evidence::Runtime`]).
 /// An error when the profile cannot be this process's: MemStats claiming more than its whole
 /// virtual size, or more than twice its memory in live objects.
 pub fn reconcile_go(
+    report: &mut Report,
+    source: Vec<u8>,
+    profile: &HeapProfile,
+) -> Result<(), String> {
+    let mut accounting = accounting(source, profile, report)?;
+    if let Some(memstats) = &profile.memstats {
+        if let Some(note) = confirm_heap(report, memstats) {
+            accounting.notes.push(note);
+        }
+    }
+    report.accounting.push(accounting);
+    Ok(())
+}
+
+/// Whether MemStats confirms the `go.heap` category's size; if so it takes
+/// [`Evidence::Runtime`] where it had only layout. A note when it does not.
+fn confirm_heap(report: &mut Report, memstats: &GoMemStats) -> Option<String> {
+    let held = memstats.heap_sys.saturating_sub(memstats.heap_released);
+    let category = report
+        .sections
+        .iter_mut()
+        .flat_map(|section| section.categories.iter_mut())
+        .find(|category| category.id.key() == GO_HEAP)?;
+    let resident = category.amounts.rss;
+    if resident.abs_diff(held) * 20 > held {
+        return Some(format!(
+            "{GO_HEAP} holds {} MiB resident where Go holds {} MiB of heap (HeapSys - \
+             HeapReleased): more than 5% apart, so its layout-placed regions stay unconfirmed",
+            resident / MIB,
+            held / MIB
+        ));
+    }
+    if category.evidence == Evidence::Layout {
+        category.evidence = Evidence::Runtime;
+    }
+    for runtime in &mut report.runtimes {
+        if runtime.id.key() == GO && runtime.evidence == Evidence::Layout {
+            runtime.evidence = Evidence::Runtime;
+        }
+    }
+    None
+}
+
+/// The rows, as [`reconcile_go`] adds them.
+fn accounting(
     source: Vec<u8>,
     profile: &HeapProfile,
     report: &Report,
@@ -247,7 +295,7 @@ fn not_go_rows(report: &Report) -> Vec<AccountingRow> {
             "not_go.c_heap",
             "Not Go: C heap (cgo, C libraries)",
             rss_of(C_HEAP),
-            Some(C_HEAP),
+            None,
         ),
         (
             "not_go.runtime_other",

@@ -188,6 +188,20 @@ fn saved_profiles_reconcile_with_their_capture() {
             "0",
         ]);
         assert_sums_to_rss(&doc, profile);
+        // MemStats (the text form only) confirms the heap the layout rules found.
+        let heap = doc["sections"][0]["categories"]
+            .as_array()
+            .expect("categories")
+            .iter()
+            .find(|category| category["id"] == "go.heap")
+            .expect("a go.heap category")
+            .clone();
+        let expected = if profile.ends_with(".txt") {
+            "runtime"
+        } else {
+            "layout"
+        };
+        assert_eq!(heap["evidence"], expected, "{profile}");
     }
 }
 
@@ -222,6 +236,9 @@ fn bad_profiles_are_refused() {
             "from another process",
         ),
     ];
+    let assert = memanalyzer(&["-file", "-", "-pprof", "-"]).code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("both read standard input"), "{stderr}");
     for (what, bytes, expected) in cases {
         let file = temp_file(&bytes);
         let assert = memanalyzer(&["-file", smaps, "-pprof", path_of(&file)]).code(1);

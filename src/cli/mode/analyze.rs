@@ -26,13 +26,12 @@ pub(super) fn run(
     let mut report = memanalyzer::analyze(input, options)?;
     if let Some((path, profile)) = profile {
         let source = path.as_os_str().as_encoded_bytes().to_vec();
-        let accounting = memanalyzer::reconcile_go(source, &profile, &report).map_err(|why| {
+        memanalyzer::reconcile_go(&mut report, source, &profile).map_err(|why| {
             anyhow::anyhow!(
                 "-pprof {}: {why}",
                 escape::for_terminal(path.as_os_str().as_encoded_bytes())
             )
         })?;
-        report.accounting.push(accounting);
     }
     let path = escape::for_terminal(report.source.path.as_os_str().as_encoded_bytes());
     for warning in &report.warnings {
