@@ -23,8 +23,8 @@ _memanalyzer() {
 '(-top --top)-top=[How many of the largest regions to list (0 lists none)]:N:_default' \
 '(--ps -ps -file --file)--file=[Analyze a saved smaps file instead of a live process ('\''-'\'' reads standard input)]:PATH:_files' \
 '(--ps -ps -file --file)-file=[Analyze a saved smaps file instead of a live process ('\''-'\'' reads standard input)]:PATH:_files' \
-'(--ps -ps --watch -watch --http -http --diff -diff -pprof --pprof)--pprof=[Reconcile RSS with a Go heap profile\: /debug/pprof/heap, or /debug/pprof/heap?debug=1 for the full split with MemStats ('\''-'\'' reads standard input)]:FILE:_files' \
-'(--ps -ps --watch -watch --http -http --diff -diff -pprof --pprof)-pprof=[Reconcile RSS with a Go heap profile\: /debug/pprof/heap, or /debug/pprof/heap?debug=1 for the full split with MemStats ('\''-'\'' reads standard input)]:FILE:_files' \
+'(--ps -ps --watch -watch --http -http --diff -diff -pprof --pprof)--pprof=[Reconcile RSS with a Go heap profile\: /debug/pprof/heap, or /debug/pprof/heap?debug=1 for the full split with MemStats ('\''-'\'' reads standard input; a loopback http\:// URL is fetched)]:FILE:_files' \
+'(--ps -ps --watch -watch --http -http --diff -diff -pprof --pprof)-pprof=[Reconcile RSS with a Go heap profile\: /debug/pprof/heap, or /debug/pprof/heap?debug=1 for the full split with MemStats ('\''-'\'' reads standard input; a loopback http\:// URL is fetched)]:FILE:_files' \
 '(-format --format)--format=[Output format]:FORMAT:((text\:"Breakdown and region table for people and grep/awk"
 json\:"One JSON object with exact byte counts"
 prometheus\:"Prometheus text exposition format (gauges per category and totals)"))' \

@@ -126,7 +126,8 @@ pub struct Cli {
     pub cgroup: bool,
 
     /// Reconcile RSS with a Go heap profile: /debug/pprof/heap, or /debug/pprof/heap?debug=1
-    /// for the full split with MemStats ('-' reads standard input)
+    /// for the full split with MemStats ('-' reads standard input; a loopback http:// URL is
+    /// fetched)
     #[arg(long, value_name = "FILE", conflicts_with_all = ["ps", "watch", "http", "diff"])]
     pub pprof: Option<PathBuf>,
 

@@ -2,7 +2,8 @@
 //! profile fetched on loopback with curl in both forms (the gzip'd protobuf and `?debug=1`) and
 //! reconciled with the live process: the rows add up exactly to RSS, and the live-object row
 //! is the profile's own `inuse_space` total (the text's header line; for the protobuf, the sum
-//! `go tool pprof -raw` prints). Bad input: one clear error each.
+//! `go tool pprof -raw` prints), and once more from the URL itself. Bad input: one clear error
+//! each.
 
 use std::path::Path;
 use std::process::Command;
@@ -141,6 +142,13 @@ fn live_go_program_reconciles_to_rss() {
     assert!(notes.contains("?debug=1"), "{notes}");
     assert!(notes.contains("main.allocateLarge"), "{notes}");
 
+    // A loopback URL is fetched by memanalyzer itself.
+    let url = format!("{base}?debug=1");
+    let doc = json_of(&["-pid", &pid, "-pprof", &url, "-format", "json", "-top", "0"]);
+    let rows = assert_sums_to_rss(&doc, "URL");
+    assert!(row_bytes(&rows, "go.live_objects").unwrap() >= 100 << 20);
+    assert!(row_bytes(&rows, "go.metadata").is_some());
+
     // Text and Prometheus through the same accounting.
     let text = text_of(&["-pid", &pid, "-pprof", text_arg, "-top", "0"]);
     assert!(
@@ -236,6 +244,9 @@ fn bad_profiles_are_refused() {
             "from another process",
         ),
     ];
+    let assert = memanalyzer(&["-file", smaps, "-pprof", "http://192.0.2.1:6060/heap"]).code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("only a loopback URL"), "{stderr}");
     let assert = memanalyzer(&["-file", "-", "-pprof", "-"]).code(1);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(stderr.contains("both read standard input"), "{stderr}");

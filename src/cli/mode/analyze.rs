@@ -43,10 +43,14 @@ pub(super) fn run(
     })
 }
 
-/// `-pprof FILE` (`-`: standard input, unless the smaps come from there) read and parsed.
+/// `-pprof FILE` (`-`: standard input, unless the smaps come from there; `http://` a loopback
+/// URL) read and parsed.
 fn read_heap_profile<'a>(path: &'a Path, input: &Input) -> anyhow::Result<(&'a Path, HeapProfile)> {
     let shown = escape::for_terminal(path.as_os_str().as_encoded_bytes());
-    let bytes = if path.as_os_str() == "-" {
+    let url = path.to_str().filter(|text| text.starts_with("http://"));
+    let bytes = if let Some(url) = url {
+        fetch_loopback(url).map_err(|why| anyhow::anyhow!("-pprof {shown}: {why}"))?
+    } else if path.as_os_str() == "-" {
         if *input == Input::Stdin {
             anyhow::bail!(
                 "-pprof - and -file - both read standard input: save one of them to a file"
@@ -63,4 +67,59 @@ fn read_heap_profile<'a>(path: &'a Path, input: &Input) -> anyhow::Result<(&'a P
     let profile = memanalyzer::parse_heap_profile(&bytes)
         .map_err(|error| anyhow::anyhow!("-pprof {shown}: {error}"))?;
     Ok((path, profile))
+}
+
+/// At most this much of a response is read: a heap profile is kilobytes to a few megabytes.
+const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+
+/// `GET` of a loopback `http://HOST:PORT/PATH` (HOST `localhost`, `127.x.x.x` or `[::1]`), as
+/// HTTP/1.0 so the body comes whole, without chunks. Only loopback: memanalyzer fetches from
+/// the machine it runs on, never from the network.
+fn fetch_loopback(url: &str) -> Result<Vec<u8>, String> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::Duration;
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let (authority, target) = match rest.find('/') {
+        Some(slash) => rest.split_at(slash),
+        None => (rest, "/"),
+    };
+    let addresses: Vec<_> = authority
+        .to_socket_addrs()
+        .map_err(|error| format!("not a HOST:PORT ({error})"))?
+        .collect();
+    if addresses.is_empty() || !addresses.iter().all(|address| address.ip().is_loopback()) {
+        return Err(
+            "only a loopback URL (localhost, 127.0.0.1, [::1]) is fetched; fetch others with \
+             curl and pipe them in (-pprof -)"
+                .to_string(),
+        );
+    }
+    let mut stream = TcpStream::connect_timeout(&addresses[0], Duration::from_secs(5))
+        .map_err(|error| format!("cannot connect: {error}"))?;
+    let timeout = Some(Duration::from_secs(60));
+    stream
+        .set_read_timeout(timeout)
+        .and_then(|()| stream.set_write_timeout(timeout))
+        .map_err(|error| error.to_string())?;
+    write!(
+        stream,
+        "GET {target} HTTP/1.0\r\nHost: {authority}\r\nAccept-Encoding: identity\r\n\r\n"
+    )
+    .map_err(|error| format!("cannot send the request: {error}"))?;
+    let mut response = Vec::new();
+    stream
+        .take(MAX_RESPONSE_BYTES)
+        .read_to_end(&mut response)
+        .map_err(|error| format!("cannot read the response: {error}"))?;
+    let split =
+        memchr::memmem::find(&response, b"\r\n\r\n").ok_or("the response ends in its headers")?;
+    let status_line = response[..split]
+        .split(|&byte| byte == b'\n')
+        .next()
+        .map(|line| String::from_utf8_lossy(line).trim_end().to_string())
+        .unwrap_or_default();
+    if status_line.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("the server answered {status_line:?}"));
+    }
+    Ok(response.split_off(split + 4))
 }
