@@ -23,7 +23,7 @@ _memanalyzer_clap() {
 
     case "${cmd}" in
         memanalyzer)
-            opts="-h -V --pid --top --all --file --ps --cgroup --jemalloc-stats --format --unit --color --output --http --name --min-interval --token-file --diff --watch --count --full-every --record --limit --max-rss --max-growth --plot --max-rate --help --version"
+            opts="-h -V --pid --top --all --file --ps --cgroup --jemalloc-stats --pprof --format --unit --color --output --http --name --min-interval --token-file --diff --watch --count --full-every --record --limit --max-rss --max-growth --plot --max-rate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -42,6 +42,10 @@ _memanalyzer_clap() {
                     return 0
                     ;;
                 --jemalloc-stats)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pprof)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -149,13 +153,13 @@ _memanalyzer() {
             COMPREPLY=($(compgen -W "${pids[*]#/proc/}" -- "$cur"))
             return 0
             ;;
-        -top|--top|-file|--file|-jemalloc-stats|--jemalloc-stats|-format|--format|-unit|--unit|-color|--color|-output|--output|-http|--http|-name|--name|-min-interval|--min-interval|-token-file|--token-file|-diff|--diff|-watch|--watch|-count|--count|-full-every|--full-every|-record|--record|-limit|--limit|-max-rss|--max-rss|-max-growth|--max-growth|-plot|--plot|-max-rate|--max-rate)
+        -top|--top|-file|--file|-jemalloc-stats|--jemalloc-stats|-pprof|--pprof|-format|--format|-unit|--unit|-color|--color|-output|--output|-http|--http|-name|--name|-min-interval|--min-interval|-token-file|--token-file|-diff|--diff|-watch|--watch|-count|--count|-full-every|--full-every|-record|--record|-limit|--limit|-max-rss|--max-rss|-max-growth|--max-growth|-plot|--plot|-max-rate|--max-rate)
             _memanalyzer_clap "$cmd" "$cur" "--${prev##*-}"
             return
             ;;
     esac
     if [[ $cur == "" || ($cur == -* && $cur != --*) ]]; then
-        COMPREPLY=($(compgen -W "-pid -top -all -file -ps -cgroup -jemalloc-stats -format -unit -color -output -http -name -min-interval -token-file -diff -watch -count -full-every -record -limit -max-rss -max-growth -plot -max-rate -help -version -h -V" -- "$cur"))
+        COMPREPLY=($(compgen -W "-pid -top -all -file -ps -cgroup -jemalloc-stats -pprof -format -unit -color -output -http -name -min-interval -token-file -diff -watch -count -full-every -record -limit -max-rss -max-growth -plot -max-rate -help -version -h -V" -- "$cur"))
         return 0
     fi
     _memanalyzer_clap "$cmd" "$cur" "$prev"

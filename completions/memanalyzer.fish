@@ -4,6 +4,7 @@ complete -c memanalyzer -l pid -o pid -f -a '(__fish_complete_pids)' -d 'Process
 complete -c memanalyzer -l top -o top -d 'How many of the largest regions to list (0 lists none)' -r
 complete -c memanalyzer -l file -o file -d 'Analyze a saved smaps file instead of a live process (\'-\' reads standard input)' -r -F
 complete -c memanalyzer -l jemalloc-stats -o jemalloc-stats -d 'Reconcile the jemalloc heap with jemalloc\'s own statistics in FILE (\'-\' reads standard input): malloc_stats_print JSON (MALLOC_CONF=stats_print:true,stats_print_opts:J) or lines NAME=BYTES for allocated, active, metadata, resident, mapped, retained' -r -F
+complete -c memanalyzer -l pprof -o pprof -d 'Reconcile RSS with a Go heap profile: /debug/pprof/heap, or /debug/pprof/heap?debug=1 for the full split with MemStats (\'-\' reads standard input; a loopback http:// URL is fetched)' -r -F
 complete -c memanalyzer -l format -o format -d 'Output format' -r -f -a "text\t'Breakdown and region table for people and grep/awk'
 json\t'One JSON object with exact byte counts'
 prometheus\t'Prometheus text exposition format (gauges per category and totals)'"

@@ -25,6 +25,8 @@ _memanalyzer() {
 '(--ps -ps -file --file)-file=[Analyze a saved smaps file instead of a live process ('\''-'\'' reads standard input)]:PATH:_files' \
 '(--ps -ps --http -http --diff -diff --watch -watch -jemalloc-stats --jemalloc-stats)--jemalloc-stats=[Reconcile the jemalloc heap with jemalloc'\''s own statistics in FILE ('\''-'\'' reads standard input)\: malloc_stats_print JSON (MALLOC_CONF=stats_print\:true,stats_print_opts\:J) or lines NAME=BYTES for allocated, active, metadata, resident, mapped, retained]:FILE:_files' \
 '(--ps -ps --http -http --diff -diff --watch -watch -jemalloc-stats --jemalloc-stats)-jemalloc-stats=[Reconcile the jemalloc heap with jemalloc'\''s own statistics in FILE ('\''-'\'' reads standard input)\: malloc_stats_print JSON (MALLOC_CONF=stats_print\:true,stats_print_opts\:J) or lines NAME=BYTES for allocated, active, metadata, resident, mapped, retained]:FILE:_files' \
+'(--ps -ps --watch -watch --http -http --diff -diff -pprof --pprof)--pprof=[Reconcile RSS with a Go heap profile\: /debug/pprof/heap, or /debug/pprof/heap?debug=1 for the full split with MemStats ('\''-'\'' reads standard input; a loopback http\:// URL is fetched)]:FILE:_files' \
+'(--ps -ps --watch -watch --http -http --diff -diff -pprof --pprof)-pprof=[Reconcile RSS with a Go heap profile\: /debug/pprof/heap, or /debug/pprof/heap?debug=1 for the full split with MemStats ('\''-'\'' reads standard input; a loopback http\:// URL is fetched)]:FILE:_files' \
 '(-format --format)--format=[Output format]:FORMAT:((text\:"Breakdown and region table for people and grep/awk"
 json\:"One JSON object with exact byte counts"
 prometheus\:"Prometheus text exposition format (gauges per category and totals)"))' \

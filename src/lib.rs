@@ -47,8 +47,9 @@ pub use container::{
 pub use error::{Error, NoMemoryReason};
 pub use input::{analyze, analyze_pid, analyze_reader, analyze_self, Input, Options};
 pub use reconcile::{
-    parse_jemalloc_stats, parse_perfdata, reconcile_jemalloc, Accounting, AccountingRow,
-    JemallocStats, JemallocStatsError, PerfData, PerfDataError, PerfValue,
+    parse_heap_profile, parse_jemalloc_stats, parse_perfdata, reconcile_go, reconcile_jemalloc,
+    Accounting, AccountingRow, AllocationSite, GoMemStats, HeapProfile, HeapProfileFormat,
+    JemallocStats, JemallocStatsError, PerfData, PerfDataError, PerfValue, PprofError,
 };
 pub use report::{
     Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionGroup,

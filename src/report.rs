@@ -351,7 +351,8 @@ pub struct CategoryReport {
     pub amounts: Amounts,
     /// The weakest evidence among the rules that put regions here: [`Evidence::Layout`] as soon
     /// as one region was placed by a heuristic, so a category is never shown as more certain
-    /// than its least certain region.
+    /// than its least certain region; [`Evidence::Runtime`] instead where the runtime's own
+    /// accounting confirms the category's size (`go.heap` against MemStats, `-pprof`).
     pub evidence: Evidence,
     /// The part of `amounts` placed by layout rules ([`Evidence::Layout`]); zero when every
     /// region was placed by its name.

@@ -79,6 +79,8 @@ pub struct Config {
     pub thresholds: Thresholds,
     /// `-plot FILE.svg`: the chart of a watch or a replayed recording.
     pub plot: Option<PathBuf>,
+    /// `-pprof FILE`: a Go heap profile to reconcile with the analysis (`-`: standard input).
+    pub pprof: Option<PathBuf>,
     /// Standard output is a terminal (and no -output): a watch redraws a screen there.
     pub to_terminal: bool,
     /// `-jemalloc-stats FILE`: jemalloc's own statistics to reconcile the analysis with.
@@ -226,6 +228,7 @@ impl Config {
             to_terminal,
             plot: cli.plot.clone(),
             jemalloc_stats: cli.jemalloc_stats.clone(),
+            pprof: cli.pprof.clone(),
         }
     }
 }

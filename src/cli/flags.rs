@@ -134,6 +134,12 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["ps", "http", "diff", "watch"])]
     pub jemalloc_stats: Option<PathBuf>,
 
+    /// Reconcile RSS with a Go heap profile: /debug/pprof/heap, or /debug/pprof/heap?debug=1
+    /// for the full split with MemStats ('-' reads standard input; a loopback http:// URL is
+    /// fetched)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ps", "watch", "http", "diff"])]
+    pub pprof: Option<PathBuf>,
+
     /// Output format
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Text)]
     pub format: FormatArg,
@@ -248,8 +254,9 @@ pub enum ColorArg {
 }
 
 /// The flags that take a value, whose next argument must not be rewritten.
-pub const VALUE_FLAGS: [&str; 22] = [
+pub const VALUE_FLAGS: [&str; 23] = [
     "pid",
+    "pprof",
     "top",
     "file",
     "format",
@@ -273,13 +280,14 @@ pub const VALUE_FLAGS: [&str; 22] = [
     "jemalloc-stats",
 ];
 /// Every long flag shown in `--help`, for mapping `-name` onto `--name`.
-pub const LONG_FLAGS: [&str; 27] = [
+pub const LONG_FLAGS: [&str; 28] = [
     "pid",
     "top",
     "all",
     "file",
     "ps",
     "cgroup",
+    "pprof",
     "format",
     "unit",
     "color",

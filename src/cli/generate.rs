@@ -214,7 +214,7 @@ fn ascii_only(text: &str) -> String {
 /// How the synopsis groups the options: `[a|b]` is optional, `a` is required, a name is a long
 /// option (or a short one, for `h` and `V`). Every option must appear (checked below).
 const SYNOPSIS: [&str; 7] = [
-    "[pid|file] [top|all] [cgroup] [jemalloc-stats] [format] [unit] [color] [output]",
+    "[pid|file] [top|all] [cgroup] [pprof] [jemalloc-stats] [format] [unit] [color] [output]",
     "[pid|file] diff [top|all] [format] [unit] [max-rss] [max-growth] [output]",
     "pid watch [count] [full-every] [record] [plot] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
     "file [plot] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",

@@ -2,15 +2,22 @@
 //! "RSS is 7 GB, the heap says 2 GB — where is the rest?" gets rows instead of a guess. Each
 //! runtime whose accounting memanalyzer can read without attaching has a file here: `jvm.rs`
 //! reads the JVM's PerfData file (`hsperfdata.rs` parses it), as jstat does; `jemalloc.rs`
-//! reads the statistics jemalloc prints (`-jemalloc-stats FILE`).
+//! reads the statistics jemalloc prints (`-jemalloc-stats FILE`); `go.rs` reconciles a Go heap
+//! profile (`-pprof`, `pprof.rs` parses it) with RSS.
 
+mod go;
 mod hsperfdata;
 mod jemalloc;
 mod jvm;
+mod pprof;
 
+pub use go::reconcile_go;
 pub use hsperfdata::{parse_perfdata, PerfData, PerfDataError, PerfValue};
 pub use jemalloc::{parse_jemalloc_stats, reconcile_jemalloc, JemallocStats, JemallocStatsError};
 pub(crate) use jvm::reconcile_jvm;
+pub use pprof::{
+    parse_heap_profile, AllocationSite, GoMemStats, HeapProfile, HeapProfileFormat, PprofError,
+};
 
 /// One row: a figure of the runtime's own accounting, and, where one corresponds, the resident
 /// memory of the category smaps puts that memory in.

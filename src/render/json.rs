@@ -44,7 +44,7 @@ struct Document<'a> {
     region_groups: Option<Vec<RegionGroup>>,
 }
 
-/// What a runtime's own accounting says (the JVM's PerfData).
+/// What a runtime's own accounting says (the JVM's PerfData, a Go heap profile with `-pprof`).
 #[derive(Serialize)]
 struct AccountingDoc {
     runtime: &'static str,

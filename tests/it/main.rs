@@ -22,6 +22,7 @@
 //! | `prometheus` | `-format prometheus`: promtool, a strict parser, agreement with JSON, label escaping |
 //! | `output` | `-output` files replaced atomically; closed pipes and full disks |
 //! | `over_time` | `-diff`, `-watch`, `-record` and replay: sums, a known growth rate, a sawtooth without a false alarm, thresholds, exits |
+//! | `pprof` | `-pprof`: a live Go program's heap profile (protobuf and `?debug=1`, fetched with curl) reconciled to its RSS exactly; bad profiles |
 //! | `ps` | `-ps`: the process list in text, JSON and Prometheus, unreadable processes |
 //! | `http` | `-http`: every endpoint and query with curl against a live workload, promtool and a real Prometheus server, bad requests, tokens, a target that exits or restarts |
 //! | `help` | `-h`/`--help`: short and scannable, long and explanatory |
@@ -53,6 +54,7 @@ mod json;
 mod live;
 mod output;
 mod over_time;
+mod pprof;
 mod prometheus;
 mod properties;
 mod ps;
