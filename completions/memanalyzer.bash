@@ -50,7 +50,7 @@ _memanalyzer_clap() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text json prometheus" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json prometheus pprof" -- "${cur}"))
                     return 0
                     ;;
                 --unit)

@@ -7,7 +7,8 @@ complete -c memanalyzer -l jemalloc-stats -o jemalloc-stats -d 'Reconcile the je
 complete -c memanalyzer -l pprof -o pprof -d 'Reconcile RSS with a Go heap profile: /debug/pprof/heap, or /debug/pprof/heap?debug=1 for the full split with MemStats (\'-\' reads standard input; a loopback http:// URL is fetched)' -r -F
 complete -c memanalyzer -l format -o format -d 'Output format' -r -f -a "text\t'Breakdown and region table for people and grep/awk'
 json\t'One JSON object with exact byte counts'
-prometheus\t'Prometheus text exposition format (gauges per category and totals)'"
+prometheus\t'Prometheus text exposition format (gauges per category and totals)'
+pprof\t'A pprof profile of all the process\'s memory (gzip\'d protobuf) for `go tool pprof`'"
 complete -c memanalyzer -l unit -o unit -d 'Unit for sizes in text output (JSON and Prometheus always use bytes)' -r -f -a "B\t'Bytes'
 kB\t'KiB, written kB as the kernel does'
 MB\t'MiB, written MB as the original tool did (whole numbers)'

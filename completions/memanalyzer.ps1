@@ -9,7 +9,7 @@ Register-ArgumentCompleter -Native -CommandName 'memanalyzer' -ScriptBlock {
     # option names. Values are completed here: PIDs after -pid/--pid, and the fixed values of
     # the options that have them, in either spelling (-format or --format).
     $values = @{
-        'format' = @('text', 'json', 'prometheus')
+        'format' = @('text', 'json', 'prometheus', 'pprof')
         'unit' = @('B', 'kB', 'MB', 'GB', 'auto')
         'color' = @('auto', 'always', 'never')
     }

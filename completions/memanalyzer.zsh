@@ -29,10 +29,12 @@ _memanalyzer() {
 '(--ps -ps --watch -watch --http -http --diff -diff -pprof --pprof)-pprof=[Reconcile RSS with a Go heap profile\: /debug/pprof/heap, or /debug/pprof/heap?debug=1 for the full split with MemStats ('\''-'\'' reads standard input; a loopback http\:// URL is fetched)]:FILE:_files' \
 '(-format --format)--format=[Output format]:FORMAT:((text\:"Breakdown and region table for people and grep/awk"
 json\:"One JSON object with exact byte counts"
-prometheus\:"Prometheus text exposition format (gauges per category and totals)"))' \
+prometheus\:"Prometheus text exposition format (gauges per category and totals)"
+pprof\:"A pprof profile of all the process'\''s memory (gzip'\''d protobuf) for \`go tool pprof\`"))' \
 '(-format --format)-format=[Output format]:FORMAT:((text\:"Breakdown and region table for people and grep/awk"
 json\:"One JSON object with exact byte counts"
-prometheus\:"Prometheus text exposition format (gauges per category and totals)"))' \
+prometheus\:"Prometheus text exposition format (gauges per category and totals)"
+pprof\:"A pprof profile of all the process'\''s memory (gzip'\''d protobuf) for \`go tool pprof\`"))' \
 '(-unit --unit)--unit=[Unit for sizes in text output (JSON and Prometheus always use bytes)]:UNIT:((B\:"Bytes"
 kB\:"KiB, written kB as the kernel does"
 MB\:"MiB, written MB as the original tool did (whole numbers)"

@@ -31,6 +31,7 @@ mod classify;
 mod container;
 mod error;
 mod input;
+mod profile_proto;
 mod reconcile;
 pub mod render;
 mod report;

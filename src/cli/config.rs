@@ -206,6 +206,7 @@ impl Config {
                 FormatArg::Text => Format::Text,
                 FormatArg::Json => Format::Json,
                 FormatArg::Prometheus => Format::Prometheus,
+                FormatArg::Pprof => Format::Pprof,
             },
             style: TextStyle {
                 color,

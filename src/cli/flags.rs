@@ -225,6 +225,8 @@ pub enum FormatArg {
     Json,
     /// Prometheus text exposition format (gauges per category and totals)
     Prometheus,
+    /// A pprof profile of all the process's memory (gzip'd protobuf) for `go tool pprof`
+    Pprof,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

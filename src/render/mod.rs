@@ -4,6 +4,7 @@
 
 pub mod escape;
 pub(crate) mod json;
+mod pprof;
 pub(crate) mod prometheus;
 pub(crate) mod text;
 pub mod timeline;
@@ -25,11 +26,18 @@ pub enum Format {
     Json,
     /// Prometheus text exposition format.
     Prometheus,
+    /// A pprof profile (gzip'd profile.proto) of the whole process's memory, for `go tool pprof`.
+    Pprof,
 }
 
 impl Format {
     /// Every format, in the order `-format` lists them.
-    pub const ALL: [Format; 3] = [Format::Text, Format::Json, Format::Prometheus];
+    pub const ALL: [Format; 4] = [
+        Format::Text,
+        Format::Json,
+        Format::Prometheus,
+        Format::Pprof,
+    ];
 
     /// The name `-format` and the HTTP mode's `?format=` take: `text`, `json`, `prometheus`.
     pub fn name(self) -> &'static str {
@@ -37,6 +45,7 @@ impl Format {
             Format::Text => "text",
             Format::Json => "json",
             Format::Prometheus => "prometheus",
+            Format::Pprof => "pprof",
         }
     }
 
@@ -51,6 +60,7 @@ impl Format {
             Format::Text => "text/plain; charset=utf-8",
             Format::Json => "application/json",
             Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::Pprof => "application/octet-stream",
         }
     }
 }
@@ -98,6 +108,7 @@ impl Renderer {
             Format::Text => Box::new(text::TextRenderer { style: self.style }),
             Format::Json => Box::new(json::JsonRenderer),
             Format::Prometheus => Box::new(prometheus::PrometheusRenderer),
+            Format::Pprof => Box::new(pprof::PprofRenderer),
         }
     }
 

@@ -207,7 +207,7 @@ fn bash_completes_single_dash_options_values_and_pids() {
     assert_eq!(bash_complete(&["memanalyzer", "--fo"]), ["--format"]);
     assert_eq!(
         bash_complete(&["memanalyzer", "-format", ""]),
-        ["text", "json", "prometheus"]
+        ["text", "json", "prometheus", "pprof"]
     );
     assert_eq!(bash_complete(&["memanalyzer", "--unit", "G"]), ["GB"]);
     assert_eq!(
@@ -286,5 +286,5 @@ fn zsh_and_powershell_scripts_carry_the_single_dash_options_and_pids() {
     let powershell = generated("powershell");
     assert!(powershell.contains("[CompletionResult]::new('-pid', '-pid', "));
     assert!(powershell.contains("Get-Process"));
-    assert!(powershell.contains("'format' = @('text', 'json', 'prometheus')"));
+    assert!(powershell.contains("'format' = @('text', 'json', 'prometheus', 'pprof')"));
 }

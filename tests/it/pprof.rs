@@ -54,7 +54,8 @@ fn fetch(url: &str, out: &Path) {
 }
 
 /// The total of the `inuse_space` column of `go tool pprof -raw PROFILE`.
-fn inuse_space_by_go_tool(profile: &Path) -> u64 {
+/// The sum of one sample type's values (`inuse_space/bytes`) as `go tool pprof -raw` prints them.
+fn sample_total_by_go_tool(profile: &Path, sample_type: &str) -> u64 {
     let output = Command::new("go")
         .args(["tool", "pprof", "-raw"])
         .arg(profile)
@@ -68,8 +69,8 @@ fn inuse_space_by_go_tool(profile: &Path) -> u64 {
     let header = lines.nth(1).expect("the sample types' line");
     let column = header
         .split_whitespace()
-        .position(|name| name == "inuse_space/bytes")
-        .expect("an inuse_space column");
+        .position(|name| name.trim_end_matches("[dflt]") == sample_type)
+        .unwrap_or_else(|| panic!("no {sample_type} column in {header}"));
     lines
         .take_while(|line| !line.starts_with("Locations"))
         .filter_map(|line| line.split_once(':'))
@@ -135,7 +136,7 @@ fn live_go_program_reconciles_to_rss() {
     let rows = assert_sums_to_rss(&doc, "protobuf");
     assert_eq!(
         row_bytes(&rows, "go.live_objects"),
-        Some(inuse_space_by_go_tool(&proto_path))
+        Some(sample_total_by_go_tool(&proto_path, "inuse_space/bytes"))
     );
     assert_eq!(row_bytes(&rows, "go.heap_free"), None);
     let notes = doc["accounting"][0]["notes"].to_string();
@@ -264,4 +265,51 @@ fn bad_profiles_are_refused() {
 
 fn text_of(args: &[&str]) -> String {
     String::from_utf8(bytes_of(args)).expect("UTF-8 output")
+}
+
+/// `-format pprof` of `args`' analysis, as `go tool pprof -raw` sums it, beside the JSON totals
+/// (PSS too when `with_pss`: a live process's PSS moves as other processes map its libraries).
+fn pprof_totals_against_json(args: &[&str], with_pss: bool) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let profile = dir.path().join("memory.pb.gz");
+    let profile_arg = profile.to_str().expect("UTF-8 path");
+    memanalyzer(&[args, &["-format", "pprof", "-output", profile_arg]].concat()).success();
+    let doc = json_of(&[args, &["-format", "json"]].concat());
+    assert_eq!(
+        sample_total_by_go_tool(&profile, "memory_space/bytes"),
+        u64_at(&doc, "/totals/rss_bytes"),
+        "RSS of {args:?}"
+    );
+    if with_pss {
+        assert_eq!(
+            sample_total_by_go_tool(&profile, "pss_space/bytes"),
+            u64_at(&doc, "/totals/pss_bytes"),
+            "PSS of {args:?}"
+        );
+    }
+    let top = Command::new("go")
+        .args(["tool", "pprof", "-top"])
+        .arg(&profile)
+        .output()
+        .expect("run go tool pprof -top");
+    let top = String::from_utf8_lossy(&top.stdout);
+    assert!(top.contains("Type: memory_space"), "{top}");
+}
+
+#[test]
+fn format_pprof_is_read_by_go_tool_pprof_and_totals_rss() {
+    or_skip!(require_program("go", "Debian: golang-go"));
+    for capture in ["go-cgo/smaps", "java/smaps", "python/smaps"] {
+        pprof_totals_against_json(&["-file", &fixture(capture)], true);
+    }
+    // A live process: its memory holds still between the two reads.
+    let workload = Workload::spawn(&["--mappings", "50", "--anon-rw-mb", "16"]);
+    pprof_totals_against_json(&["-pid", &workload.pid_arg(), "-all"], false);
+    // A list of processes is not one profile.
+    let message = memanalyzer(&["-ps", "-format", "pprof"])
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(String::from_utf8_lossy(&message).contains("-format pprof describes one analysis"));
 }

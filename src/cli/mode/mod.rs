@@ -22,6 +22,17 @@ pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow
         anyhow::bail!(STDOUT_CLOSED); // before the work, which would be lost
     }
     check_over_time_flags(config)?;
+    if config.format == memanalyzer::render::Format::Pprof
+        && !matches!(config.mode, Mode::Analyze { .. })
+    {
+        return Err(Ending {
+            status: EXIT_USAGE,
+            message: "error: -format pprof describes one analysis (-pid or -file); \
+                      use -format json or prometheus here"
+                .to_string(),
+        }
+        .into());
+    }
     let renderer = Renderer::new(config.format, config.style);
     match &config.mode {
         Mode::Analyze {
