@@ -160,12 +160,12 @@ fn jstat_columns(text: &str) -> std::collections::HashMap<String, f64> {
 
 #[test]
 fn perfdata_fixtures_agree_with_jstat() {
-    for gc in ["g1", "parallel"] {
-        let bytes = std::fs::read(fixture_path(&format!("hsperfdata/jdk17-{gc}.hsperfdata")))
+    for jvm in ["jdk17-g1", "jdk17-parallel", "jdk25-g1"] {
+        let bytes = std::fs::read(fixture_path(&format!("hsperfdata/{jvm}.hsperfdata")))
             .expect("the fixture");
         let data = memanalyzer::parse_perfdata(&bytes).expect("a PerfData file");
         let jstat =
-            std::fs::read_to_string(fixture_path(&format!("hsperfdata/jdk17-{gc}.jstat-gc.txt")))
+            std::fs::read_to_string(fixture_path(&format!("hsperfdata/{jvm}.jstat-gc.txt")))
                 .expect("jstat's output");
         let columns = jstat_columns(&jstat);
         let kib = |counter: &str| {
@@ -186,7 +186,7 @@ fn perfdata_fixtures_agree_with_jstat() {
             let expected = columns[column];
             assert!(
                 (kib(counter) - expected).abs() <= 0.06,
-                "{gc}: {column} is {expected} KiB, {counter} says {}",
+                "{jvm}: {column} is {expected} KiB, {counter} says {}",
                 kib(counter)
             );
         }
@@ -194,7 +194,7 @@ fn perfdata_fixtures_agree_with_jstat() {
         let jstat_used = columns["S0U"] + columns["S1U"] + columns["EU"] + columns["OU"];
         assert!(
             (used as f64 / 1024.0 - jstat_used).abs() <= 0.2,
-            "{gc}: heap used"
+            "{jvm}: heap used"
         );
     }
 }
