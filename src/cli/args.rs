@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 
-use super::flags::{LONG_FLAGS, VALUE_FLAGS};
+use super::flags::long_flags;
 
 /// Returns `args` (program name first) with `-name` / `-name=value` rewritten to `--name…`.
 pub fn normalize_go_style<I>(args: I) -> Vec<OsString>
@@ -41,7 +41,7 @@ where
             continue;
         };
         let name = rest.split(|&b| b == b'=').next().unwrap_or(rest);
-        let known = LONG_FLAGS.iter().any(|flag| flag.as_bytes() == name);
+        let known = long_flags().iter().any(|flag| flag.name.as_bytes() == name);
         // `-h` and `-V` are the only short flags; a longer word starting with a letter is a
         // long flag, known or mistyped.
         let word = name.len() >= 2 && name[0].is_ascii_alphabetic();
@@ -99,9 +99,9 @@ pub fn add_flag_suggestion(mut error: clap::Error) -> clap::Error {
 fn similar_flag(unknown: &str) -> Option<&'static str> {
     let name = unknown.trim_start_matches('-');
     let name = name.split('=').next().unwrap_or(name);
-    LONG_FLAGS
+    long_flags()
         .iter()
-        .map(|flag| (strsim::osa_distance(name, flag), *flag))
+        .map(|flag| (strsim::osa_distance(name, &flag.name), flag.name.as_str()))
         .filter(|&(distance, flag)| distance > 0 && distance <= 2 && distance < flag.len() / 2 + 1)
         .min()
         .map(|(_, flag)| flag)
@@ -109,7 +109,7 @@ fn similar_flag(unknown: &str) -> Option<&'static str> {
 
 /// `pid` (without `=value`) is followed by its value as the next argument.
 fn takes_separate_value(flag: &[u8]) -> bool {
-    VALUE_FLAGS.iter().any(|name| name.as_bytes() == flag)
+    super::flags::takes_value(flag)
 }
 
 #[cfg(test)]

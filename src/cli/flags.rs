@@ -7,7 +7,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgGroup, Parser, ValueEnum};
+use std::sync::OnceLock;
+
+use clap::{ArgGroup, CommandFactory, Parser, ValueEnum};
 
 use super::values;
 
@@ -255,63 +257,42 @@ pub enum ColorArg {
     Never,
 }
 
-/// The flags that take a value, whose next argument must not be rewritten.
-pub const VALUE_FLAGS: [&str; 23] = [
-    "pid",
-    "pprof",
-    "top",
-    "file",
-    "format",
-    "unit",
-    "color",
-    "output",
-    "diff",
-    "watch",
-    "count",
-    "full-every",
-    "record",
-    "limit",
-    "max-rss",
-    "max-growth",
-    "max-rate",
-    "plot",
-    "http",
-    "name",
-    "min-interval",
-    "token-file",
-    "jemalloc-stats",
-];
-/// Every long flag shown in `--help`, for mapping `-name` onto `--name`.
-pub const LONG_FLAGS: [&str; 28] = [
-    "pid",
-    "top",
-    "all",
-    "file",
-    "ps",
-    "cgroup",
-    "pprof",
-    "format",
-    "unit",
-    "color",
-    "output",
-    "diff",
-    "watch",
-    "count",
-    "full-every",
-    "record",
-    "limit",
-    "max-rss",
-    "max-growth",
-    "max-rate",
-    "plot",
-    "http",
-    "name",
-    "min-interval",
-    "token-file",
-    "jemalloc-stats",
-    "help",
-    "version",
-];
+/// A long flag of the definition, as the single-dash mapping (`args.rs`) and the generated
+/// man page and completions need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LongFlag {
+    /// The name without dashes (`pid`, `min-interval`, `help`).
+    pub name: String,
+    /// Its value may follow as the next argument (`-pid 1`).
+    pub takes_value: bool,
+}
+
+/// Every long flag shown in `--help` (`--help` and `--version` included), read once from the
+/// clap definition above, so that no second list of the names can drift from it.
+pub fn long_flags() -> &'static [LongFlag] {
+    static FLAGS: OnceLock<Vec<LongFlag>> = OnceLock::new();
+    FLAGS.get_or_init(|| {
+        let mut command = Cli::command();
+        command.build();
+        command
+            .get_arguments()
+            .filter(|arg| !arg.is_hide_set())
+            .filter_map(|arg| {
+                Some(LongFlag {
+                    name: arg.get_long()?.to_string(),
+                    takes_value: arg.get_action().takes_values(),
+                })
+            })
+            .collect()
+    })
+}
+
+/// Whether `name` is a long flag that takes a value.
+pub fn takes_value(name: &[u8]) -> bool {
+    long_flags()
+        .iter()
+        .any(|flag| flag.takes_value && flag.name.as_bytes() == name)
+}
 
 /// `-http`'s address, as `go tool pprof -http` takes it: `:8080` (loopback), `HOST:PORT` with
 /// an IP address or `localhost`, `[::1]:8080`.
@@ -391,38 +372,6 @@ mod tests {
         assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
         for bad in ["0s", "-1s", "soon", "", "NaNs"] {
             assert!(parse_interval(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn long_flag_lists_match_the_definition() {
-        let command = Cli::command();
-        let defined: Vec<&str> = command
-            .get_arguments()
-            .filter_map(|arg| arg.get_long())
-            .collect();
-        for flag in LONG_FLAGS {
-            assert!(
-                defined.contains(&flag) || flag == "help" || flag == "version",
-                "{flag}"
-            );
-        }
-        for arg in command.get_arguments().filter(|arg| !arg.is_hide_set()) {
-            let flag = arg.get_long().unwrap_or_default();
-            assert!(
-                LONG_FLAGS.contains(&flag),
-                "{flag} is missing from LONG_FLAGS"
-            );
-        }
-        for arg in command.get_arguments() {
-            let takes_value = arg.get_action().takes_values();
-            if let Some(long) = arg.get_long() {
-                assert_eq!(
-                    VALUE_FLAGS.contains(&long),
-                    takes_value,
-                    "{long} in VALUE_FLAGS"
-                );
-            }
         }
     }
 }
