@@ -125,8 +125,9 @@ stdout, then waits until stdin reaches EOF or gets a line `exit`; a line
   --grow-mb-per-s R       after `ready`, touch R MiB more anonymous memory every second
                           (a steady leak), up to --grow-limit-mb
   --grow-limit-mb L       stop growing at L MiB (default 512)
-  --sawtooth-mb A         after `ready`, touch up to A MiB, then free it all, every
-                          --sawtooth-period-ms (a garbage collector's sawtooth, no leak)
+  --sawtooth-mb A         after `ready`, every --sawtooth-period-ms: free it all, rest a
+                          quarter of the period, then touch up to A MiB (a garbage
+                          collector's sawtooth, no leak, with a flat bottom)
   --sawtooth-period-ms P  period of the sawtooth in ms (default 1000)
   --verbose               describe the layout on stderr before `ready`
   -h, --help              show this help
@@ -687,6 +688,8 @@ impl ChurnArea {
 /// touches up to its amplitude over a period, then frees it all with MADV_DONTNEED.
 fn start_changing_memory(c: &Config, page: usize) -> Result<(), String> {
     const TICK: Duration = Duration::from_millis(10);
+    /// The share of each sawtooth period spent at the bottom, all freed.
+    const SAW_REST: f64 = 0.25;
     let grow = if c.grow_mb_per_s > 0 {
         mib(c.grow_limit_mb, "--grow-limit-mb")?
     } else {
@@ -737,7 +740,10 @@ fn start_changing_memory(c: &Config, page: usize) -> Result<(), String> {
                     }
                     let phase = (elapsed.as_millis() % period.as_millis()) as f64
                         / period.as_millis() as f64;
-                    let target = round_up(((saw as f64) * phase) as usize, page).min(saw);
+                    // The rest at the bottom makes every trough exact, whatever the load on
+                    // this machine does to the timing of the touches and of the samples.
+                    let growing = ((phase - SAW_REST) / (1.0 - SAW_REST)).max(0.0);
+                    let target = round_up(((saw as f64) * growing) as usize, page).min(saw);
                     if target > sawn {
                         touch_write((saw_at + sawn) as *mut u8, target - sawn, page);
                         sawn = target;
