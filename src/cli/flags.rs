@@ -171,7 +171,7 @@ pub struct Cli {
 
     /// With -http: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in
     /// between share the last read
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval, requires = "http")]
     pub min_interval: Duration,
 
     /// With -http: require 'Authorization: Bearer TOKEN' (except on /healthz), TOKEN being the

@@ -288,6 +288,19 @@ fn all_and_top_conflict() {
 }
 
 #[test]
+fn a_flag_of_another_mode_is_refused_not_ignored() {
+    for (args, needed) in [
+        (&["-pid", "1", "-min-interval", "1s"][..], "--http"),
+        (&["-pid", "1", "-token-file", "t"], "--http"),
+        (&["-pid", "1", "-count", "3"], "--watch"),
+        (&["-pid", "1", "-record", "r.ndjson"], "--watch"),
+    ] {
+        let stderr = usage_error(args);
+        assert!(stderr.contains(needed), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn ps_conflicts_with_pid_and_file() {
     let path = go_cgo();
     for args in [
