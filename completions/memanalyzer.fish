@@ -19,7 +19,7 @@ always\t''
 never\t''"
 complete -c memanalyzer -l output -o output -d 'Write the output to FILE, atomically (a temporary file renamed into place); a device or FIFO is written directly' -r -F
 complete -c memanalyzer -l http -o http -d 'Serve the analysis over HTTP at ADDR instead of printing it: /debug/memory, /metrics, /healthz. \':8080\' listens on 127.0.0.1 only; another host (0.0.0.0:8080) is an explicit choice' -r
-complete -c memanalyzer -l name -o name -d 'With -http: serve the process with this name (its comm or executable file name), found again when it restarts' -r
+complete -c memanalyzer -l name -o name -d 'Process to analyze by name (its comm or executable file name): the first started when several match; with -http, found again when it restarts' -r
 complete -c memanalyzer -l min-interval -o min-interval -d 'With -http: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in between share the last read' -r
 complete -c memanalyzer -l token-file -o token-file -d 'With -http: require \'Authorization: Bearer TOKEN\' (except on /healthz), TOKEN being the first line of FILE' -r -F
 complete -c memanalyzer -l diff -o diff -d 'Compare now (-pid or -file) with a baseline: a saved smaps file or a JSON report (-format json)' -r -F

@@ -51,8 +51,8 @@ auto\:"Whatever reads best for each number (KiB, MiB, GiB, ...)"))' \
 '(-output --output)-output=[Write the output to FILE, atomically (a temporary file renamed into place); a device or FIFO is written directly]:FILE:_files' \
 '(--file -file --ps -ps --output -output -http --http)--http=[Serve the analysis over HTTP at ADDR instead of printing it\: /debug/memory, /metrics, /healthz. '\''\:8080'\'' listens on 127.0.0.1 only; another host (0.0.0.0\:8080) is an explicit choice]:ADDR:_default' \
 '(--file -file --ps -ps --output -output -http --http)-http=[Serve the analysis over HTTP at ADDR instead of printing it\: /debug/memory, /metrics, /healthz. '\''\:8080'\'' listens on 127.0.0.1 only; another host (0.0.0.0\:8080) is an explicit choice]:ADDR:_default' \
-'(--pid -pid -name --name)--name=[With -http\: serve the process with this name (its comm or executable file name), found again when it restarts]:NAME:_default' \
-'(--pid -pid -name --name)-name=[With -http\: serve the process with this name (its comm or executable file name), found again when it restarts]:NAME:_default' \
+'(--pid -pid --file -file --ps -ps -name --name)--name=[Process to analyze by name (its comm or executable file name)\: the first started when several match; with -http, found again when it restarts]:NAME:_default' \
+'(--pid -pid --file -file --ps -ps -name --name)-name=[Process to analyze by name (its comm or executable file name)\: the first started when several match; with -http, found again when it restarts]:NAME:_default' \
 '(-min-interval --min-interval)--min-interval=[With -http\: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in between share the last read]:DURATION:_default' \
 '(-min-interval --min-interval)-min-interval=[With -http\: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in between share the last read]:DURATION:_default' \
 '(-token-file --token-file)--token-file=[With -http\: require '\''Authorization\: Bearer TOKEN'\'' (except on /healthz), TOKEN being the first line of FILE]:FILE:_files' \

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let cli = match Cli::try_parse_from(args) {
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
             let error = add_flag_suggestion(error);
@@ -55,6 +55,14 @@ fn main() -> ExitCode {
             };
         }
     };
+    match cli::config::resolve_name(&mut cli) {
+        Ok(None) => {}
+        Ok(Some(notice)) => eprintln!("memanalyzer: {notice}"),
+        Err(error) => {
+            eprintln!("memanalyzer: error: {error}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    }
     let config = Config::from_cli(&cli);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());

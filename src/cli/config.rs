@@ -127,6 +127,33 @@ impl Environment {
     }
 }
 
+/// `-name NAME` without `-http` picks a process once: its PID is put in `cli.pid`, so every
+/// mode goes on as with `-pid`. When several processes have the name, the first started is
+/// chosen (e.g. the parent of its workers) and the returned notice names the others.
+pub fn resolve_name(cli: &mut Cli) -> Result<Option<String>, memanalyzer::Error> {
+    let Some(name) = cli.name.as_ref().filter(|_| cli.http.is_none()) else {
+        return Ok(None);
+    };
+    let name = name.as_encoded_bytes();
+    let pids = memanalyzer::target::processes_named(name)?;
+    let Some((&first, others)) = pids.split_first() else {
+        return Err(memanalyzer::Error::NoProcessNamed {
+            name: name.to_vec(),
+        });
+    };
+    cli.pid = Some(first);
+    Ok((!others.is_empty()).then(|| {
+        let others: Vec<String> = others.iter().map(i32::to_string).collect();
+        format!(
+            "{} processes are named {}: analyzing PID {first}, the first started (the others: \
+             {}; -pid chooses one)",
+            pids.len(),
+            memanalyzer::render::escape::for_terminal(name),
+            others.join(", ")
+        )
+    }))
+}
+
 impl Config {
     pub fn from_cli(cli: &Cli) -> Config {
         Config::resolve(cli, &Environment::current())

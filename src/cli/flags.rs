@@ -103,7 +103,7 @@ When RSS is much larger than the heap your profiler reports:
 #[derive(Debug, Parser)]
 #[command(name = "memanalyzer", version, about, after_help = EXAMPLES)]
 #[command(after_long_help = format!("{EXAMPLES}\n\n{OUTPUT_GUIDE}"))]
-#[command(group(ArgGroup::new("http_target").args(["pid", "name"])))]
+#[command(group(ArgGroup::new("process").args(["pid", "name"])))]
 pub struct Cli {
     /// Process to analyze [default: memanalyzer's own process]
     #[arg(long, value_name = "PID", allow_negative_numbers = true, value_parser = parse_pid, conflicts_with_all = ["file", "ps"])]
@@ -161,12 +161,12 @@ pub struct Cli {
     /// Serve the analysis over HTTP at ADDR instead of printing it: /debug/memory, /metrics,
     /// /healthz. ':8080' listens on 127.0.0.1 only; another host (0.0.0.0:8080) is an explicit
     /// choice
-    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address, requires = "http_target", conflicts_with_all = ["file", "ps", "output"])]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address, requires = "process", conflicts_with_all = ["file", "ps", "output"])]
     pub http: Option<SocketAddr>,
 
-    /// With -http: serve the process with this name (its comm or executable file name), found
-    /// again when it restarts
-    #[arg(long, value_name = "NAME", requires = "http", conflicts_with = "pid")]
+    /// Process to analyze by name (its comm or executable file name): the first started when
+    /// several match; with -http, found again when it restarts
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["pid", "file", "ps"])]
     pub name: Option<OsString>,
 
     /// With -http: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in
@@ -183,7 +183,7 @@ pub struct Cli {
     pub diff: Option<PathBuf>,
 
     /// Sample the process every INTERVAL (500ms, 10s, 1m) until Ctrl-C or -count samples
-    #[arg(long, value_name = "INTERVAL", value_parser = values::parse_interval, allow_hyphen_values = true, requires = "pid", conflicts_with_all = ["file", "ps"])]
+    #[arg(long, value_name = "INTERVAL", value_parser = values::parse_interval, allow_hyphen_values = true, requires = "process", conflicts_with_all = ["file", "ps"])]
     pub watch: Option<Duration>,
 
     /// With -watch: stop after N samples

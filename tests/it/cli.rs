@@ -288,6 +288,45 @@ fn all_and_top_conflict() {
 }
 
 #[test]
+fn name_analyzes_the_first_started_process_of_that_name_and_names_the_others() {
+    let dir = exec_tempdir();
+    let name = format!("wlname{}", std::process::id() % 100_000);
+    let program = dir.path().join(&name);
+    std::fs::copy(workload_path(), &program).unwrap();
+    let missing = memanalyzer(&["-name", &name])
+        .failure()
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&missing.stderr).contains(&format!("no process named {name}")));
+    let first = Workload::spawn_program(&program, &[]);
+    let output = memanalyzer(&["-name", &name])
+        .success()
+        .get_output()
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with(&format!(
+            "Source: /proc/{0}/smaps (PID {0}, {name}",
+            first.pid
+        ))
+    );
+    assert!(output.stderr.is_empty(), "{:?}", output.stderr);
+    let second = Workload::spawn_program(&program, &[]);
+    let output = memanalyzer(&["-name", &name, "-format", "json"])
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(json(&output.stdout)["source"]["pid"], first.pid);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "2 processes are named {name}: analyzing PID {}",
+            first.pid
+        )) && stderr.contains(&second.pid.to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_flag_of_another_mode_is_refused_not_ignored() {
     for (args, needed) in [
         (&["-pid", "1", "-min-interval", "1s"][..], "--http"),

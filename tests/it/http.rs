@@ -282,7 +282,7 @@ fn sigterm_stops_the_server_cleanly() {
 fn http_flags_are_checked() {
     assert!(usage_error(&["-http", ":8080"]).contains("--pid"));
     assert!(usage_error(&["-http", "example.com:80", "-pid", "1"]).contains("HOST:PORT"));
-    assert!(usage_error(&["-name", "x"]).contains("--http"));
+    assert!(usage_error(&["-name", "x", "-pid", "1"]).contains("cannot be used with"));
     assert!(usage_error(&["-http", ":0", "-pid", "1", "-min-interval", "0s"]).contains("duration"));
     let error = runtime_error(&[
         "-http",
