@@ -10,13 +10,12 @@ use crate::smaps::ParseError;
 
 /// Why a process has no user memory to analyze.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NoMemoryReason {
     /// It has exited; its parent has not collected its status yet.
     Zombie,
     /// A kernel thread has no user address space.
     KernelThread,
-    /// Exiting, or otherwise without an address space.
-    NoAddressSpace,
 }
 
 /// Why an analysis failed.
@@ -156,10 +155,6 @@ impl fmt::Display for Error {
                 NoMemoryReason::KernelThread => {
                     write!(f, "PID {pid} is a kernel thread: it has no user memory to analyze")
                 }
-                NoMemoryReason::NoAddressSpace => write!(
-                    f,
-                    "process {pid} has no user memory to analyze (it is exiting, or has no address space)"
-                ),
             },
             Error::ExitedWhileReading { pid, regions_read } => write!(
                 f,
