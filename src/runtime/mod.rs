@@ -17,7 +17,9 @@ mod python;
 mod tcmalloc;
 mod v8;
 
-use crate::classify::{generic, CategoryDef, Neighbours, Rule};
+use crate::classify::{
+    generic, rule, CategoryDef, NameMatch, Neighbours, PermMatch, Rule, Signal, Stage,
+};
 use crate::input::elf::{Clues, ExecutableFacts};
 use crate::report::RuntimeId;
 use crate::smaps::Header;
@@ -139,6 +141,27 @@ pub(crate) fn is_jit_code(header: &Header<'_>, around: &Neighbours) -> bool {
             && around.previous.is_some_and(|code| {
                 code.unnamed && code.end == header.start && private_executable(code.perms)
             }))
+}
+
+/// The rules of an allocator known only by the names it gives its memory and by its library
+/// (mimalloc, tcmalloc): memory named `name` is its `heap`, its library a shared library, and
+/// either shows it (`signals`).
+pub(crate) const fn named_allocator_rules(
+    name: NameMatch,
+    library: &'static str,
+    heap: &'static CategoryDef,
+    signals: &'static [Signal],
+) -> [Rule; 2] {
+    [
+        rule(Stage::RuntimeName, name, PermMatch::Any, heap).signals(signals),
+        rule(
+            Stage::RuntimeFile,
+            NameMatch::Library(library),
+            PermMatch::Any,
+            &generic::SHARED_LIBRARIES,
+        )
+        .signals(signals),
+    ]
 }
 
 /// What the executable file says about a runtime that shows in its symbols: present when a
