@@ -104,7 +104,7 @@ fn a_stripped_rust_program_is_found_from_jemallocs_messages() {
 fn check_own_maps_stay_out(binary: &std::path::Path, what: &str) {
     let (program, report) = run_program(binary, &["--purge", "--own-maps"]);
     check_purged_heap(&program, &report, what);
-    let maps = own_maps(&program, "own_map");
+    let maps = own_maps(&program.lines, "own_map");
     assert_eq!(maps.len(), 3, "{:?}", program.lines);
     for (start, end) in maps {
         for region in overlapping(&report, start, end) {

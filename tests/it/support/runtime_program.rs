@@ -150,11 +150,10 @@ pub fn analyze_settled(pid: i32) -> Report {
     panic!("the program's Rss kept changing between two reads of smaps_rollup");
 }
 
-/// The address ranges of the maps a program made of its own, from its `KEY=START-END` lines
-/// (hex addresses).
-pub fn own_maps(program: &RuntimeProgram, key: &str) -> Vec<(u64, u64)> {
-    program
-        .lines
+/// The address ranges of the maps a program made of its own, from the `KEY=START-END` lines
+/// it printed (hex addresses).
+pub fn own_maps(lines: &[String], key: &str) -> Vec<(u64, u64)> {
+    lines
         .iter()
         .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
         .map(|range| {
