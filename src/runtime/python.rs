@@ -1,6 +1,6 @@
-//! CPython: the object allocator's arenas (pymalloc), recognised by their size, and the
-//! interpreter's detection from its library (`libpython3.*.so`), its executable's symbols or
-//! name, and its extension modules.
+//! CPython: the object allocator's arenas (pymalloc), recognised by their size, flags and
+//! place, and the interpreter's detection from its library (`libpython3.*.so`), its
+//! executable's symbols or name, and its extension modules.
 //!
 //! pymalloc serves objects of up to 512 bytes from arenas of 1 MiB (256 KiB before 3.10), each
 //! its own anonymous `mmap`. The kernel merges adjacent arenas into one mapping, so a run of
