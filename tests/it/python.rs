@@ -92,16 +92,23 @@ fn cpython_arenas_and_large_blocks_match_the_interpreters_figures() {
 }
 
 /// The program's own anonymous maps, whole MiB in size like runs of arenas: the one it maps
-/// shared (the mmap module's default) is shared memory; the private ones, which Linux 6.7 and
-/// later places on the 2 MiB grid as it does every map of whole 2 MiB, are large blocks. None
-/// is counted as arenas. On an older kernel the private maps lie anywhere, like arenas, and
+/// shared (the mmap module's default) is shared memory; the private one with `MAP_NORESERVE`
+/// (VmFlags `nr`, which pymalloc never uses) and the private ones that Linux 6.7 and later
+/// places on the 2 MiB grid, as it does every map of whole 2 MiB, are large blocks. None is
+/// counted as arenas. On an older kernel the plain private maps lie anywhere, like arenas, and
 /// layout cannot tell them apart: they are not checked there.
 fn check_own_maps(lines: &[String], report: &Report) {
-    let maps = own_maps(lines, "python.own_map");
-    assert_eq!(maps.len(), 4, "{lines:?}");
-    let (shared, private) = maps.split_at(1);
-    let on_the_grid: Vec<&(u64, u64)> = private
+    let shared = own_maps(lines, "python.own_map.shared");
+    let private = own_maps(lines, "python.own_map.private");
+    let no_reserve = own_maps(lines, "python.own_map.noreserve");
+    assert_eq!(
+        (shared.len(), private.len(), no_reserve.len()),
+        (1, 3, 1),
+        "{lines:?}"
+    );
+    let on_the_grid: Vec<(u64, u64)> = private
         .iter()
+        .copied()
         .filter(|(start, _)| start % (2 * MIB) == 0)
         .collect();
     if on_the_grid.len() < private.len() {
@@ -109,7 +116,7 @@ fn check_own_maps(lines: &[String], report: &Report) {
             "the kernel placed private maps off the 2 MiB grid (before Linux 6.7?): {private:x?}"
         );
     }
-    for &(start, end) in shared.iter().chain(on_the_grid) {
+    for (start, end) in [shared, no_reserve, on_the_grid].concat() {
         for region in overlapping(report, start, end) {
             let key = region.category.key();
             assert!(
