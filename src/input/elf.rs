@@ -123,10 +123,17 @@ fn read_elf<F: ReadAt>(file: &F, clues: &Clues<'_>) -> io::Result<ElfFacts> {
     let Some(sections) = SectionTable::read(file)? else {
         return Ok(ElfFacts::default());
     };
+    let go = sections.go_build_info(file)?;
+    // A Go program allocates with Go's runtime; stripped ones (`-ldflags=-s`) are common and
+    // their `.rodata` large, so it is not read for other allocators' messages.
+    let markers = match go {
+        Some(_) => Vec::new(),
+        None => sections.markers(file, clues.markers)?,
+    };
     Ok(ElfFacts {
-        go: sections.go_build_info(file)?,
+        go,
         symbols: sections.symbol_prefixes(file, clues.symbol_prefixes)?,
-        markers: sections.markers(file, clues.markers)?,
+        markers,
     })
 }
 
