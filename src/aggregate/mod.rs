@@ -16,7 +16,7 @@ mod window;
 
 use std::path::PathBuf;
 
-use crate::classify::{named_group_source, Classifier, Condition, Target};
+use crate::classify::{named_group_source, Classifier, Condition, MapFlags, Target};
 use crate::input::elf::ExecutableFacts;
 use crate::report::{Amounts, Listing, Report, Warning};
 use crate::smaps::Region;
@@ -110,17 +110,12 @@ impl Aggregator {
             candidates,
             ..
         } = self;
-        let huge_page_advised = region.has_vm_flag(*b"hg");
-        window.push(
-            &region.header,
-            amounts,
-            huge_page_advised,
-            |ready, around| {
-                count(
-                    classifier, tally, groups, kept, identities, signals, candidates, ready, around,
-                )
-            },
-        );
+        let flags = MapFlags::of(region.vm_flags);
+        window.push(&region.header, amounts, flags, |ready, around| {
+            count(
+                classifier, tally, groups, kept, identities, signals, candidates, ready, around,
+            )
+        });
     }
 
     /// Counts the last region; call once the input has ended.

@@ -3,7 +3,7 @@
 //! it). The region waiting for its successor is an owned copy in a buffer that is reused, so
 //! the window costs no allocation per region.
 
-use crate::classify::{Neighbour, Neighbours};
+use crate::classify::{MapFlags, Neighbour, Neighbours};
 use crate::report::Amounts;
 use crate::smaps::{Header, Perms};
 
@@ -19,8 +19,8 @@ pub(crate) struct OwnedRegion {
     pub inode: u64,
     pub name: Vec<u8>,
     pub amounts: Amounts,
-    /// `hg` in its `VmFlags` (see [`Neighbours::huge_page_advised`]).
-    pub huge_page_advised: bool,
+    /// What its `VmFlags` line says (see [`Neighbours::flags`]).
+    pub flags: MapFlags,
 }
 
 impl OwnedRegion {
@@ -69,7 +69,7 @@ impl Window {
         &mut self,
         header: &Header<'_>,
         amounts: Amounts,
-        huge_page_advised: bool,
+        flags: MapFlags,
         ready: impl FnOnce(&OwnedRegion, &Neighbours),
     ) {
         if let Some(pending) = self.pending.take() {
@@ -78,7 +78,7 @@ impl Window {
         }
         let mut next = std::mem::take(&mut self.spare);
         next.copy_from(header, amounts);
-        next.huge_page_advised = huge_page_advised;
+        next.flags = flags;
         self.pending = Some(next);
     }
 
@@ -98,7 +98,7 @@ impl Window {
         let around = Neighbours {
             previous: self.previous,
             next,
-            huge_page_advised: region.huge_page_advised,
+            flags: region.flags,
         };
         ready(region, &around);
         self.previous = Some(Neighbour::of(&region.header()));

@@ -277,10 +277,55 @@ impl Chain {
 pub(crate) struct Neighbours {
     pub previous: Option<Neighbour>,
     pub next: Option<Neighbour>,
-    /// The region itself was advised for transparent huge pages (`hg` in its `VmFlags`): a
-    /// program asked for that with `madvise(MADV_HUGEPAGE)`, as NumPy does for large arrays,
-    /// which also splits the mapping from its neighbours.
-    pub huge_page_advised: bool,
+    /// What the region's own `VmFlags` line says.
+    pub flags: MapFlags,
+}
+
+/// The few `VmFlags` codes of a region that rules look at. Two mappings whose flags differ are
+/// never merged by the kernel, so a flag an allocator always sets (or never sets) keeps its
+/// memory apart from the program's own maps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MapFlags {
+    bits: u8,
+}
+
+impl MapFlags {
+    const HUGE_PAGE: u8 = 1;
+    const NO_HUGE_PAGE: u8 = 1 << 1;
+    const NO_RESERVE: u8 = 1 << 2;
+
+    /// From a `VmFlags` line's value (two-letter codes, space separated; empty when the kernel
+    /// printed none, before 3.8).
+    pub(crate) fn of(vm_flags: &[u8]) -> MapFlags {
+        let mut bits = 0;
+        for code in vm_flags.split(|&byte| byte == b' ') {
+            bits |= match code {
+                b"hg" => MapFlags::HUGE_PAGE,
+                b"nh" => MapFlags::NO_HUGE_PAGE,
+                b"nr" => MapFlags::NO_RESERVE,
+                _ => 0,
+            };
+        }
+        MapFlags { bits }
+    }
+
+    /// Advised for transparent huge pages (`hg`): a program asked for that with
+    /// `madvise(MADV_HUGEPAGE)`, as NumPy does for large arrays.
+    pub(crate) fn huge_page_advised(self) -> bool {
+        self.bits & MapFlags::HUGE_PAGE != 0
+    }
+
+    /// Kept from transparent huge pages (`nh`): `madvise(MADV_NOHUGEPAGE)`, or `MAP_STACK`
+    /// (thread stacks, from Linux 6.7).
+    pub(crate) fn no_huge_page_advised(self) -> bool {
+        self.bits & MapFlags::NO_HUGE_PAGE != 0
+    }
+
+    /// Mapped with `MAP_NORESERVE` (`nr`): no swap space is accounted for it. jemalloc,
+    /// mimalloc and glibc's thread arenas map their memory so; a plain `mmap` does not.
+    pub(crate) fn no_reserve(self) -> bool {
+        self.bits & MapFlags::NO_RESERVE != 0
+    }
 }
 
 /// A region's neighbour in address order.

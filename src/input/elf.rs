@@ -1,7 +1,9 @@
 //! What a live process's executable file says about its runtime, read from its ELF headers and
 //! the few bytes of the sections that matter (production binaries are hundreds of MB; they are
-//! never read whole): Go's `.go.buildinfo`, and names in the symbol tables that show a runtime
-//! or allocator linked in (CPython's `Py_…`, jemalloc's `_rjem_…` or `mallctl`).
+//! never read whole): Go's `.go.buildinfo`, names in the symbol tables that show a runtime
+//! or allocator linked in (CPython's `Py_…`, jemalloc's `_rjem_…` or `mallctl`), and, in a
+//! stripped executable, texts in its read-only data that only a runtime linked in would bring
+//! (jemalloc's `<jemalloc>: ` messages).
 
 use std::fs::File;
 use std::io;
@@ -21,6 +23,31 @@ pub(crate) struct ElfFacts {
     /// The symbol-name prefixes asked for (see [`ExecutableFacts::read`]) that begin a name in
     /// the file's symbol tables.
     pub symbols: Vec<&'static str>,
+    /// The names of the [`Marker`]s asked for whose text is in the read-only data of a stripped
+    /// file (one without a full symbol table); never looked for in a file with one.
+    pub markers: Vec<&'static str>,
+}
+
+/// What to look for in an executable: see [`ExecutableFacts::read`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clues<'a> {
+    /// Prefixes of symbol names.
+    pub symbol_prefixes: &'a [&'static str],
+    /// Texts in the read-only data, looked for only when the file is stripped.
+    pub markers: &'a [&'static Marker],
+}
+
+/// A text that shows a runtime linked into an executable whose symbols were stripped: it is in
+/// the read-only data (`.rodata`) of every program that links the runtime's code, as the
+/// runtime's own messages. The text is kept reversed and turned round only when looked for, so
+/// that memanalyzer's own (stripped) binary does not carry it and show the runtime in itself
+/// (text kept in parts is no help: the compiler lays string constants end to end).
+#[derive(Debug)]
+pub(crate) struct Marker {
+    /// What [`ElfFacts::markers`] lists when the text is found.
+    pub name: &'static str,
+    /// The text, back to front.
+    pub reversed: &'static str,
 }
 
 impl ElfFacts {
@@ -29,14 +56,20 @@ impl ElfFacts {
     pub(crate) fn has_symbol(&self, prefixes: &[&str]) -> bool {
         prefixes.iter().any(|prefix| self.symbols.contains(prefix))
     }
+
+    /// Whether the text of the marker named `name` (which must be among those the file was
+    /// read for) is in the file's read-only data.
+    pub(crate) fn has_marker(&self, name: &str) -> bool {
+        self.markers.contains(&name)
+    }
 }
 
 impl ExecutableFacts {
-    /// Reads what matters from an open executable, looking for the symbol-name prefixes that
-    /// reveal the runtimes linked in; unreadable means nothing is known.
-    pub(crate) fn read<F: ReadAt>(file: &F, symbol_prefixes: &[&'static str]) -> ExecutableFacts {
+    /// Reads what matters from an open executable, looking for the clues that reveal the
+    /// runtimes linked in; unreadable means nothing is known.
+    pub(crate) fn read<F: ReadAt>(file: &F, clues: &Clues<'_>) -> ExecutableFacts {
         ExecutableFacts {
-            elf: read_elf(file, symbol_prefixes).ok(),
+            elf: read_elf(file, clues).ok(),
         }
     }
 }
@@ -83,15 +116,24 @@ fn go_build_info<F: ReadAt>(file: &F) -> io::Result<Option<GoBuildInfo>> {
     }
 }
 
-/// Everything learned from one ELF file: Go's build information and which of `prefixes`
-/// begin a name in its symbol tables. A file that is not ELF says nothing.
-fn read_elf<F: ReadAt>(file: &F, prefixes: &[&'static str]) -> io::Result<ElfFacts> {
+/// Everything learned from one ELF file: Go's build information, which of the clues' prefixes
+/// begin a name in its symbol tables and, if it is stripped, which markers its read-only data
+/// holds. A file that is not ELF says nothing.
+fn read_elf<F: ReadAt>(file: &F, clues: &Clues<'_>) -> io::Result<ElfFacts> {
     let Some(sections) = SectionTable::read(file)? else {
         return Ok(ElfFacts::default());
     };
+    let go = sections.go_build_info(file)?;
+    // A Go program allocates with Go's runtime; stripped ones (`-ldflags=-s`) are common and
+    // their `.rodata` large, so it is not read for other allocators' messages.
+    let markers = match go {
+        Some(_) => Vec::new(),
+        None => sections.markers(file, clues.markers)?,
+    };
     Ok(ElfFacts {
-        go: sections.go_build_info(file)?,
-        symbols: sections.symbol_prefixes(file, prefixes)?,
+        go,
+        symbols: sections.symbol_prefixes(file, clues.symbol_prefixes)?,
+        markers,
     })
 }
 
@@ -215,12 +257,16 @@ impl SectionTable {
 
     /// Which of `prefixes` begin a symbol's name: the string tables of the dynamic symbol table
     /// (`.dynsym`, kept by `strip`) and of the full one (`.symtab`, when not stripped) are
-    /// scanned for `\0PREFIX`, each at most [`MAX_STRING_TABLE_BYTES`] far.
+    /// scanned for `\0PREFIX`, each at most [`MAX_SCANNED_BYTES`] far.
     fn symbol_prefixes<F: ReadAt>(
         &self,
         file: &F,
         prefixes: &[&'static str],
     ) -> io::Result<Vec<&'static str>> {
+        let needles: Vec<(&'static str, Vec<u8>)> = prefixes
+            .iter()
+            .map(|&prefix| (prefix, [b"\0", prefix.as_bytes()].concat()))
+            .collect();
         let mut found = Vec::new();
         for symbols in &self.sections {
             if found.len() == prefixes.len() {
@@ -235,37 +281,69 @@ impl SectionTable {
             if strings.kind != SHT_STRTAB {
                 continue;
             }
-            scan_string_table(file, strings, prefixes, &mut found)?;
+            scan_section(file, strings, &needles, &mut found)?;
         }
+        Ok(found)
+    }
+
+    /// Which `markers` are in `.rodata`, at most [`MAX_SCANNED_BYTES`] into it; looked for only
+    /// in a stripped file: one with a full symbol table shows a linked-in runtime by its symbols,
+    /// and is not read further.
+    fn markers<F: ReadAt>(
+        &self,
+        file: &F,
+        markers: &[&'static Marker],
+    ) -> io::Result<Vec<&'static str>> {
+        let mut found = Vec::new();
+        if markers.is_empty()
+            || self
+                .sections
+                .iter()
+                .any(|section| section.kind == SHT_SYMTAB)
+        {
+            return Ok(found);
+        }
+        let Some(rodata) = self.sections.iter().find(|section| {
+            section.kind == SHT_PROGBITS && self.name(section).starts_with(b".rodata\0")
+        }) else {
+            return Ok(found);
+        };
+        let needles: Vec<(&'static str, Vec<u8>)> = markers
+            .iter()
+            .map(|marker| (marker.name, marker.reversed.bytes().rev().collect()))
+            .collect();
+        scan_section(file, rodata, &needles, &mut found)?;
         Ok(found)
     }
 }
 
+const SHT_PROGBITS: u32 = 1;
 const SHT_SYMTAB: u32 = 2;
 const SHT_STRTAB: u32 = 3;
 const SHT_DYNSYM: u32 = 11;
-/// How far into one string table names are looked for: `.dynstr` is usually well under 1 MiB;
-/// a large unstripped Rust binary's `.strtab` can pass 50 MiB, and is not read past this.
-const MAX_STRING_TABLE_BYTES: u64 = 16 * 1024 * 1024;
-/// String tables are read in pieces of this size.
+/// How far into one section (a string table, `.rodata`) texts are looked for: `.dynstr` is
+/// usually well under 1 MiB; a large unstripped Rust binary's `.strtab` can pass 50 MiB, and is
+/// not read past this.
+const MAX_SCANNED_BYTES: u64 = 16 * 1024 * 1024;
+/// Sections are read in pieces of this size.
 const SCAN_CHUNK_BYTES: usize = 64 * 1024;
 
-/// Adds to `found` each of `prefixes` (not already in it) that follows a NUL in the table.
-fn scan_string_table<F: ReadAt>(
+/// Adds to `found` the name of each needle (not already in it) whose bytes are in the section,
+/// read at most [`MAX_SCANNED_BYTES`] far.
+fn scan_section<F: ReadAt>(
     file: &F,
-    strings: &Section,
-    prefixes: &[&'static str],
+    section: &Section,
+    needles: &[(&'static str, Vec<u8>)],
     found: &mut Vec<&'static str>,
 ) -> io::Result<()> {
-    let patterns: Vec<(&'static str, Vec<u8>)> = prefixes
+    let patterns: Vec<&(&'static str, Vec<u8>)> = needles
         .iter()
-        .filter(|prefix| !found.contains(prefix))
-        .map(|&prefix| (prefix, [b"\0", prefix.as_bytes()].concat()))
+        .filter(|(name, _)| !found.contains(name))
         .collect();
     let Some(overlap) = patterns.iter().map(|(_, pattern)| pattern.len() - 1).max() else {
         return Ok(());
     };
-    let length = strings.size.min(MAX_STRING_TABLE_BYTES);
+    let length = section.size.min(MAX_SCANNED_BYTES);
     let mut buffer = vec![0u8; SCAN_CHUNK_BYTES + overlap];
     // `kept` bytes at the buffer's start are the end of the previous piece, so that a name
     // split between two pieces is still seen.
@@ -275,7 +353,7 @@ fn scan_string_table<F: ReadAt>(
         let want = SCAN_CHUNK_BYTES.min((length - offset) as usize);
         let got = read_up_to(
             file,
-            strings.offset + offset,
+            section.offset + offset,
             &mut buffer[kept..kept + want],
         )?;
         if got == 0 {
@@ -496,9 +574,88 @@ mod tests {
             }
         }
 
-        fn facts(&self) -> ElfFacts {
-            read_elf(self, &["Py_Initialize", "_rjem_", "mallctl"]).unwrap()
+        /// Without a full symbol table (stripped), with `rodata` as its `.rodata`, the text
+        /// ending `rodata_size` bytes into the section (zeros before it).
+        fn stripped(rodata_size: u64, rodata_tail: &[u8]) -> SparseBinary {
+            let shoff: u64 = SPARSE_SIZE - 4096;
+            let names_offset: u64 = SPARSE_SIZE - 8192;
+            let rodata_offset: u64 = 1024 * 1024;
+            let mut header = vec![0u8; 64];
+            header[..4].copy_from_slice(b"\x7fELF");
+            header[4] = 2; // 64-bit
+            header[5] = 1; // little-endian
+            header[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+            header[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+            header[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
+            header[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
+            let names = b"\0.shstrtab\0.rodata\0".to_vec();
+            let section = |name: u32, kind: u32, offset: u64, size: u64| {
+                let mut entry = vec![0u8; 64];
+                entry[..4].copy_from_slice(&name.to_le_bytes());
+                entry[4..8].copy_from_slice(&kind.to_le_bytes());
+                entry[0x18..0x20].copy_from_slice(&offset.to_le_bytes());
+                entry[0x20..0x28].copy_from_slice(&size.to_le_bytes());
+                entry
+            };
+            let mut table = section(0, 0, 0, 0);
+            table.extend(section(1, SHT_STRTAB, names_offset, names.len() as u64));
+            table.extend(section(11, SHT_PROGBITS, rodata_offset, rodata_size));
+            let tail_offset = rodata_offset + rodata_size - rodata_tail.len() as u64;
+            SparseBinary {
+                pieces: vec![
+                    (0, header),
+                    (shoff, table),
+                    (names_offset, names),
+                    (tail_offset, rodata_tail.to_vec()),
+                ],
+                bytes_read: std::cell::Cell::new(0),
+            }
         }
+
+        fn facts(&self) -> ElfFacts {
+            let clues = Clues {
+                symbol_prefixes: &["Py_Initialize", "_rjem_", "mallctl"],
+                markers: &[&JEMALLOC_MESSAGE],
+            };
+            read_elf(self, &clues).unwrap()
+        }
+    }
+
+    static JEMALLOC_MESSAGE: Marker = Marker {
+        name: "jemalloc",
+        reversed: " :>collamej<",
+    };
+
+    #[test]
+    fn a_stripped_file_shows_a_marker_in_its_read_only_data() {
+        let text = b"\0<jemalloc>: Error in munmap(): %s\0";
+        let binary = SparseBinary::stripped(4096, text);
+        let facts = binary.facts();
+        assert_eq!(facts.markers, ["jemalloc"]);
+        assert!(facts.has_marker("jemalloc"));
+        assert!(facts.symbols.is_empty());
+        // Only a part of the text, or the text back to front: not the marker.
+        let binary = SparseBinary::stripped(4096, b"\0<jemalloc\0 :>collamej<\0");
+        assert!(binary.facts().markers.is_empty());
+    }
+
+    #[test]
+    fn markers_are_not_looked_for_in_a_file_with_its_symbols() {
+        // The full symbol table says what is linked in; its .strtab here even holds the text.
+        let binary = SparseBinary::with_symbols(b"\0", 64, b"\0<jemalloc>: \0");
+        assert!(binary.facts().markers.is_empty());
+    }
+
+    #[test]
+    fn a_huge_read_only_data_section_is_read_only_so_far() {
+        let size = 200 * 1024 * 1024;
+        let binary = SparseBinary::stripped(size, b"\0<jemalloc>: x\0");
+        assert!(binary.facts().markers.is_empty());
+        let read = binary.bytes_read.get();
+        assert!(
+            read <= MAX_SCANNED_BYTES + 64 * 1024,
+            "read {read} bytes of a {size}-byte .rodata"
+        );
     }
 
     #[test]
@@ -535,7 +692,7 @@ mod tests {
         assert!(binary.facts().symbols.is_empty());
         let read = binary.bytes_read.get();
         assert!(
-            read <= MAX_STRING_TABLE_BYTES + 64 * 1024,
+            read <= MAX_SCANNED_BYTES + 64 * 1024,
             "read {read} bytes of a {size}-byte string table"
         );
     }

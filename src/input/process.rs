@@ -124,7 +124,7 @@ impl ProcessDir {
     /// What the executable file says, read from its first bytes only.
     pub(crate) fn executable_facts(&self) -> ExecutableFacts {
         match self.open_file("exe") {
-            Ok(exe) => ExecutableFacts::read(&exe, &crate::runtime::symbol_prefixes()),
+            Ok(exe) => ExecutableFacts::read(&exe, &crate::runtime::executable_clues()),
             Err(_) => ExecutableFacts::default(),
         }
     }

@@ -1,7 +1,8 @@
 //! jemalloc: detected from `libjemalloc.so`, from its symbols in the executable (Rust's
-//! tikv-jemallocator links it statically with the `_rjem_` prefix), or from the name it gives
-//! its pages when built with `--enable-pageid` (`[anon:jemalloc_pg]`); and its extents,
-//! recognised by their sizes.
+//! tikv-jemallocator links it statically with the `_rjem_` prefix) or, in a stripped one, its
+//! messages in the read-only data, or from the name it gives its pages when built with
+//! `--enable-pageid` (`[anon:jemalloc_pg]`); and its extents, recognised by their sizes and
+//! their `MAP_NORESERVE` flag.
 //!
 //! jemalloc 5 (with `retain`, the default on 64-bit Linux) takes address space from the kernel
 //! in steps of its page size classes from 2 MiB up, four per doubling (2, 2.5, 3, 3.5, 4, 5, …
@@ -16,7 +17,7 @@ use crate::classify::generic::{is_guarded_thread_stack, SHARED_LIBRARIES};
 use crate::classify::{
     rule, CategoryDef, Condition, NameMatch::*, Neighbours, PermMatch, Rule, Signal, Stage,
 };
-use crate::input::elf::ExecutableFacts;
+use crate::input::elf::{ExecutableFacts, Marker};
 use crate::report::{RuntimeId, SectionId};
 use crate::smaps::Header;
 
@@ -26,12 +27,20 @@ pub(crate) static HEAP: CategoryDef = CategoryDef::new(
     "jemalloc.heap",
     "Heap (jemalloc)",
     SectionId::Runtime,
-    "jemalloc's extents and its metadata among them: named [anon:jemalloc_pg], or unnamed read-write mappings of whole multiples of 512 KiB (by layout)",
+    "jemalloc's extents and its metadata among them: named [anon:jemalloc_pg], or unnamed read-write mappings of whole multiples of 512 KiB mapped with MAP_NORESERVE (VmFlags nr), as jemalloc maps them (by layout)",
 );
 
 /// Names in an executable's symbol tables that show jemalloc linked in: tikv-jemallocator's
 /// prefixed functions (`_rjem_malloc`, `_rjem_mallctl`), and jemalloc's own control function.
 pub(crate) const SYMBOLS: &[&str] = &["_rjem_", "mallctl"];
+
+/// The prefix of jemalloc's own messages (`<jemalloc>: Error in munmap(): …`), in the read-only
+/// data of every program that links it statically, stripped or not (a Rust service built with
+/// `strip = true` keeps no `_rjem_` symbol).
+pub(crate) static MESSAGE: Marker = Marker {
+    name: "jemalloc",
+    reversed: " :>collamej<",
+};
 
 const IS_JEMALLOC: &[Signal] = &[Signal::Runtime(JEMALLOC)];
 const JEMALLOC_LIBRARY: &[Signal] = &[Signal::Runtime(JEMALLOC)];
@@ -56,42 +65,64 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     next_step: Some("run the program with MALLOC_CONF=stats_print:true (_RJEM_MALLOC_CONF for Rust's tikv-jemallocator) to have jemalloc print its own statistics at exit"),
 };
 
-/// An executable with its symbols has it; one without may still load it as a library.
+/// An executable with its symbols has it, or a stripped one with its messages; one without
+/// may still load it as a library.
 fn from_symbols(facts: &ExecutableFacts) -> Verdict {
-    super::linked_in(facts, SYMBOLS)
+    match &facts.elf {
+        Some(elf) if elf.has_marker(MESSAGE.name) => Verdict::Present { version: None },
+        _ => super::linked_in(facts, SYMBOLS),
+    }
 }
 
 /// Every size jemalloc grows its address space by is a multiple of this: its page size classes
 /// from 2 MiB (HUGEPAGE) up are four per doubling, so spaced by a quarter of 2 MiB or more.
 const GROWTH_GRANULE_BYTES: u64 = 512 * 1024;
 
-/// A whole number of growth steps, and not a thread stack (a Rust thread's 2 MiB stack above its
-/// guard page is one too). A glibc thread arena's head (threads still use glibc's malloc for
-/// some of their own needs) that the kernel merged on top is left out of the count.
+/// Mapped with `MAP_NORESERVE`, a whole number of growth steps, and not a thread stack (a Rust
+/// thread's 2 MiB stack above its guard page is one too). jemalloc adds `MAP_NORESERVE` to
+/// every map where the kernel overcommits (`vm.overcommit_memory` 0 or 1, the default), and a
+/// plain `mmap` of the program's own does not: the kernel never merges the two, and the
+/// program's maps stay out whatever their size. A glibc thread arena's head (threads still use
+/// glibc's malloc for some of their own needs; its arenas are `MAP_NORESERVE` too) that the
+/// kernel merged on top is left out of the count.
 fn is_extent_run(header: &Header<'_>, around: &Neighbours) -> bool {
     let end = glibc::merged_arena_head(header, around).unwrap_or(header.end);
-    (end - header.start) % GROWTH_GRANULE_BYTES == 0 && !is_guarded_thread_stack(header, around)
+    around.flags.no_reserve()
+        && (end - header.start) % GROWTH_GRANULE_BYTES == 0
+        && !is_guarded_thread_stack(header, around)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::MapFlags;
 
     #[test]
     fn extent_runs_are_whole_growth_steps_but_not_stacks() {
         let header = |line: &'static str| crate::smaps::parse_header(line.as_bytes()).unwrap();
-        let none = Neighbours::default();
+        let none = Neighbours {
+            flags: MapFlags::of(b"rd wr mr mw me nr"),
+            ..Neighbours::default()
+        };
         // 6.5 MiB: 2 + 2.5 MiB of growth merged with 2 MiB.
         let run = header("7fa681180000-7fa681800000 rw-p 00000000 00:00 0 ");
         assert!(is_extent_run(&run, &none));
         // The binary's .bss after its data: 2 MiB and 40 KiB.
         let bss = header("557e7e292000-557e7e49c000 rw-p 00000000 00:00 0 ");
         assert!(!is_extent_run(&bss, &none));
+        // The program's own 2 MiB mmap: accounted (`ac`), not MAP_NORESERVE.
+        let own = Neighbours {
+            flags: MapFlags::of(b"rd wr mr mw me ac"),
+            ..Neighbours::default()
+        };
+        assert!(!is_extent_run(&run, &own));
+        // No VmFlags line at all (a kernel before 3.8): nothing says it is jemalloc's.
+        assert!(!is_extent_run(&run, &Neighbours::default()));
         let guard = header("7fa68217e000-7fa68217f000 ---p 00000000 00:00 0 ");
         let stack = header("7fa68217f000-7fa68237f000 rw-p 00000000 00:00 0 ");
         let above_guard = Neighbours {
             previous: Some(crate::classify::Neighbour::of(&guard)),
-            ..Neighbours::default()
+            ..none
         };
         assert!(!is_extent_run(&stack, &above_guard));
     }

@@ -17,8 +17,10 @@ mod python;
 mod tcmalloc;
 mod v8;
 
-use crate::classify::{generic, CategoryDef, Neighbours, Rule};
-use crate::input::elf::ExecutableFacts;
+use crate::classify::{
+    generic, rule, CategoryDef, NameMatch, Neighbours, PermMatch, Rule, Signal, Stage,
+};
+use crate::input::elf::{Clues, ExecutableFacts};
 use crate::report::RuntimeId;
 use crate::smaps::Header;
 
@@ -44,11 +46,17 @@ pub(crate) static REGISTRY: &[&RuntimeDef] = &[
     &python::RUNTIME,
 ];
 
-/// The symbol-name prefixes that show a runtime linked into an executable, which the
-/// executable's symbol tables are searched for (`input/elf.rs`).
+/// What shows a runtime linked into an executable, which the executable is searched for
+/// (`input/elf.rs`): prefixes of symbol names, and texts in a stripped file's read-only data.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // only live analysis reads an executable
-pub(crate) fn symbol_prefixes() -> Vec<&'static str> {
-    [python::SYMBOLS, jemalloc::SYMBOLS].concat()
+pub(crate) fn executable_clues() -> Clues<'static> {
+    static SYMBOL_PREFIXES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    static MARKERS: [&crate::input::elf::Marker; 1] = [&jemalloc::MESSAGE];
+    Clues {
+        symbol_prefixes: SYMBOL_PREFIXES
+            .get_or_init(|| [python::SYMBOLS, jemalloc::SYMBOLS].concat()),
+        markers: &MARKERS,
+    }
 }
 
 /// The runtime section's title when no language runtime is found.
@@ -135,9 +143,30 @@ pub(crate) fn is_jit_code(header: &Header<'_>, around: &Neighbours) -> bool {
             }))
 }
 
+/// The rules of an allocator known only by the names it gives its memory and by its library
+/// (mimalloc, tcmalloc): memory named `name` is its `heap`, its library a shared library, and
+/// either shows it (`signals`).
+pub(crate) const fn named_allocator_rules(
+    name: NameMatch,
+    library: &'static str,
+    heap: &'static CategoryDef,
+    signals: &'static [Signal],
+) -> [Rule; 2] {
+    [
+        rule(Stage::RuntimeName, name, PermMatch::Any, heap).signals(signals),
+        rule(
+            Stage::RuntimeFile,
+            NameMatch::Library(library),
+            PermMatch::Any,
+            &generic::SHARED_LIBRARIES,
+        )
+        .signals(signals),
+    ]
+}
+
 /// What the executable file says about a runtime that shows in its symbols: present when a
-/// name in its symbol tables begins with one of `prefixes` (each must be in
-/// [`symbol_prefixes`]); otherwise unknown, as the runtime may still be loaded as a library.
+/// name in its symbol tables begins with one of `prefixes` (each must be among
+/// [`executable_clues`]); otherwise unknown, as the runtime may still be loaded as a library.
 pub(crate) fn linked_in(facts: &ExecutableFacts, prefixes: &[&str]) -> Verdict {
     match &facts.elf {
         Some(elf) if elf.has_symbol(prefixes) => Verdict::Present { version: None },

@@ -1,10 +1,11 @@
-//! CPython: the object allocator's arenas (pymalloc), recognised by their size, and the
-//! interpreter's detection from its library (`libpython3.*.so`), its executable's symbols or
-//! name, and its extension modules.
+//! CPython: the object allocator's arenas (pymalloc), recognised by their size, flags and
+//! place, and the interpreter's detection from its library (`libpython3.*.so`), its
+//! executable's symbols or name, and its extension modules.
 //!
 //! pymalloc serves objects of up to 512 bytes from arenas of 1 MiB (256 KiB before 3.10), each
 //! its own anonymous `mmap`. The kernel merges adjacent arenas into one mapping, so a run of
-//! arenas is an unnamed read-write mapping whose size is a whole number of MiB. Larger
+//! arenas is an unnamed read-write mapping whose size is a whole number of MiB, with the flags
+//! of a plain `mmap` (see [`is_arena_run`] for what keeps other such memory out). Larger
 //! objects (NumPy arrays, big bytearrays, lists' item arrays) come from `malloc`: glibc serves
 //! big ones with their own mappings, a page or so more than asked, which are not arenas: they
 //! are shown as large blocks. When such a block lands right next to arenas the kernel merges
@@ -26,7 +27,7 @@ pub(crate) static ARENAS: CategoryDef = CategoryDef::new(
     "python.arenas",
     "Object Arenas (pymalloc)",
     SectionId::Runtime,
-    "CPython's small-object allocator: runs of 1 MiB arenas, recognised by their size (sys._debugmallocstats() counts them)",
+    "CPython's small-object allocator: runs of 1 MiB arenas, recognised by their size, their flags (a plain private map) and their place (not the kernel's 2 MiB grid for one map of whole 2 MiB); sys._debugmallocstats() counts them",
 );
 pub(crate) static LARGE_BLOCKS: CategoryDef = CategoryDef::new(
     "python.large",
@@ -80,14 +81,37 @@ fn from_symbols(facts: &ExecutableFacts) -> Verdict {
 /// arenas count only where whole MiB of them are merged.
 const ARENA_BYTES: u64 = 1024 * 1024;
 
-/// A whole number of arenas, not a thread stack, and not memory advised for huge pages (which
-/// pymalloc never asks for; NumPy does for its large arrays, whose size may be round too). A
-/// glibc thread arena's head that the kernel merged on top is left out of the count.
+/// The size and alignment of a transparent huge page (`PMD_SIZE` on x86-64 and arm64).
+const HUGE_PAGE_BYTES: u64 = 2 * 1024 * 1024;
+
+/// A whole number of arenas, mapped the way pymalloc maps them, and not a thread stack.
+///
+/// pymalloc maps each arena on its own with a plain `mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE |
+/// MAP_ANONYMOUS)` and never advises it, so a run of arenas carries none of `hg` (NumPy's
+/// large arrays), `nh` (thread stacks, `MADV_NOHUGEPAGE`) or `nr` (`MAP_NORESERVE`: jemalloc,
+/// mimalloc, glibc's thread arenas). Nor does it start on a 2 MiB boundary with a size in whole
+/// 2 MiB: that is how Linux 6.7 and later place one anonymous mapping of that size (aligned for
+/// transparent huge pages: OpenBLAS's 128 MiB buffer, the program's own 2, 4, 8 MiB maps),
+/// while arenas, 1 MiB each, land there only by chance. A glibc thread arena's head that the
+/// kernel merged on top is left out of the count.
+///
+/// What stays indistinguishable: a map of the program's own, of whole MiB, made with the same
+/// flags and merged by the kernel with adjacent arenas, or alone away from the 2 MiB grid.
 fn is_arena_run(header: &Header<'_>, around: &Neighbours) -> bool {
     let end = glibc::merged_arena_head(header, around).unwrap_or(header.end);
-    (end - header.start) % ARENA_BYTES == 0
-        && !around.huge_page_advised
+    let size = end - header.start;
+    let flags = around.flags;
+    let plain = !(flags.huge_page_advised() || flags.no_huge_page_advised() || flags.no_reserve());
+    size % ARENA_BYTES == 0
+        && plain
+        && !placed_for_huge_pages(header.start, size)
         && !is_guarded_thread_stack(header, around)
+}
+
+/// On the 2 MiB grid and whole 2 MiB in size: where Linux 6.7 and later put one anonymous map
+/// of that size.
+fn placed_for_huge_pages(start: u64, size: u64) -> bool {
+    start % HUGE_PAGE_BYTES == 0 && size % HUGE_PAGE_BYTES == 0
 }
 
 /// glibc's smallest mmap threshold (`M_MMAP_THRESHOLD`, 128 KiB): a block from malloc this large
@@ -124,6 +148,7 @@ fn is_extension_module(file: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::MapFlags;
 
     #[test]
     fn interpreter_names() {
@@ -161,22 +186,38 @@ mod tests {
     #[test]
     fn arena_runs_are_whole_mebibytes_but_not_stacks_or_huge_page_buffers() {
         let header = |line: &'static str| crate::smaps::parse_header(line.as_bytes()).unwrap();
-        let none = Neighbours::default();
-        let run = header("7f0000001000-7f0001d01000 rw-p 00000000 00:00 0 ");
-        assert!(is_arena_run(&run, &none));
-        let odd = header("7f0000001000-7f0001d02000 rw-p 00000000 00:00 0 ");
-        assert!(!is_arena_run(&odd, &none));
-        let advised = Neighbours {
-            huge_page_advised: true,
+        let plain = Neighbours {
+            flags: MapFlags::of(b"rd wr mr mw me ac"),
             ..Neighbours::default()
         };
-        assert!(!is_arena_run(&run, &advised));
+        let run = header("7f0000001000-7f0001d01000 rw-p 00000000 00:00 0 ");
+        assert!(is_arena_run(&run, &plain));
+        let odd = header("7f0000001000-7f0001d02000 rw-p 00000000 00:00 0 ");
+        assert!(!is_arena_run(&odd, &plain));
+        for advised in [
+            "rd wr mr mw me ac hg",
+            "rd wr mr mw me ac nh",
+            "rd wr mr mw me nr",
+        ] {
+            let around = Neighbours {
+                flags: MapFlags::of(advised.as_bytes()),
+                ..Neighbours::default()
+            };
+            assert!(!is_arena_run(&run, &around), "{advised}");
+        }
+        // OpenBLAS's 128 MiB buffer, placed on the 2 MiB grid by the kernel.
+        let aligned = header("7f0064000000-7f006c000000 rw-p 00000000 00:00 0 ");
+        assert!(!is_arena_run(&aligned, &plain));
+        // 3 MiB on a 2 MiB boundary is not a size the kernel aligns: arenas may start there.
+        let three = header("7f0064000000-7f0064300000 rw-p 00000000 00:00 0 ");
+        assert!(is_arena_run(&three, &plain));
         let guard = header("7f0000000000-7f0000001000 ---p 00000000 00:00 0 ");
         let stack = header("7f0000001000-7f0000801000 rw-p 00000000 00:00 0 ");
         let above_guard = Neighbours {
             previous: Some(crate::classify::Neighbour::of(&guard)),
-            ..Neighbours::default()
+            ..plain
         };
         assert!(!is_arena_run(&stack, &above_guard));
+        assert!(is_arena_run(&stack, &plain));
     }
 }

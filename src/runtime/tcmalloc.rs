@@ -1,9 +1,8 @@
 //! tcmalloc: Google's, which names the regions it maps `[anon:tcmalloc_region_…]` on kernels
 //! that allow it; gperftools' `libtcmalloc.so`, which names nothing, is detected from its file.
 
-use super::{not_in_executable, Role, RuntimeDef};
-use crate::classify::generic::SHARED_LIBRARIES;
-use crate::classify::{rule, CategoryDef, NameMatch::*, PermMatch, Rule, Signal, Stage};
+use super::{named_allocator_rules, not_in_executable, Role, RuntimeDef};
+use crate::classify::{CategoryDef, NameMatch::AnonPrefix, Rule, Signal};
 use crate::report::{RuntimeId, SectionId};
 
 pub(crate) const TCMALLOC: RuntimeId = RuntimeId::new("tcmalloc");
@@ -15,12 +14,12 @@ pub(crate) static HEAP: CategoryDef = CategoryDef::new(
     "tcmalloc's regions, named [anon:tcmalloc_region_…]",
 );
 
-#[rustfmt::skip]
-static RULES: &[Rule] = &[
-    rule(Stage::RuntimeName, AnonPrefix("tcmalloc_region"), PermMatch::Any, &HEAP).signals(&[Signal::Runtime(TCMALLOC)]),
-    rule(Stage::RuntimeFile, Library("libtcmalloc"), PermMatch::Any, &SHARED_LIBRARIES)
-        .signals(&[Signal::Runtime(TCMALLOC)]),
-];
+static RULES: [Rule; 2] = named_allocator_rules(
+    AnonPrefix("tcmalloc_region"),
+    "libtcmalloc",
+    &HEAP,
+    &[Signal::Runtime(TCMALLOC)],
+);
 
 pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     id: TCMALLOC,
@@ -28,7 +27,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     role: Role::Allocator,
     section_title: "",
     categories: &[&HEAP],
-    rules: RULES,
+    rules: &RULES,
     relabel: &[],
     executable: not_in_executable,
     next_step: Some("ask tcmalloc for its own statistics: MallocExtension::GetStats() (Google's tcmalloc) or MALLOCSTATS=1 at exit (gperftools)"),

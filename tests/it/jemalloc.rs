@@ -89,6 +89,45 @@ fn check_purged_heap(program: &RuntimeProgram, report: &Report, what: &str) {
     );
 }
 
+/// Rust services ship stripped: no `_rjem_` symbol is left, but jemalloc's messages are in the
+/// executable's read-only data.
+#[test]
+fn a_stripped_rust_program_is_found_from_jemallocs_messages() {
+    let (program, report) = run_program(rust_jemalloc_stripped_program(), &["--purge"]);
+    check_jemalloc(&report, Evidence::Executable);
+    check_purged_heap(&program, &report, "stripped Rust + tikv-jemallocator");
+}
+
+/// The program's own anonymous maps in the sizes jemalloc grows by (2 MiB, 512 KiB, 2.5 MiB)
+/// are not jemalloc's: a plain `mmap` lacks the `MAP_NORESERVE` jemalloc maps with. They land
+/// in the generic anonymous memory, and the heap line keeps to jemalloc's own figure.
+fn check_own_maps_stay_out(binary: &std::path::Path, what: &str) {
+    let (program, report) = run_program(binary, &["--purge", "--own-maps"]);
+    check_purged_heap(&program, &report, what);
+    let maps = own_maps(&program.lines, "own_map");
+    assert_eq!(maps.len(), 3, "{:?}", program.lines);
+    for (start, end) in maps {
+        for region in overlapping(&report, start, end) {
+            let key = region.category.key();
+            assert!(
+                ["anon.large", "anon.rw"].contains(&key.as_ref()),
+                "{what}: the program's map {start:#x}-{end:#x} is in {key}: {region:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_rust_programs_own_maps_stay_out_of_the_jemalloc_heap() {
+    check_own_maps_stay_out(rust_jemalloc_program(), "Rust + tikv-jemallocator");
+}
+
+#[test]
+fn a_c_programs_own_maps_stay_out_of_the_jemalloc_heap() {
+    let binary = or_skip!(c_jemalloc_program());
+    check_own_maps_stay_out(binary, "C + libjemalloc");
+}
+
 #[test]
 fn c_program_with_libjemalloc_shows_its_heap() {
     let binary = or_skip!(c_jemalloc_program());

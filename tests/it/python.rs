@@ -1,35 +1,34 @@
 //! CPython processes the tests start (`fixtures/sources/python/objects.py`: 1.3 million small
-//! objects, a 30 MiB bytearray, a list of 1.3 million items, optionally a 100 MiB NumPy array),
-//! against the interpreter's own figures: `sys._debugmallocstats()` for pymalloc's arenas, the
-//! sizes of the large blocks the program holds, and the kernel's `smaps_rollup` for the totals.
+//! objects, a 30 MiB bytearray, a list of 1.3 million items, optionally a 100 MiB NumPy array
+//! and maps of the program's own in round sizes), against the interpreter's own figures:
+//! `sys._debugmallocstats()` for pymalloc's arenas, the sizes of the large blocks the program
+//! holds, the address ranges of its own maps, and the kernel's `smaps_rollup` for the totals.
 
 use std::process::Command;
 
-use memanalyzer::{Evidence, Report};
+use memanalyzer::{analyze, Evidence, Input, Options, Report};
+
+use crate::support::files::fixture_path;
 
 use crate::support::runtime_program::*;
 
 const MIB: u64 = 1024 * 1024;
 
 /// `N arenas * M bytes/arena = …` from `sys._debugmallocstats()`: the bytes of arenas allocated.
-fn arena_bytes(program: &RuntimeProgram) -> u64 {
-    program
-        .lines
+fn arena_bytes(lines: &[String]) -> u64 {
+    lines
         .iter()
         .find_map(|line| {
             let (count, rest) = line.split_once(" arenas * ")?;
             let size = rest.split_whitespace().next()?;
             Some(count.trim().parse::<u64>().ok()? * size.parse::<u64>().ok()?)
         })
-        .unwrap_or_else(|| panic!("no arena line from _debugmallocstats: {:#?}", program.lines))
+        .unwrap_or_else(|| panic!("no arena line from _debugmallocstats: {lines:#?}"))
 }
 
-fn run_objects(python: &std::path::Path, numpy: bool) -> (RuntimeProgram, Report) {
+fn run_objects(python: &std::path::Path, args: &[&str]) -> (RuntimeProgram, Report) {
     let mut command = Command::new(python);
-    command.arg(python_objects_script());
-    if numpy {
-        command.arg("--numpy");
-    }
+    command.arg(python_objects_script()).args(args);
     let program = RuntimeProgram::spawn(command);
     let report = analyze_settled(program.pid);
     (program, report)
@@ -49,9 +48,11 @@ fn check_cpython(program: &RuntimeProgram, report: &Report) {
     let summary = breakdown(report);
 
     // pymalloc's arenas: runs of 1 MiB mappings. Arenas the kernel merged with a large block
-    // cannot be told apart from it, so the line may fall short; it never counts more.
+    // cannot be told apart from it, so the line may fall short; it never counts more. The
+    // issue's target is 10%: met in most runs (0.91-0.96 of pymalloc's count), but how many
+    // arenas the kernel merges with the 30 MiB bytearray varies (0.88 seen once in 15 runs).
     let arenas = size_of(report, "python.arenas");
-    let truth = arena_bytes(program);
+    let truth = arena_bytes(&program.lines);
     let ratio = arenas as f64 / truth as f64;
     eprintln!(
         "cpython: arenas line {} MiB (RSS {} MiB) vs _debugmallocstats {} MiB: {ratio:.3}",
@@ -86,16 +87,81 @@ fn check_cpython(program: &RuntimeProgram, report: &Report) {
 #[test]
 fn cpython_arenas_and_large_blocks_match_the_interpreters_figures() {
     let python = or_skip!(python3());
-    let (program, report) = run_objects(&python, false);
+    let (program, report) = run_objects(&python, &[]);
     check_cpython(&program, &report);
+}
+
+/// The program's own anonymous maps, whole MiB in size like runs of arenas: the one it maps
+/// shared (the mmap module's default) is shared memory; the private one with `MAP_NORESERVE`
+/// (VmFlags `nr`, which pymalloc never uses) and the private ones that Linux 6.7 and later
+/// places on the 2 MiB grid, as it does every map of whole 2 MiB, are large blocks. None is
+/// counted as arenas. On an older kernel the plain private maps lie anywhere, like arenas, and
+/// layout cannot tell them apart: they are not checked there.
+fn check_own_maps(lines: &[String], report: &Report) {
+    let shared = own_maps(lines, "python.own_map.shared");
+    let private = own_maps(lines, "python.own_map.private");
+    let no_reserve = own_maps(lines, "python.own_map.noreserve");
+    assert_eq!(
+        (shared.len(), private.len(), no_reserve.len()),
+        (1, 3, 1),
+        "{lines:?}"
+    );
+    let on_the_grid: Vec<(u64, u64)> = private
+        .iter()
+        .copied()
+        .filter(|(start, _)| start % (2 * MIB) == 0)
+        .collect();
+    if on_the_grid.len() < private.len() {
+        eprintln!(
+            "the kernel placed private maps off the 2 MiB grid (before Linux 6.7?): {private:x?}"
+        );
+    }
+    for (start, end) in [shared, no_reserve, on_the_grid].concat() {
+        for region in overlapping(report, start, end) {
+            let key = region.category.key();
+            assert!(
+                ["shm.anonymous", "python.large", "anon.large", "anon.rw"].contains(&key.as_ref()),
+                "the program's map {start:#x}-{end:#x} is in {key}: {region:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cpython_keeps_the_programs_own_maps_out_of_the_arenas() {
+    let python = or_skip!(python3());
+    let (program, report) = run_objects(&python, &["--own-maps"]);
+    check_cpython(&program, &report);
+    check_own_maps(&program.lines, &report);
+}
+
+/// The same, in a capture (`fixtures/python-own-maps`, Linux 6.18): the arenas line against the
+/// saved `_debugmallocstats()`, and the program's maps out of it.
+#[test]
+fn cpython_capture_with_its_own_maps() {
+    let path = fixture_path("python-own-maps/smaps");
+    let report = analyze(&Input::File(path), &Options::default().all()).expect("the capture");
+    let stats = std::fs::read_to_string(fixture_path("python-own-maps/runtime-stats.txt"))
+        .expect("the saved statistics");
+    let lines: Vec<String> = stats.lines().map(str::to_string).collect();
+    check_own_maps(&lines, &report);
+    let arenas = size_of(&report, "python.arenas");
+    let truth = arena_bytes(&lines);
+    let ratio = arenas as f64 / truth as f64;
+    assert!(
+        (0.90..=1.0).contains(&ratio),
+        "arenas {arenas} vs {truth} ({ratio:.3}): {}",
+        breakdown(&report)
+    );
 }
 
 #[test]
 fn cpython_with_a_numpy_array_keeps_the_array_out_of_the_arenas() {
     let python = or_skip!(python3_with_numpy());
-    let (program, report) = run_objects(&python, true);
+    let (program, report) = run_objects(&python, &["--numpy"]);
     check_cpython(&program, &report);
-    // The 100 MiB array is a round number of MiB, but advised for huge pages: not arenas.
+    // The 100 MiB array is a round number of MiB, but advised for huge pages: not arenas; nor
+    // is OpenBLAS's 128 MiB buffer, on the 2 MiB grid (checked by the arenas line's bound).
     let array = report
         .regions
         .iter()

@@ -62,6 +62,7 @@ snapshot_tests! {
     node_20: "node-20/smaps";
     python: "python/smaps";
     python_numpy: "python-numpy/smaps";
+    python_own_maps: "python-own-maps/smaps";
     rust_jemalloc: "rust-jemalloc/smaps";
     c_jemalloc: "c-jemalloc/smaps";
     edge_android: "edge/android.smaps";

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tempfile::{NamedTempFile, TempDir};
 
 /// The real captures, each `fixtures/NAME/smaps` with the kernel's `smaps_rollup` beside it.
-pub const CAPTURES: [&str; 18] = [
+pub const CAPTURES: [&str; 19] = [
     "c-arenas",
     "c-jemalloc",
     "c-threads",
@@ -25,6 +25,7 @@ pub const CAPTURES: [&str; 18] = [
     "node-20",
     "python",
     "python-numpy",
+    "python-own-maps",
     "rust-jemalloc",
 ];
 

@@ -150,6 +150,31 @@ pub fn analyze_settled(pid: i32) -> Report {
     panic!("the program's Rss kept changing between two reads of smaps_rollup");
 }
 
+/// The address ranges of the maps a program made of its own, from the `KEY=START-END` lines
+/// it printed (hex addresses).
+pub fn own_maps(lines: &[String], key: &str) -> Vec<(u64, u64)> {
+    lines
+        .iter()
+        .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .map(|range| {
+            let (start, end) = range.split_once('-').expect("START-END");
+            let hex = |text: &str| u64::from_str_radix(text, 16).expect("a hex address");
+            (hex(start), hex(end))
+        })
+        .collect()
+}
+
+/// The regions of `report` (listed with every region) that overlap `start..end`.
+pub fn overlapping(report: &Report, start: u64, end: u64) -> Vec<&memanalyzer::RegionRow> {
+    let found: Vec<_> = report
+        .regions
+        .iter()
+        .filter(|region| region.start < end && start < region.end)
+        .collect();
+    assert!(!found.is_empty(), "no region at {start:#x}-{end:#x}");
+    found
+}
+
 /// RSS of the category `key` (0 when no region is in it).
 pub fn rss_of(report: &Report, key: &str) -> u64 {
     report
@@ -185,32 +210,45 @@ pub fn breakdown(report: &Report) -> String {
 /// `--locked`) into Cargo's temporary directory for tests; crates come from crates.io.
 pub fn rust_jemalloc_program() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| build_rust_jemalloc("build", "memfix-rust-jemalloc", &[]))
+}
+
+/// The same program built as Rust services ship: stripped (`-C strip=symbols`, what
+/// `strip = true` in a release profile does), so that no symbol table shows jemalloc. Only
+/// the program itself is compiled again (`cargo rustc`); the crates are shared.
+pub fn rust_jemalloc_stripped_program() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let manifest =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sources/rust-jemalloc/Cargo.toml");
-        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixture-programs");
-        let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--quiet",
-                "--manifest-path",
-            ])
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run cargo");
-        assert!(
-            output.status.success(),
-            "building {} failed:\n{}",
-            manifest.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        target_dir.join("release/memfix-rust-jemalloc")
+        build_rust_jemalloc(
+            "rustc",
+            "memfix-rust-jemalloc-stripped",
+            &["--", "-C", "strip=symbols"],
+        )
     })
+}
+
+/// Runs `cargo SUBCOMMAND --bin BIN … EXTRA` on the rust-jemalloc fixture and returns the binary.
+fn build_rust_jemalloc(subcommand: &str, bin: &str, extra: &[&str]) -> PathBuf {
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sources/rust-jemalloc/Cargo.toml");
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixture-programs");
+    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args([subcommand, "--release", "--locked", "--quiet", "--bin", bin])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cargo");
+    assert!(
+        output.status.success(),
+        "building {bin} from {} failed:\n{}",
+        manifest.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    target_dir.join("release").join(bin)
 }
 
 /// `fixtures/sources/python/objects.py`.
