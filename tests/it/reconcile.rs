@@ -78,6 +78,8 @@ fn go_rows(doc: &Value) -> BTreeMap<String, (u64, u64)> {
 
 /// A site as `(function, file, line, bytes, objects)`.
 type Site = (String, Option<String>, Option<u64>, u64, u64);
+/// A site's `(function, file, line)`.
+type SiteKey = (String, Option<String>, Option<u64>);
 
 fn json_sites(doc: &Value) -> Vec<Site> {
     go_accounting(doc)["allocation_sites"]
@@ -97,7 +99,7 @@ fn json_sites(doc: &Value) -> Vec<Site> {
 }
 
 /// Sites grouped by function, file and line, largest first, the ten largest.
-fn top_ten(sites: BTreeMap<(String, Option<String>, Option<u64>), (u64, u64)>) -> Vec<Site> {
+fn top_ten(sites: BTreeMap<SiteKey, (u64, u64)>) -> Vec<Site> {
     let mut sites: Vec<Site> = sites
         .into_iter()
         .filter(|(_, (bytes, _))| *bytes > 0)
@@ -201,7 +203,7 @@ fn assert_rows_reconcile(version: &str, doc: &Value, inuse_space: u64) {
 #[test]
 fn protobuf_profiles_of_three_go_versions_match_go_tool_pprof() {
     for version in GO_VERSIONS {
-        let raw = read_fixture(&format!("pprof/{version}-heap.pb.gz.raw.txt"));
+        let raw = read_fixture(format!("pprof/{version}-heap.pb.gz.raw.txt"));
         let (inuse_space, sites) = raw_totals(&raw);
         let doc = go_doc(version, "heap.pb.gz");
         assert_rows_reconcile(version, &doc, inuse_space);
@@ -252,7 +254,7 @@ fn text_figures(text: &str) -> (u64, Vec<Site>, BTreeMap<String, String>) {
 #[test]
 fn debug1_texts_of_three_go_versions_match_their_header_and_memstats() {
     for version in GO_VERSIONS {
-        let text = read_fixture(&format!("pprof/{version}-heap-debug1.txt"));
+        let text = read_fixture(format!("pprof/{version}-heap-debug1.txt"));
         let (inuse_space, sites, memstats) = text_figures(&text);
         let stat = |name: &str| -> u64 { memstats[name].parse().unwrap() };
         let pair = |name: &str| -> (u64, u64) {
@@ -448,7 +450,7 @@ fn jemalloc_5_2_statistics_in_both_forms_match_their_own_figures() {
         assert_eq!(rows[name], *value, "{name}");
     }
     // The capture itself is whole: its RSS is the kernel's.
-    let rollup = read_fixture(&format!("{capture}/smaps_rollup"));
+    let rollup = read_fixture(format!("{capture}/smaps_rollup"));
     let rss_kib: u64 = rollup
         .lines()
         .find_map(|line| line.strip_prefix("Rss:"))
