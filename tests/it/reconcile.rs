@@ -286,8 +286,9 @@ fn debug1_texts_of_three_go_versions_match_their_header_and_memstats() {
                 + stat("OtherSys"),
             "{version}"
         );
-        // Before Go 1.25 names its maps, the metadata is not told from the program's own maps:
-        // most of it shows as not resident, and the note says why.
+        // Without named maps (before Go 1.25, or a kernel without CONFIG_ANON_VMA_NAME, as where
+        // these were captured) the metadata is not told from the program's own maps: most of it
+        // shows as not resident, and the note says why.
         assert!(rows["go.metadata"].1 > 0, "{version}: {rows:?}");
         let notes = go_accounting(&doc)["notes"].to_string();
         assert!(notes.contains("\\\"not resident\\\" part"), "{notes}");
