@@ -1,8 +1,8 @@
 //! The runtimes' own accounting read from saved inputs of several versions, each against the
 //! figures the runtime itself gave beside it: Go heap profiles of go1.19, go1.22 and go1.25
 //! (`fixtures/pprof/`: the protobuf against `go tool pprof -raw` of it, the `?debug=1` text
-//! against its own header and MemStats), and jemalloc 5.2.1's statistics
-//! (`fixtures/rust-jemalloc-5.2/`: malloc_stats_print JSON and tikv-jemalloc-ctl's figures).
+//! against its own header and MemStats), and jemalloc 5.2.1, 5.3.0 and 5.3.1's statistics
+//! (`fixtures/rust-jemalloc*/`: malloc_stats_print JSON and tikv-jemalloc-ctl's figures).
 //! Also: the top allocation sites as records in JSON, text and Prometheus, the part of a Go
 //! figure that is not resident, the flags that cannot apply to the chosen input or format, and
 //! bad input the pprof tests do not cover.
@@ -404,12 +404,22 @@ fn jemalloc_doc(capture: &str, stats: &str) -> Value {
 }
 
 #[test]
-fn jemalloc_5_2_statistics_in_both_forms_match_their_own_figures() {
-    let capture = "rust-jemalloc-5.2";
+fn jemalloc_statistics_of_three_versions_in_both_forms_match_their_own_figures() {
+    for (capture, version) in [
+        ("rust-jemalloc", "5.3.0"),
+        ("rust-jemalloc-5.2", "5.2.1"),
+        ("rust-jemalloc-5.3.1", "5.3.1"),
+    ] {
+        check_jemalloc_capture(capture, version);
+    }
+}
+
+/// A capture's malloc_stats_print JSON and tikv-jemalloc-ctl figures against the rows.
+fn check_jemalloc_capture(capture: &str, version: &str) {
     let json_path = fixture_path(&format!("{capture}/jemalloc-stats.json"));
     let saved: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
     let jemalloc = &saved["jemalloc"];
-    assert!(jemalloc["version"].as_str().unwrap().starts_with("5.2.1"));
+    assert!(jemalloc["version"].as_str().unwrap().starts_with(version));
     let doc = jemalloc_doc(capture, json_path.to_str().unwrap());
     let rows = jemalloc_rows(&doc);
     let stat = |name: &str| u64_at(jemalloc, &format!("/stats/{name}"));
@@ -421,14 +431,14 @@ fn jemalloc_5_2_statistics_in_both_forms_match_their_own_figures() {
         "mapped",
         "retained",
     ] {
-        assert_eq!(rows[name], stat(name), "{name}");
+        assert_eq!(rows[name], stat(name), "{capture}: {name}");
     }
     let page = u64_at(jemalloc, "/arenas/page");
     let merged = &jemalloc["stats.arenas"]["merged"];
     assert_eq!(rows["dirty"], u64_at(merged, "/pdirty") * page);
     assert_eq!(rows["muzzy"], u64_at(merged, "/pmuzzy") * page);
     let notes = doc["accounting"].to_string();
-    assert!(notes.contains("jemalloc 5.2.1"), "{notes}");
+    assert!(notes.contains(&format!("jemalloc {version}")), "{notes}");
     assert!(
         notes.contains("allocated <= active <= resident holds"),
         "{notes}"
@@ -448,7 +458,7 @@ fn jemalloc_5_2_statistics_in_both_forms_match_their_own_figures() {
     let doc = jemalloc_doc(capture, figures_path.to_str().unwrap());
     let rows = jemalloc_rows(&doc);
     for (name, value) in &figures {
-        assert_eq!(rows[name], *value, "{name}");
+        assert_eq!(rows[name], *value, "{capture}: {name}");
     }
     // The capture itself is whole: its RSS is the kernel's.
     let rollup = read_fixture(format!("{capture}/smaps_rollup"));
