@@ -51,6 +51,7 @@ pub use reconcile::{
     parse_heap_profile, parse_jemalloc_stats, parse_perfdata, reconcile_go, reconcile_jemalloc,
     Accounting, AccountingRow, AllocationSite, GoMemStats, HeapProfile, HeapProfileFormat,
     JemallocStats, JemallocStatsError, PerfData, PerfDataError, PerfValue, PprofError,
+    TOP_ALLOCATION_SITES,
 };
 pub use report::{
     Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionGroup,

@@ -111,17 +111,12 @@ fn accounting(
     if profile.inuse_space > go_heap {
         notes.push(format!(
             "the profile's inuse_space ({} MiB), an estimate scaled up for sampling, is more \
-             than the Go heap's resident {} MiB: the live-object row shows the latter",
+             than the Go heap's resident {} MiB: the live-object row shows the latter, the \
+             rest is beyond resident",
             profile.inuse_space / MIB,
             go_heap / MIB
         ));
     }
-    let row = |key, label, bytes, resident| AccountingRow {
-        key,
-        label,
-        runtime_bytes: bytes,
-        resident,
-    };
     // What is left of Go's resident categories once each figure took its share.
     let mut heap_left = go_heap;
     let take = |wanted: u64, left: &mut u64| {
@@ -129,12 +124,14 @@ fn accounting(
         *left -= taken;
         taken
     };
-    rows.push(row(
-        "go.live_objects",
-        "Go: live objects (profile inuse_space)",
-        take(profile.inuse_space, &mut heap_left),
-        None,
-    ));
+    let live = take(profile.inuse_space, &mut heap_left);
+    rows.push(AccountingRow {
+        key: "go.live_objects",
+        label: "Go: live objects (profile inuse_space)",
+        runtime_bytes: live,
+        resident: None,
+        beyond_resident: profile.inuse_space - live,
+    });
     let mut metadata_left = go_metadata;
     match &profile.memstats {
         Some(memstats) => {
@@ -166,12 +163,13 @@ fn accounting(
         };
     }
     rows.extend(not_go_rows(report));
-    rows.push(row(
-        "go.beyond_figures",
-        "Go: resident beyond the figures above",
-        heap_left + metadata_left,
-        None,
-    ));
+    rows.push(AccountingRow {
+        key: "go.beyond_figures",
+        label: "Go: resident beyond the figures above",
+        runtime_bytes: heap_left + metadata_left,
+        resident: None,
+        beyond_resident: 0,
+    });
     let go_figures: u64 = rows
         .iter()
         .filter(|row| row.key.starts_with("go."))
@@ -193,18 +191,12 @@ fn accounting(
                 .to_string(),
         );
     }
-    for site in &profile.sites {
-        notes.push(format!(
-            "allocation site: {:.1} MiB live in {}",
-            site.inuse_space as f64 / MIB as f64,
-            site.function
-        ));
-    }
     Ok(Accounting {
         runtime: GO,
         source,
         rows: Ok(rows),
         notes,
+        sites: profile.sites.clone(),
     })
 }
 
@@ -258,13 +250,15 @@ fn memstats_rows(
             label,
             runtime_bytes: taken,
             resident: None,
+            beyond_resident: wanted - taken,
         });
     }
     if short > 0 {
         notes.push(format!(
-            "{} MiB of what Go counts is not resident in its categories: mapped but not yet \
-             touched or given back, or (before Go 1.25, whose runtime names its maps) metadata \
-             smaps cannot tell from the program's own maps, counted with anonymous memory",
+            "{} MiB of what Go counts is not resident in its categories (each row's \"not \
+             resident\" part): mapped but not yet touched or given back, or (before Go 1.25, \
+             whose runtime names its maps) metadata smaps cannot tell from the program's own \
+             maps, counted with anonymous memory",
             short / MIB
         ));
     }
@@ -340,6 +334,7 @@ fn not_go_rows(report: &Report) -> Vec<AccountingRow> {
             label,
             runtime_bytes: bytes,
             resident: category.map(|category| (category, bytes)),
+            beyond_resident: 0,
         })
         .collect()
 }

@@ -307,6 +307,30 @@ mod tests {
     }
 
     #[test]
+    fn real_files_cut_short_are_truncated() {
+        for jvm in ["jdk17-g1", "jdk25-g1"] {
+            let path = format!(
+                "{}/fixtures/hsperfdata/{jvm}.hsperfdata",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let bytes = std::fs::read(path).expect("the fixture");
+            assert!(parse_perfdata(&bytes).is_ok(), "{jvm}");
+            assert_eq!(parse_perfdata(&bytes[..2]), Err(PerfDataError::NotPerfData));
+            assert_eq!(
+                parse_perfdata(&bytes[..PROLOGUE_BYTES - 1]),
+                Err(PerfDataError::Truncated { entry: None })
+            );
+            assert!(
+                matches!(
+                    parse_perfdata(&bytes[..bytes.len() / 4]),
+                    Err(PerfDataError::Truncated { entry: Some(_) })
+                ),
+                "{jvm}"
+            );
+        }
+    }
+
+    #[test]
     fn hostile_files_are_errors() {
         assert_eq!(parse_perfdata(b"hello"), Err(PerfDataError::NotPerfData));
         assert_eq!(

@@ -337,6 +337,7 @@ pub fn reconcile_jemalloc(
         source: source.into(),
         rows: Ok(rows),
         notes,
+        sites: Vec::new(),
     }
 }
 
@@ -351,6 +352,7 @@ fn row(
         label,
         runtime_bytes,
         resident,
+        beyond_resident: 0,
     }
 }
 

@@ -25,6 +25,7 @@ pub(crate) fn reconcile_jvm(pid: i32, report: &Report) -> Option<Accounting> {
             source: Vec::new(),
             rows: Err(why),
             notes: Vec::new(),
+            sites: Vec::new(),
         },
     })
 }
@@ -115,12 +116,14 @@ pub(crate) fn accounting(source: Vec<u8>, data: &PerfData, report: &Report) -> A
             label: "Java heap, used (objects, live or not yet collected)",
             runtime_bytes: bytes(heap_used),
             resident: None,
+            beyond_resident: 0,
         });
         rows.push(AccountingRow {
             key: "heap.committed",
             label: "Java heap, committed",
             runtime_bytes: bytes(heap_committed),
             resident: resident("jvm.heap"),
+            beyond_resident: 0,
         });
     }
     let counters = [
@@ -162,6 +165,7 @@ pub(crate) fn accounting(source: Vec<u8>, data: &PerfData, report: &Report) -> A
                 label,
                 runtime_bytes: bytes(value),
                 resident: category.and_then(resident),
+                beyond_resident: 0,
             });
         }
     }
@@ -196,5 +200,6 @@ pub(crate) fn accounting(source: Vec<u8>, data: &PerfData, report: &Report) -> A
         source,
         rows: Ok(rows),
         notes,
+        sites: Vec::new(),
     }
 }

@@ -17,6 +17,7 @@ pub use jemalloc::{parse_jemalloc_stats, reconcile_jemalloc, JemallocStats, Jema
 pub(crate) use jvm::reconcile_jvm;
 pub use pprof::{
     parse_heap_profile, AllocationSite, GoMemStats, HeapProfile, HeapProfileFormat, PprofError,
+    TOP_ALLOCATION_SITES,
 };
 
 /// One row: a figure of the runtime's own accounting, and, where one corresponds, the resident
@@ -32,6 +33,11 @@ pub struct AccountingRow {
     /// The stable id of the category holding this memory, and its resident bytes, when the row
     /// has one.
     pub resident: Option<(&'static str, u64)>,
+    /// What the runtime counts for this row beyond `runtime_bytes`: the part of its figure that
+    /// is not resident where smaps puts that memory, left out of `runtime_bytes` so that rows
+    /// meant to add up to RSS do (Go's MemStats figures, `-pprof`). 0 when the row is the
+    /// runtime's whole figure.
+    pub beyond_resident: u64,
 }
 
 /// What a runtime's own accounting says about the process.
@@ -46,4 +52,8 @@ pub struct Accounting {
     pub rows: Result<Vec<AccountingRow>, String>,
     /// What the rows mean together, one sentence each (e.g. committed heap that is not resident).
     pub notes: Vec<String>,
+    /// The allocation sites holding the most live memory, largest first, at most
+    /// [`TOP_ALLOCATION_SITES`] (a Go heap profile's `inuse_space`); empty for runtimes
+    /// without them.
+    pub sites: Vec<AllocationSite>,
 }

@@ -11,8 +11,9 @@ use std::io::Read;
 /// a heap profile (or a gzip bomb).
 const MAX_INFLATED_BYTES: u64 = 256 << 20;
 
-/// How many allocation sites a profile keeps, largest first.
-const TOP_SITES: usize = 10;
+/// How many allocation sites a profile keeps, largest first: enough to name where the memory
+/// went, few enough for one Prometheus series each.
+pub const TOP_ALLOCATION_SITES: usize = 10;
 
 /// Which form of `/debug/pprof/heap` the profile came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,20 +33,27 @@ pub struct HeapProfile {
     /// The bytes of live objects as of the last garbage collection (`inuse_space`): scaled for
     /// sampling in the protobuf form, as sampled in the text form's header line.
     pub inuse_space: u64,
-    /// The allocation sites (the innermost function of each stack) holding the most
-    /// `inuse_space`, largest first, at most ten.
+    /// The allocation sites (the innermost frame of each stack: function, file and line)
+    /// holding the most `inuse_space`, largest first, at most [`TOP_ALLOCATION_SITES`].
     pub sites: Vec<AllocationSite>,
     /// The runtime's own totals; only the text form has them.
     pub memstats: Option<GoMemStats>,
 }
 
-/// An allocation site: the function that allocated, and the live bytes it holds.
+/// An allocation site: the function that allocated, where in its source, and the live memory
+/// allocated there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllocationSite {
     /// The function's name (`main.allocateLarge`).
     pub function: String,
+    /// The source file, when the profile names it.
+    pub file: Option<String>,
+    /// The line in `file`, when the profile has it.
+    pub line: Option<u64>,
     /// Its live bytes (`inuse_space`).
     pub inuse_space: u64,
+    /// Its live objects (`inuse_objects`).
+    pub inuse_objects: u64,
 }
 
 /// The figures of Go's `runtime.MemStats` that split its memory, in bytes.
@@ -194,31 +202,49 @@ fn parse_protobuf(bytes: &[u8]) -> Result<HeapProfile, PprofError> {
                 .collect(),
         ));
     };
-    let functions: HashMap<u64, &str> = profile
+    let objects = profile
+        .sample_type
+        .iter()
+        .position(|value_type| string(value_type.r#type) == "inuse_objects");
+    let functions: HashMap<u64, (&str, &str)> = profile
         .function
         .iter()
-        .map(|function| (function.id, string(function.name)))
+        .map(|function| {
+            (
+                function.id,
+                (string(function.name), string(function.filename)),
+            )
+        })
         .collect();
     // A location's lines run from the innermost inlined function out: the first is the site.
-    let locations: HashMap<u64, &str> = profile
+    let locations: HashMap<u64, SiteKey> = profile
         .location
         .iter()
         .map(|location| {
-            let name = location
-                .line
-                .first()
-                .and_then(|line| functions.get(&line.function_id).copied())
-                .unwrap_or("?");
-            (location.id, name)
+            let key = location.line.first().map_or(UNKNOWN_SITE, |line| {
+                let (function, file) = functions
+                    .get(&line.function_id)
+                    .copied()
+                    .unwrap_or(("?", ""));
+                SiteKey {
+                    function,
+                    file: (!file.is_empty()).then_some(file),
+                    line: u64::try_from(line.line).ok().filter(|&line| line > 0),
+                }
+            });
+            (location.id, key)
         })
         .collect();
-    let mut total: u64 = 0;
-    let mut sites: HashMap<&str, u64> = HashMap::new();
-    for sample in &profile.sample {
-        let bytes = sample
+    let value = |sample: &proto::Sample, index: usize| {
+        sample
             .value
-            .get(inuse)
-            .map_or(0, |&value| u64::try_from(value).unwrap_or(0));
+            .get(index)
+            .map_or(0, |&value| u64::try_from(value).unwrap_or(0))
+    };
+    let mut total: u64 = 0;
+    let mut sites: HashMap<SiteKey, (u64, u64)> = HashMap::new();
+    for sample in &profile.sample {
+        let bytes = value(sample, inuse);
         if bytes == 0 {
             continue;
         }
@@ -227,8 +253,12 @@ fn parse_protobuf(bytes: &[u8]) -> Result<HeapProfile, PprofError> {
             .location_id
             .first()
             .and_then(|id| locations.get(id).copied())
-            .unwrap_or("?");
-        *sites.entry(site).or_default() += bytes;
+            .unwrap_or(UNKNOWN_SITE);
+        let held = sites.entry(site).or_default();
+        held.0 = held.0.saturating_add(bytes);
+        held.1 = held
+            .1
+            .saturating_add(objects.map_or(0, |index| value(sample, index)));
     }
     Ok(HeapProfile {
         format: HeapProfileFormat::Protobuf,
@@ -238,20 +268,41 @@ fn parse_protobuf(bytes: &[u8]) -> Result<HeapProfile, PprofError> {
     })
 }
 
-fn top_sites(sites: HashMap<&str, u64>) -> Vec<AllocationSite> {
+/// Where an allocation happened, borrowed from the profile while it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SiteKey<'a> {
+    function: &'a str,
+    file: Option<&'a str>,
+    line: Option<u64>,
+}
+
+/// A stack without frames, or a frame the profile does not resolve.
+const UNKNOWN_SITE: SiteKey<'static> = SiteKey {
+    function: "?",
+    file: None,
+    line: None,
+};
+
+/// The sites holding the most live bytes, largest first (ties by name, so the order is stable).
+fn top_sites(sites: HashMap<SiteKey, (u64, u64)>) -> Vec<AllocationSite> {
     let mut sites: Vec<AllocationSite> = sites
         .into_iter()
-        .map(|(function, inuse_space)| AllocationSite {
-            function: function.to_string(),
+        .map(|(site, (inuse_space, inuse_objects))| AllocationSite {
+            function: site.function.to_string(),
+            file: site.file.map(str::to_string),
+            line: site.line,
             inuse_space,
+            inuse_objects,
         })
         .collect();
     sites.sort_by(|a, b| {
         b.inuse_space
             .cmp(&a.inuse_space)
             .then_with(|| a.function.cmp(&b.function))
+            .then_with(|| a.file.cmp(&b.file))
+            .then_with(|| a.line.cmp(&b.line))
     });
-    sites.truncate(TOP_SITES);
+    sites.truncate(TOP_ALLOCATION_SITES);
     sites
 }
 
@@ -262,16 +313,16 @@ fn parse_text(bytes: &[u8]) -> Result<HeapProfile, PprofError> {
     let text = String::from_utf8_lossy(bytes);
     let mut lines = text.lines().enumerate();
     let (_, header) = lines.next().ok_or(PprofError::Empty)?;
-    let inuse_space =
-        record_bytes(header.trim_start_matches("heap profile:")).ok_or_else(|| {
+    let (_, inuse_space) =
+        record_counts(header.trim_start_matches("heap profile:")).ok_or_else(|| {
             PprofError::BadText {
                 line: 1,
                 why: "expected \"heap profile: OBJECTS: BYTES [...]\"".to_string(),
             }
         })?;
-    let mut sites: HashMap<&str, u64> = HashMap::new();
-    // The live bytes of the record whose first frame has not been read yet.
-    let mut pending: Option<u64> = None;
+    let mut sites: HashMap<SiteKey, (u64, u64)> = HashMap::new();
+    // The live objects and bytes of the record whose first frame has not been read yet.
+    let mut pending: Option<(u64, u64)> = None;
     let mut fields: HashMap<&str, &str> = HashMap::new();
     let mut in_memstats = false;
     for (_, line) in lines {
@@ -285,15 +336,13 @@ fn parse_text(bytes: &[u8]) -> Result<HeapProfile, PprofError> {
         } else if line == "# runtime.MemStats" {
             in_memstats = true;
         } else if let Some(frame) = line.strip_prefix("#\t") {
-            if let Some(bytes) = pending.take() {
-                let function = frame.split('\t').nth(1).unwrap_or("?");
-                let function = function
-                    .rsplit_once("+0x")
-                    .map_or(function, |(name, _)| name);
-                *sites.entry(function).or_default() += bytes;
+            if let Some((objects, bytes)) = pending.take() {
+                let held = sites.entry(text_frame(frame)).or_default();
+                held.0 = held.0.saturating_add(bytes);
+                held.1 = held.1.saturating_add(objects);
             }
-        } else if let Some(bytes) = record_bytes(line) {
-            pending = (bytes > 0).then_some(bytes);
+        } else if let Some((objects, bytes)) = record_counts(line) {
+            pending = (bytes > 0).then_some((objects, bytes));
         }
     }
     let field = |name: &'static str| -> Result<u64, PprofError> {
@@ -340,11 +389,34 @@ fn parse_text(bytes: &[u8]) -> Result<HeapProfile, PprofError> {
     })
 }
 
-/// The live bytes of ` N: BYTES [N: BYTES] …` (a record, or the header after its prefix).
-fn record_bytes(line: &str) -> Option<u64> {
+/// The live objects and bytes of ` N: BYTES [N: BYTES] …` (a record, or the header after its
+/// prefix).
+fn record_counts(line: &str) -> Option<(u64, u64)> {
     let (counts, _) = line.split_once('[')?;
-    let (_, bytes) = counts.split_once(':')?;
-    bytes.trim().parse().ok()
+    let (objects, bytes) = counts.split_once(':')?;
+    Some((objects.trim().parse().ok()?, bytes.trim().parse().ok()?))
+}
+
+/// A frame of the text form, `ADDRESS\tFUNCTION+OFFSET\tFILE:LINE` (after its `#\t`).
+fn text_frame(frame: &str) -> SiteKey<'_> {
+    let mut fields = frame.split('\t');
+    let function = fields.nth(1).unwrap_or("?");
+    let function = function
+        .rsplit_once("+0x")
+        .map_or(function, |(name, _)| name);
+    // tabwriter pads with more tabs after short names: the place is the next non-empty field.
+    let (file, line) = match fields.map(str::trim).find(|field| !field.is_empty()) {
+        Some(place) => match place.rsplit_once(':') {
+            Some((file, line)) if line.parse::<u64>().is_ok() => (Some(file), line.parse().ok()),
+            _ => (Some(place).filter(|place| !place.is_empty()), None),
+        },
+        None => (None, None),
+    };
+    SiteKey {
+        function,
+        file,
+        line,
+    }
 }
 
 #[cfg(test)]

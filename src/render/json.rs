@@ -12,7 +12,7 @@ use super::escape::{for_json, injective, is_layout_control};
 use super::Render;
 use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::ProcessList;
-use crate::reconcile::Accounting;
+use crate::reconcile::{Accounting, AllocationSite};
 use crate::report::{Amounts, CategoryId, CategoryReport, Listing, RegionRow, Report};
 use crate::runtime::{GO, NATIVE_KEY};
 
@@ -53,6 +53,30 @@ struct AccountingDoc {
     error: Option<String>,
     rows: Vec<AccountingRowDoc>,
     notes: Vec<String>,
+    /// A heap profile's top allocation sites by live bytes, largest first (`-pprof`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    allocation_sites: Vec<AllocationSiteDoc>,
+}
+
+/// Where live memory was allocated, as the heap profile says.
+#[derive(Serialize)]
+struct AllocationSiteDoc {
+    function: String,
+    /// The source file and line; null when the profile lacks them.
+    file: Option<String>,
+    line: Option<u64>,
+    inuse_bytes: u64,
+    inuse_objects: u64,
+}
+
+fn allocation_site_doc(site: &AllocationSite) -> AllocationSiteDoc {
+    AllocationSiteDoc {
+        function: for_json(site.function.as_bytes()),
+        file: site.file.as_deref().map(|file| for_json(file.as_bytes())),
+        line: site.line,
+        inuse_bytes: site.inuse_space,
+        inuse_objects: site.inuse_objects,
+    }
 }
 
 #[derive(Serialize)]
@@ -63,6 +87,9 @@ struct AccountingRowDoc {
     /// The category holding this memory, and its resident bytes; null when none corresponds.
     category_id: Option<&'static str>,
     resident_bytes: Option<u64>,
+    /// What the runtime counts for this row beyond `runtime_bytes`, not resident where smaps
+    /// puts it (0: the row is the runtime's whole figure).
+    beyond_resident_bytes: u64,
 }
 
 fn accounting_doc(accounting: &Accounting) -> AccountingDoc {
@@ -81,9 +108,11 @@ fn accounting_doc(accounting: &Accounting) -> AccountingDoc {
                 runtime_bytes: row.runtime_bytes,
                 category_id: row.resident.map(|(key, _)| key),
                 resident_bytes: row.resident.map(|(_, bytes)| bytes),
+                beyond_resident_bytes: row.beyond_resident,
             })
             .collect(),
         notes: accounting.notes.clone(),
+        allocation_sites: accounting.sites.iter().map(allocation_site_doc).collect(),
     }
 }
 

@@ -70,10 +70,14 @@ impl Tables {
             id,
             name: name_index,
             system_name: name_index,
+            filename: 0,
         });
         self.locations.push(Location {
             id,
-            line: vec![Line { function_id: id }],
+            line: vec![Line {
+                function_id: id,
+                line: 0,
+            }],
         });
         self.location_of.insert(name.to_string(), id);
         id

@@ -9,7 +9,7 @@ use super::escape::injective;
 use super::Render;
 use crate::container::{CgroupFigures, Container};
 use crate::input::ps::ProcessList;
-use crate::reconcile::{Accounting, AccountingRow};
+use crate::reconcile::{Accounting, AccountingRow, AllocationSite};
 use crate::report::{Amounts, Report};
 
 pub(crate) struct PrometheusRenderer;
@@ -377,6 +377,70 @@ fn accounting_metrics(text: &mut String, process_labels: &str, accounting: &[Acc
             "memanalyzer_runtime_accounting_bytes{{{process_labels},runtime=\"{}\",figure=\"{}\"}} {}",
             accounting.runtime, row.key, row.runtime_bytes
         );
+    }
+    let beyond: Vec<&(&Accounting, &AccountingRow)> = rows
+        .iter()
+        .filter(|(_, row)| row.beyond_resident > 0)
+        .collect();
+    if !beyond.is_empty() {
+        header(
+            text,
+            "memanalyzer_runtime_accounting_not_resident_bytes",
+            "What the runtime counts for a figure beyond what smaps shows resident for it \
+             (only figures with such a part).",
+        );
+        for (accounting, row) in beyond {
+            let _ = writeln!(
+                text,
+                "memanalyzer_runtime_accounting_not_resident_bytes{{{process_labels},runtime=\"{}\",figure=\"{}\"}} {}",
+                accounting.runtime, row.key, row.beyond_resident
+            );
+        }
+    }
+    allocation_site_metrics(text, process_labels, accounting);
+}
+
+/// A heap profile's top allocation sites (at most [`crate::TOP_ALLOCATION_SITES`] per
+/// profile, so the series stay few): live bytes and objects by function and source line.
+fn allocation_site_metrics(text: &mut String, process_labels: &str, accounting: &[Accounting]) {
+    let sites: Vec<(&Accounting, &AllocationSite)> = accounting
+        .iter()
+        .flat_map(|accounting| accounting.sites.iter().map(move |site| (accounting, site)))
+        .collect();
+    if sites.is_empty() {
+        return;
+    }
+    type Figure = fn(&AllocationSite) -> u64;
+    let families: [(&str, &str, Figure); 2] = [
+        (
+            "memanalyzer_runtime_allocation_site_bytes",
+            "Live bytes allocated at one of the heap profile's top allocation sites (inuse_space).",
+            |site| site.inuse_space,
+        ),
+        (
+            "memanalyzer_runtime_allocation_site_objects",
+            "Live objects allocated at one of the heap profile's top allocation sites \
+             (inuse_objects).",
+            |site| site.inuse_objects,
+        ),
+    ];
+    for (name, help, figure) in families {
+        header(text, name, help);
+        for (accounting, site) in &sites {
+            let place = match (&site.file, site.line) {
+                (Some(file), Some(line)) => format!("{file}:{line}"),
+                (Some(file), None) => file.clone(),
+                (None, _) => String::new(),
+            };
+            let _ = writeln!(
+                text,
+                "{name}{{{process_labels},runtime=\"{}\",function=\"{}\",location=\"{}\"}} {}",
+                accounting.runtime,
+                escape_label(&site.function),
+                escape_label(&place),
+                figure(site)
+            );
+        }
     }
 }
 

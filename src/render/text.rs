@@ -12,7 +12,7 @@ use super::{Render, TextStyle, Unit};
 use crate::classify::DELETED_SUFFIX;
 use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::{ProcessList, ProcessRow};
-use crate::reconcile::Accounting;
+use crate::reconcile::{Accounting, AllocationSite};
 use crate::report::{Evidence, Listing, RegionRow, Report, SectionId};
 use crate::runtime::NATIVE_KEY;
 
@@ -426,17 +426,56 @@ impl TextRenderer {
                     });
                     writeln!(
                         out,
-                        "  {:<52} {:>9}{resident}",
+                        "  {:<52} {:>9}{resident}{}",
                         row.label,
-                        size(row.runtime_bytes)
+                        size(row.runtime_bytes),
+                        not_resident(row.beyond_resident, &size)
                     )?;
                 }
             }
         }
+        self.write_allocation_sites(&accounting.sites, out)?;
         for note in &accounting.notes {
             writeln!(out, "  Note: {}", for_terminal(note.as_bytes()))?;
         }
         writeln!(out)
+    }
+}
+
+/// `   not resident SIZE` after a row whose runtime figure is larger than what smaps shows
+/// resident for it (the row shows the resident part); nothing when it is not.
+fn not_resident(bytes: u64, size: &dyn Fn(u64) -> String) -> String {
+    if bytes == 0 {
+        String::new()
+    } else {
+        format!("   not resident {}", size(bytes))
+    }
+}
+
+impl TextRenderer {
+    /// The top allocation sites of a heap profile, one per line, largest first:
+    /// `Allocation site: SIZE N objects FUNCTION FILE:LINE` (the place last: a path may hold
+    /// blanks).
+    fn write_allocation_sites(
+        &self,
+        sites: &[AllocationSite],
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        for site in sites {
+            let place = match (&site.file, site.line) {
+                (Some(file), Some(line)) => format!("  {}:{line}", for_terminal(file.as_bytes())),
+                (Some(file), None) => format!("  {}", for_terminal(file.as_bytes())),
+                (None, _) => String::new(),
+            };
+            writeln!(
+                out,
+                "  Allocation site: {:>9} {:>9} objects  {}{place}",
+                self.style.unit.format(site.inuse_space),
+                site.inuse_objects,
+                for_terminal(site.function.as_bytes())
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -23,6 +23,7 @@
 //! | `output` | `-output` files replaced atomically; closed pipes and full disks |
 //! | `over_time` | `-diff`, `-watch`, `-record` and replay: sums, a known growth rate, a sawtooth without a false alarm, thresholds, exits |
 //! | `pprof` | `-pprof`: a live Go program's heap profile (protobuf and `?debug=1`, fetched with curl) reconciled to its RSS exactly; bad profiles |
+//! | `reconcile` | saved Go heap profiles (go1.19, 1.22, 1.25) and jemalloc 5.2.1/5.3.0/5.3.1 statistics against the runtime's own figures beside them (`go tool pprof -raw`, MemStats, malloc_stats_print); allocation sites as records; reconciliation flags that cannot apply |
 //! | `ps` | `-ps`: the process list in text, JSON and Prometheus, unreadable processes |
 //! | `http` | `-http`: every endpoint and query with curl against a live workload, promtool and a real Prometheus server, bad requests, tokens, a target that exits or restarts |
 //! | `help` | `-h`/`--help`: short and scannable, long and explanatory |
@@ -60,6 +61,7 @@ mod properties;
 mod ps;
 mod python;
 mod races;
+mod reconcile;
 mod runtime_glibc;
 mod runtime_go;
 mod runtimes;

@@ -141,7 +141,11 @@ fn live_go_program_reconciles_to_rss() {
     assert_eq!(row_bytes(&rows, "go.heap_free"), None);
     let notes = doc["accounting"][0]["notes"].to_string();
     assert!(notes.contains("?debug=1"), "{notes}");
-    assert!(notes.contains("main.allocateLarge"), "{notes}");
+    let top_site = &doc["accounting"][0]["allocation_sites"][0];
+    assert_eq!(top_site["function"], "main.allocateLarge", "{top_site}");
+    assert!(u64_at(top_site, "/inuse_bytes") >= 100 << 20, "{top_site}");
+    // The 100 slices, and the slice of slices that holds them.
+    assert!(u64_at(top_site, "/inuse_objects") >= 100, "{top_site}");
 
     // A loopback URL is fetched by memanalyzer itself.
     let url = format!("{base}?debug=1");

@@ -33,6 +33,7 @@ pub fn run(config: &Config, out: &mut dyn Write, warn: &mut dyn Write) -> anyhow
         }
         .into());
     }
+    check_reconciliation_flags(config)?;
     let renderer = Renderer::new(config.format, config.style);
     match &config.mode {
         Mode::Analyze {
@@ -68,11 +69,18 @@ fn check_over_time_flags(config: &Config) -> Result<(), Ending> {
             ..
         } if watch::is_recording(path) => (
             "a recording",
-            vec![(
-                "-jemalloc-stats",
-                config.jemalloc_stats.is_some(),
-                "it reconciles one analysis of a process or a smaps file",
-            )],
+            vec![
+                (
+                    "-jemalloc-stats",
+                    config.jemalloc_stats.is_some(),
+                    "it reconciles one analysis of a process or a smaps file",
+                ),
+                (
+                    "-pprof",
+                    config.pprof.is_some(),
+                    "it reconciles one analysis of a process or a smaps file",
+                ),
+            ],
         ),
         Mode::Analyze { .. } | Mode::ProcessList { .. } | Mode::Http(_) => (
             match config.mode {
@@ -115,6 +123,28 @@ fn check_over_time_flags(config: &Config) -> Result<(), Ending> {
         Some((flag, _, hint)) => Err(Ending {
             status: EXIT_USAGE,
             message: format!("error: {flag} does nothing with {mode}: {hint}"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `-format pprof` writes the process's memory alone: the reconciliation `-pprof` and
+/// `-jemalloc-stats` ask for would be computed and then dropped, so they are refused with it.
+fn check_reconciliation_flags(config: &Config) -> Result<(), Ending> {
+    if config.format != memanalyzer::render::Format::Pprof {
+        return Ok(());
+    }
+    let given = [
+        ("-pprof", config.pprof.is_some()),
+        ("-jemalloc-stats", config.jemalloc_stats.is_some()),
+    ];
+    match given.into_iter().find(|(_, given)| *given) {
+        Some((flag, _)) => Err(Ending {
+            status: EXIT_USAGE,
+            message: format!(
+                "error: {flag} does nothing with -format pprof: the profile holds the process's \
+                 memory only; its reconciliation is shown with -format text, json or prometheus"
+            ),
         }),
         None => Ok(()),
     }
