@@ -18,7 +18,7 @@
 #   BENCH_HUGE_REGIONS     regions of the generated file (default 1000000, ~730 MB)
 #   BENCH_HOSTILE_NAMES    regions, each with its own name, of the hostile inputs (default 1000000)
 #   BENCH_LONG_NAMES       regions with 60 KB names (default 3000, ~180 MB per input)
-#   BENCH_WATCH_TICKS      -watch ticks timed per round (default 50; 3 rounds)
+#   BENCH_WATCH_TICKS      -watch ticks timed per round (default 50; 5 rounds)
 #   BENCH_HTTP_SECONDS     length of the HTTP load run (default 10)
 #   BENCH_HTTP_CLIENTS     concurrent HTTP clients (default 50)
 #   BENCH_HTTP_CHECKS      1 (default) also runs scripts/bench-http.sh (slow clients, bad
@@ -27,6 +27,8 @@
 #   BENCH_PS_RUNS          timed runs of memanalyzer -ps and ps_mem (default 6; smem: 3)
 #   BENCH_ALLOC            1 (default) runs the allocation check (tests/alloc.rs, release)
 #   BENCH_README           1 (default) rewrites the README's table; 0 leaves README.md alone
+#
+# The exit status is 1 when a target is missed (after the table is written), 0 otherwise.
 #
 # What it measures (ratios come from one run, so a loaded machine slows both sides alike):
 #   -ps: BENCH_PS_PROCESSES copies of sleep (plus whatever else runs), timed with hyperfine:
@@ -51,7 +53,7 @@
 #        sample is the full read, and the time from sample 2 to sample N+2, over N, is the cost
 #        of a whole tick (the rollup read, the stat check, the line written). Against it, a
 #        Python loop that opens, reads and closes /proc/P/smaps_rollup N times, timed around the
-#        loop. Three rounds alternate; medians compared. The target is the large workload.
+#        loop. Five rounds alternate; medians compared. The target is the large workload.
 #   -http: one server on loopback with -min-interval 3600 (every request after the first is
 #        cached), the large workload as target; wrk with BENCH_HTTP_CLIENTS connections for
 #        BENCH_HTTP_SECONDS on /debug/memory: >= 1,000 requests/s, all 200, one smaps read;
@@ -72,7 +74,7 @@ HUGE_REGIONS=${BENCH_HUGE_REGIONS:-1000000}
 HOSTILE_NAMES=${BENCH_HOSTILE_NAMES:-1000000}
 LONG_NAMES=${BENCH_LONG_NAMES:-3000}
 WATCH_TICKS=${BENCH_WATCH_TICKS:-50}
-WATCH_ROUNDS=3
+WATCH_ROUNDS=5
 HTTP_SECONDS=${BENCH_HTTP_SECONDS:-10}
 HTTP_CLIENTS=${BENCH_HTTP_CLIENTS:-50}
 HTTP_CHECKS=${BENCH_HTTP_CHECKS:-1}
@@ -596,7 +598,7 @@ if "ps_pss" in r:
     ps_mem_net = ps_mem - 512 * n
     same_ps_mem = abs(ps_mem_net - ours) <= 0.005 * ours
     same_smem = ours - regions * 1024 - 0.005 * ours <= smem <= ours * 1.005
-    row(f"`-ps` ({n} processes started) vs `smem`", "≥ 10× faster",
+    row(f"`-ps` ({n:,} processes started) vs `smem`", "≥ 10× faster",
         f"{f('ps_smem_mean'):.1f}× ({r['ps_ms']} ms vs {r['ps_smem_ms']} ms);"
         f" CPU time {f('ps_smem_cpu'):.1f}×",
         f("ps_smem_mean") >= 10)
@@ -607,7 +609,7 @@ if "ps_pss" in r:
     row("`-ps`: PSS of those processes, same figures",
         "ps_mem − 0.5 KiB/process and smem within 0.5% (smem: less up to 1 KiB/region)",
         f"{ours / 2**20:.2f} MiB; ps_mem {ps_mem_net / 2**20:.2f} MiB (+0.5 KiB each:"
-        f" {ps_mem / 2**20:.2f}); smem {smem / 2**20:.2f} MiB ({regions} regions)",
+        f" {ps_mem / 2**20:.2f}); smem {smem / 2**20:.2f} MiB ({regions:,} regions)",
         same_ps_mem and same_smem and n == int(r.get("ps_expected", n)))
 else:
     row("`-ps` vs `smem` / `ps_mem`", "≥ 10× / ≥ 3× faster", "skipped: " + r["ps_skipped"], False)
@@ -651,7 +653,7 @@ row("`-watch` tick without the full read vs reading `smaps_rollup`", "≤ 1.2×"
 growth = int(r["http_rss_after"]) - int(r["http_rss_before"])
 rate = float(r["http_rate"] or 0)
 row("`-http`: cached `/debug/memory`, loopback", "≥ 1,000 requests/s, flat memory",
-    f"{rate:,.0f}/s ({r['http_requests']} requests, p99 {r['http_p99']}, {r['http_reads']}"
+    f"{rate:,.0f}/s ({int(r['http_requests'] or 0):,} requests, p99 {r['http_p99']}, {r['http_reads']}"
     f" smaps read); RSS {mib(r['http_rss_before'])} → {mib(r['http_rss_after'])}"
     + (f"; {r['http_errors']}" if r["http_errors"] else ""),
     rate >= 1000 and growth <= 1024 and not r["http_errors"] and r["http_reads"] == "1")
@@ -694,4 +696,5 @@ if write_readme:
     readme = pattern.sub(lambda _: begin + "\n" + "\n".join(table) + "\n" + end, readme)
     open("README.md", "w").write(readme)
     print("README.md: the Performance table is rewritten")
+sys.exit(1 if failed else 0)
 PY
