@@ -53,7 +53,9 @@
 #        sample is the full read, and the time from sample 2 to sample N+2, over N, is the cost
 #        of a whole tick (the rollup read, the stat check, the line written). Against it, a
 #        Python loop that opens, reads and closes /proc/P/smaps_rollup N times, timed around the
-#        loop. Five rounds alternate; medians compared. The target is the large workload.
+#        loop. Five rounds alternate; medians compared. The target is the large workload. The
+#        CPU time of a tick is shown too (a run of N + 2 samples less one of 2, over N, against
+#        the loop's own CPU time): unlike wall time, it does not depend on the machine's load.
 #   -http: one server on loopback with -min-interval 3600 (every request after the first is
 #        cached), the large workload as target; wrk with BENCH_HTTP_CLIENTS connections for
 #        BENCH_HTTP_SECONDS on /debug/memory: >= 1,000 requests/s, all 200, one smaps read;
@@ -425,16 +427,16 @@ done
 # ---------------------------------------------------------------------------------------------
 log "-watch: a rollup-only tick vs a read of smaps_rollup ($WATCH_TICKS ticks, $WATCH_ROUNDS rounds)"
 cat >"$TMP/rollup_loop.py" <<'PY'
-"""Reads /proc/PID/smaps_rollup N times; prints the mean wall time of one read in seconds."""
+"""Reads /proc/PID/smaps_rollup N times; prints the mean wall and CPU time of one read (s)."""
 import sys
 import time
 
 path, count = f"/proc/{sys.argv[1]}/smaps_rollup", int(sys.argv[2])
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 for _ in range(count):
     with open(path, "rb") as f:
         f.read()
-print((time.perf_counter() - started) / count)
+print((time.perf_counter() - started) / count, (time.process_time() - cpu) / count)
 PY
 cat >"$TMP/watch_tick.py" <<'PY'
 """Reads -watch NDJSON: prints the mean time of one tick after the first (full) sample, and how
@@ -448,12 +450,22 @@ times = [s["time_unix_ms"] for s in samples[1:]]
 full = sum(1 for s in samples[1:] if s["full"])
 print((times[-1] - times[0]) / 1e3 / (len(times) - 1), full)
 PY
+# watch_cpu COUNT: user + system seconds of a -watch run of COUNT samples.
+watch_cpu() {
+    /usr/bin/time -f '%U %S' -o "$TMP/watch.time" "$BIN" -pid "$LARGE" -watch 1ms -count "$1" \
+        -full-every "$((WATCH_TICKS + 10))" -format json >"$TMP/watch.ndjson"
+    awk '{print $1 + $2}' "$TMP/watch.time"
+}
 : >"$TMP/watch.ticks"
 : >"$TMP/watch.reads"
 for _ in $(seq "$WATCH_ROUNDS"); do
-    "$BIN" -pid "$LARGE" -watch 1ms -count "$((WATCH_TICKS + 2))" \
-        -full-every "$((WATCH_TICKS + 10))" -format json |
-        python3 "$TMP/watch_tick.py" >>"$TMP/watch.ticks"
+    # The CPU time of the ticks: a run of N + 2 samples less one of 2 (the full read and the
+    # first rollup-only tick, and the process's start).
+    ticks_cpu=$(watch_cpu "$((WATCH_TICKS + 2))")
+    read -r tick full < <(python3 "$TMP/watch_tick.py" <"$TMP/watch.ndjson")
+    start_cpu=$(watch_cpu 2)
+    echo "$tick $full $(python3 -c "print(($ticks_cpu - $start_cpu) / $WATCH_TICKS)")" \
+        >>"$TMP/watch.ticks"
     python3 "$TMP/rollup_loop.py" "$LARGE" "$WATCH_TICKS" >>"$TMP/watch.reads"
 done
 python3 - "$TMP" >>"$RESULTS" <<'PY'
@@ -462,13 +474,18 @@ import sys
 
 tmp = sys.argv[1]
 ticks = [line.split() for line in open(f"{tmp}/watch.ticks")]
-reads = [float(line) for line in open(f"{tmp}/watch.reads")]
-tick = statistics.median(float(t) for t, _ in ticks)
-read = statistics.median(reads)
+reads = [line.split() for line in open(f"{tmp}/watch.reads")]
+tick = statistics.median(float(t[0]) for t in ticks)
+tick_cpu = statistics.median(float(t[2]) for t in ticks)
+read = statistics.median(float(r[0]) for r in reads)
+read_cpu = statistics.median(float(r[1]) for r in reads)
 print(f"watch_tick_ms={tick * 1e3:.2f}")
 print(f"watch_read_ms={read * 1e3:.2f}")
 print(f"watch_ratio={tick / read:.3f}")
-print(f"watch_full_reads={sum(int(full) for _, full in ticks)}")
+print(f"watch_tick_cpu_ms={tick_cpu * 1e3:.2f}")
+print(f"watch_read_cpu_ms={read_cpu * 1e3:.2f}")
+print(f"watch_cpu_ratio={tick_cpu / read_cpu:.3f}")
+print(f"watch_full_reads={sum(int(t[1]) for t in ticks)}")
 PY
 grep '^watch_' "$RESULTS"
 
@@ -647,7 +664,9 @@ row("peak RSS, default, hostile inputs", "≤ 8 MiB each",
     all(f("hostile_" + key) <= 8192 for _, _, key in hostile))
 full = int(r["watch_full_reads"])
 row("`-watch` tick without the full read vs reading `smaps_rollup`", "≤ 1.2×",
-    f"{f('watch_ratio'):.2f}× ({r['watch_tick_ms']} ms vs {r['watch_read_ms']} ms)"
+    f"{f('watch_ratio'):.2f}× ({r['watch_tick_ms']} ms vs {r['watch_read_ms']} ms);"
+    f" CPU time {f('watch_cpu_ratio'):.2f}× ({r['watch_tick_cpu_ms']} ms vs"
+    f" {r['watch_read_cpu_ms']} ms)"
     + (f"; {full} unexpected full reads" if full else ""),
     f("watch_ratio") <= 1.2 and full == 0)
 growth = int(r["http_rss_after"]) - int(r["http_rss_before"])
