@@ -110,9 +110,9 @@ verdict "every request answered 200 ($CLIENTS clients, ${SECONDS_RUN}s)" \
     "$([[ -z $non_2xx && -z $socket_errors && ${requests:-0} -gt 0 ]] && echo 1 || echo 0)" \
     "$requests requests, $rate/s, p50 $p50, p99 $p99${non_2xx:+, non-2xx $non_2xx}${socket_errors:+, $socket_errors}"
 verdict "smaps reads <= ceil($SECONDS_RUN/$INTERVAL)+1 = $allowed" \
-    "$(((read_count <= allowed)) && echo 1 || echo 0)" "$read_count reads"
+    "$( ((read_count <= allowed)) && echo 1 || echo 0)" "$read_count reads"
 verdict "server RSS flat (2nd half's peak <= 1st half's + 1 MiB)" \
-    "$(((rss_peak <= rss_first_half + 1024)) && echo 1 || echo 0)" \
+    "$( ((rss_peak <= rss_first_half + 1024)) && echo 1 || echo 0)" \
     "before ${rss_before} kB, 1st half peak ${rss_first_half} kB, peak ${rss_peak} kB, after ${rss_after} kB"
 
 # --- 2. slow clients ------------------------------------------------------------------------

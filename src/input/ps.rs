@@ -124,30 +124,28 @@ pub fn list_processes() -> Result<ProcessList, Error> {
 mod linux {
     use std::collections::HashMap;
     use std::fs;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant;
 
     use nix::errno::Errno;
 
     use super::{ProcessList, ProcessMemory, ProcessRow, Unreadable};
     use crate::error::Error;
-    use crate::input::process::{errno_of, ProcessDir};
+    use crate::input::process::{errno_of, parse_stat, ProcessDir};
     use crate::report::Amounts;
     use crate::smaps::parse_rollup;
 
     pub(super) fn list_processes() -> Result<ProcessList, Error> {
         let started = Instant::now();
         let entries = fs::read_dir("/proc").map_err(|_| Error::NeedsProcfs)?;
+        let pids: Vec<i32> = entries
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+            .collect();
         let users = read_users();
         let mut list = ProcessList::default();
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|name| name.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            match read_process(pid, &users) {
+        for seen in read_all(&pids, &users) {
+            match seen {
                 Seen::Process(row) => list.processes.push(row),
                 Seen::KernelThread => list.kernel_threads += 1,
                 Seen::Gone => {}
@@ -157,6 +155,43 @@ mod linux {
         list.others_hidden = others_hidden();
         list.duration = started.elapsed();
         Ok(list)
+    }
+
+    /// Most threads reading `/proc` at once.
+    const MAX_READERS: usize = 4;
+
+    /// Reads every process, on as many threads as there are CPUs (up to [`MAX_READERS`]): the
+    /// cost is the kernel's walk of each process's page tables for `smaps_rollup`, which runs
+    /// on the reading thread's CPU, so a thread per CPU divides the time. The threads take the
+    /// next PID from a shared index, so one large process does not hold up a share of the rest.
+    fn read_all(pids: &[i32], users: &HashMap<u32, Vec<u8>>) -> Vec<Seen> {
+        let readers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, MAX_READERS)
+            .min(pids.len().div_ceil(64).max(1));
+        let next = AtomicUsize::new(0);
+        let read_share = || {
+            let mut seen = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&pid) = pids.get(index) else {
+                    return seen;
+                };
+                seen.push(read_process(pid, users));
+            }
+        };
+        if readers == 1 {
+            return read_share();
+        }
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..readers).map(|_| scope.spawn(read_share)).collect();
+            let mut seen = read_share();
+            for helper in helpers {
+                // A reader only reads files and pushes rows: it has nothing that could panic.
+                seen.extend(helper.join().expect("a /proc reader thread panicked"));
+            }
+            seen
+        })
     }
 
     /// Whether /proc hides other users' processes from us: the procfs mounted on /proc (the
@@ -238,10 +273,14 @@ mod linux {
     /// One row, every file read through `process`: a PID reused meanwhile by another process
     /// can make the reads fail, never mix two processes in one row.
     fn read_row(pid: i32, process: &ProcessDir, users: &HashMap<u32, Vec<u8>>) -> Seen {
-        let status = match process.status() {
-            Ok(status) => status,
+        // One read of `stat` gives the state, the flags and the name (the same bytes as `comm`).
+        let stat = match process.read("stat").map_err(errno_of) {
+            Ok(stat) => stat,
             Err(Errno::EACCES | Errno::EPERM) => return hidden(pid, Some(process), users),
             Err(_) => return Seen::Gone,
+        };
+        let Some(status) = parse_stat(&stat) else {
+            return Seen::Gone;
         };
         if status.is_kernel_thread() {
             return Seen::KernelThread;
@@ -261,9 +300,17 @@ mod linux {
         Seen::Process(ProcessRow {
             pid,
             user,
-            command: process.comm(),
+            command: command_of_stat(&stat),
             memory,
         })
+    }
+
+    /// The process name from `/proc/<pid>/stat`: field 2, between the first `(` and the last
+    /// `)` (the name may hold either). The kernel prints it exactly as it prints `comm`.
+    fn command_of_stat(stat: &[u8]) -> Option<Vec<u8>> {
+        let open = stat.iter().position(|&b| b == b'(')?;
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        (open < close).then(|| stat[open + 1..close].to_vec())
     }
 
     /// Rss, Pss, USS and Swap from `smaps_rollup`; ENODATA when it holds no figures.
@@ -313,6 +360,23 @@ mod linux {
                 Some(&b"0"[..])
             );
             assert_eq!(proc_hidepid(b"25 1 8:1 / / rw - ext4 /dev/sda1 rw\n"), None);
+        }
+
+        #[test]
+        fn the_command_is_read_from_stat_as_comm_prints_it() {
+            let stat = b"1234 (my (odd) prog) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20";
+            assert_eq!(
+                command_of_stat(stat).as_deref(),
+                Some(&b"my (odd) prog"[..])
+            );
+            assert_eq!(command_of_stat(b"1 () S 0").as_deref(), Some(&b""[..]));
+            assert_eq!(command_of_stat(b"1 ) S ("), None);
+            let me = ProcessDir::open_self().unwrap();
+            assert_eq!(
+                command_of_stat(&me.read("stat").unwrap()),
+                me.comm(),
+                "the same bytes as /proc/self/comm"
+            );
         }
 
         #[test]
