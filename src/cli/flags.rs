@@ -97,6 +97,17 @@ When RSS is much larger than the heap your profiler reports:
   - File-Backed or Shared Memory large: mapped files and shared memory count in RSS too, but the
     kernel can reclaim clean file pages; PSS shows the fair share of shared pages.";
 
+/// The headings the flags are grouped under in `-h` and `--help`, in the order they appear.
+mod heading {
+    pub const INPUT: &str = "Process or input";
+    pub const SHOW: &str = "What to show";
+    pub const RECONCILE: &str = "Reconciliation with the runtime's own figures";
+    pub const OUTPUT: &str = "Output";
+    pub const OVER_TIME: &str = "Over time";
+    pub const THRESHOLDS: &str = "Thresholds (exit status 3)";
+    pub const HTTP: &str = "HTTP server";
+}
+
 /// Explains where a Linux process's memory goes: every region of /proc/PID/smaps in exactly one
 /// category (runtime heap, stacks, metadata, named regions, files, shared memory, anonymous
 /// memory), a breakdown with totals, and the largest regions.
@@ -106,116 +117,116 @@ When RSS is much larger than the heap your profiler reports:
 #[command(group(ArgGroup::new("process").args(["pid", "name"])))]
 pub struct Cli {
     /// Process to analyze [default: memanalyzer's own process]
-    #[arg(long, value_name = "PID", allow_negative_numbers = true, value_parser = parse_pid, conflicts_with_all = ["file", "ps"])]
+    #[arg(long, value_name = "PID", allow_negative_numbers = true, value_parser = parse_pid, conflicts_with_all = ["file", "ps"], help_heading = heading::INPUT)]
     pub pid: Option<i32>,
 
     /// How many of the largest regions to list (0 lists none)
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20, help_heading = heading::SHOW)]
     pub top: usize,
 
     /// List every region, largest first, instead of the top N
-    #[arg(long, conflicts_with = "top")]
+    #[arg(long, conflicts_with = "top", help_heading = heading::SHOW)]
     pub all: bool,
 
     /// Analyze a saved smaps file instead of a live process ('-' reads standard input)
-    #[arg(long, value_name = "PATH", conflicts_with = "ps")]
+    #[arg(long, value_name = "PATH", conflicts_with = "ps", help_heading = heading::INPUT)]
     pub file: Option<PathBuf>,
 
     /// List the processes this user can see, by PSS (from smaps_rollup), instead of one process
-    #[arg(long)]
+    #[arg(long, help_heading = heading::INPUT)]
     pub ps: bool,
 
     /// Add the container view: the process's cgroup (limit, usage by kind, working set, OOM);
     /// with -ps, group the processes by cgroup
-    #[arg(long, conflicts_with = "file")]
+    #[arg(long, conflicts_with = "file", help_heading = heading::SHOW)]
     pub cgroup: bool,
 
     /// Reconcile the jemalloc heap with jemalloc's own statistics in FILE ('-' reads standard
     /// input): malloc_stats_print JSON (MALLOC_CONF=stats_print:true,stats_print_opts:J) or lines
     /// NAME=BYTES for allocated, active, metadata, resident, mapped, retained
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["ps", "http", "diff", "watch"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ps", "http", "diff", "watch"], help_heading = heading::RECONCILE)]
     pub jemalloc_stats: Option<PathBuf>,
 
     /// Reconcile RSS with a Go heap profile: /debug/pprof/heap, or /debug/pprof/heap?debug=1
     /// for the full split with MemStats ('-' reads standard input; a loopback http:// URL is
     /// fetched)
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["ps", "watch", "http", "diff"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ps", "watch", "http", "diff"], help_heading = heading::RECONCILE)]
     pub pprof: Option<PathBuf>,
 
     /// Output format
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Text)]
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Text, help_heading = heading::OUTPUT)]
     pub format: FormatArg,
 
     /// Unit for sizes in text output (JSON and Prometheus always use bytes)
-    #[arg(long, value_enum, value_name = "UNIT", default_value_t = UnitArg::Mb, ignore_case = true)]
+    #[arg(long, value_enum, value_name = "UNIT", default_value_t = UnitArg::Mb, ignore_case = true, help_heading = heading::OUTPUT)]
     pub unit: UnitArg,
 
     /// When to colour text output [auto: only for a terminal; honours NO_COLOR and CLICOLOR_FORCE]
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto, help_heading = heading::OUTPUT)]
     pub color: ColorArg,
 
     /// Write the output to FILE, atomically (a temporary file renamed into place); a device or FIFO is written directly
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = heading::OUTPUT)]
     pub output: Option<PathBuf>,
 
     /// Serve the analysis over HTTP at ADDR instead of printing it: /debug/memory, /metrics,
     /// /healthz. ':8080' listens on 127.0.0.1 only; another host (0.0.0.0:8080) is an explicit
     /// choice
-    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address, requires = "process", conflicts_with_all = ["file", "ps", "output"])]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address, requires = "process", conflicts_with_all = ["file", "ps", "output"], help_heading = heading::HTTP)]
     pub http: Option<SocketAddr>,
 
     /// Process to analyze by name (its comm or executable file name): the first started when
     /// several match; with -http, found again when it restarts
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["pid", "file", "ps"])]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["pid", "file", "ps"], help_heading = heading::INPUT)]
     pub name: Option<OsString>,
 
     /// With -http: read smaps at most once per DURATION (e.g. 5s, 500ms, 1m); requests in
     /// between share the last read
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval, requires = "http")]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval, requires = "http", help_heading = heading::HTTP)]
     pub min_interval: Duration,
 
     /// With -http: require 'Authorization: Bearer TOKEN' (except on /healthz), TOKEN being the
     /// first line of FILE
-    #[arg(long, value_name = "FILE", requires = "http")]
+    #[arg(long, value_name = "FILE", requires = "http", help_heading = heading::HTTP)]
     pub token_file: Option<PathBuf>,
     /// Compare now (-pid or -file) with a baseline: a saved smaps file or a JSON report (-format json)
-    #[arg(long, value_name = "BASE", conflicts_with_all = ["ps", "watch"])]
+    #[arg(long, value_name = "BASE", conflicts_with_all = ["ps", "watch"], help_heading = heading::OVER_TIME)]
     pub diff: Option<PathBuf>,
 
     /// Sample the process every INTERVAL (500ms, 10s, 1m) until Ctrl-C or -count samples
-    #[arg(long, value_name = "INTERVAL", value_parser = values::parse_interval, allow_hyphen_values = true, requires = "process", conflicts_with_all = ["file", "ps"])]
+    #[arg(long, value_name = "INTERVAL", value_parser = values::parse_interval, allow_hyphen_values = true, requires = "process", conflicts_with_all = ["file", "ps"], help_heading = heading::OVER_TIME)]
     pub watch: Option<Duration>,
 
     /// With -watch: stop after N samples
-    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..), help_heading = heading::OVER_TIME)]
     pub count: Option<u64>,
 
     /// With -watch: read the full smaps every K samples (and whenever the totals moved by 5%); smaps_rollup otherwise
-    #[arg(long, value_name = "K", requires = "watch", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "K", requires = "watch", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), help_heading = heading::OVER_TIME)]
     pub full_every: u64,
 
     /// With -watch: append every sample to FILE as NDJSON (replay it with -file FILE)
-    #[arg(long, value_name = "FILE", requires = "watch")]
+    #[arg(long, value_name = "FILE", requires = "watch", help_heading = heading::OVER_TIME)]
     pub record: Option<PathBuf>,
 
     /// Memory limit for the time-until-reached estimate [default: the cgroup's memory.max]
-    #[arg(long, value_name = "SIZE", value_parser = values::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = values::parse_size, help_heading = heading::THRESHOLDS)]
     pub limit: Option<u64>,
 
     /// Exit with status 3 if RSS exceeds SIZE (10MB, 2GB)
-    #[arg(long, value_name = "SIZE", value_parser = values::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = values::parse_size, help_heading = heading::THRESHOLDS)]
     pub max_rss: Option<u64>,
 
     /// Exit with status 3 if RSS grew by more than SIZE since -diff's baseline or the watch's first sample
-    #[arg(long, value_name = "SIZE", value_parser = values::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = values::parse_size, help_heading = heading::THRESHOLDS)]
     pub max_growth: Option<u64>,
 
     /// With -watch or a recording: draw the categories over time as a stacked-area chart (SVG)
-    #[arg(long, value_name = "FILE.svg")]
+    #[arg(long, value_name = "FILE.svg", help_heading = heading::OVER_TIME)]
     pub plot: Option<PathBuf>,
 
     /// With -watch or a recording: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)
-    #[arg(long, value_name = "RATE", value_parser = values::parse_rate)]
+    #[arg(long, value_name = "RATE", value_parser = values::parse_rate, help_heading = heading::THRESHOLDS)]
     pub max_rate: Option<u64>,
 }
 
