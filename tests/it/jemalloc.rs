@@ -12,7 +12,8 @@ use memanalyzer::{Evidence, Report};
 use serde_json::Value;
 
 use crate::support::prelude::{
-    category_by_id, fixture_path, json_of, path_of, runtime_error, stdout_of, temp_file, u64_at,
+    accounting_rows, category_by_id, fixture_path, json_of, path_of, runtime_error, stdout_of,
+    temp_file, u64_at,
 };
 use crate::support::prometheus::parse_exposition;
 use crate::support::runtime_program::*;
@@ -141,74 +142,16 @@ fn c_program_with_libjemalloc_shows_its_heap() {
 
 /// The accounting rows of a JSON report as `id → (runtime_bytes, resident_bytes)`.
 fn jemalloc_rows(doc: &Value) -> BTreeMap<String, (u64, Option<u64>)> {
-    let accounting = doc["accounting"]
-        .as_array()
-        .expect("accounting")
-        .iter()
-        .find(|accounting| accounting["runtime"] == "jemalloc")
-        .unwrap_or_else(|| panic!("no jemalloc accounting: {}", doc["accounting"]));
-    assert!(accounting["error"].is_null(), "{accounting}");
-    accounting["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|row| {
-            (
-                row["id"].as_str().expect("id").to_string(),
-                (
-                    u64_at(row, "/runtime_bytes"),
-                    row["resident_bytes"].as_u64(),
-                ),
-            )
-        })
-        .collect()
+    accounting_rows(doc, "jemalloc", |row| {
+        (
+            u64_at(row, "/runtime_bytes"),
+            row["resident_bytes"].as_u64(),
+        )
+    })
 }
 
 fn notes(doc: &Value) -> String {
     doc["accounting"].to_string()
-}
-
-#[test]
-fn saved_malloc_stats_print_json_is_reconciled_with_its_own_figures() {
-    let path = fixture_path("rust-jemalloc/jemalloc-stats.json");
-    let saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let jemalloc = &saved["jemalloc"];
-    let doc = json_of(&[
-        "-file",
-        fixture_path("rust-jemalloc/smaps").to_str().unwrap(),
-        "-top",
-        "0",
-        "-format",
-        "json",
-        "-jemalloc-stats",
-        path.to_str().unwrap(),
-    ]);
-    let rows = jemalloc_rows(&doc);
-    let stat = |name: &str| u64_at(jemalloc, &format!("/stats/{name}"));
-    for name in [
-        "allocated",
-        "active",
-        "metadata",
-        "resident",
-        "mapped",
-        "retained",
-    ] {
-        assert_eq!(rows[name].0, stat(name), "{name}");
-    }
-    let page = u64_at(jemalloc, "/arenas/page");
-    let merged = &jemalloc["stats.arenas"]["merged"];
-    assert_eq!(rows["dirty"].0, u64_at(merged, "/pdirty") * page);
-    assert_eq!(rows["muzzy"].0, u64_at(merged, "/pmuzzy") * page);
-    assert_eq!(rows["fragmentation"].0, stat("active") - stat("allocated"));
-    assert_eq!(rows["active_metadata"].0, stat("active") + stat("metadata"));
-    assert!(stat("allocated") <= stat("active") && stat("active") <= stat("resident"));
-    let notes = notes(&doc);
-    assert!(
-        notes.contains("allocated <= active <= resident holds"),
-        "{notes}"
-    );
-    // Static jemalloc is invisible in a capture alone (fixtures.rs): the note says so.
-    assert!(notes.contains("found no jemalloc"), "{notes}");
 }
 
 #[test]

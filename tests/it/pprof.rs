@@ -18,12 +18,7 @@ use crate::support::system::require_program;
 
 /// The Go accounting of a JSON report, and its rows.
 fn go_rows(doc: &Value) -> Vec<Value> {
-    let accounting = doc["accounting"]
-        .as_array()
-        .expect("an accounting list")
-        .iter()
-        .find(|accounting| accounting["runtime"] == "go")
-        .unwrap_or_else(|| panic!("no Go accounting: {doc:#}"));
+    let accounting = accounting_of(doc, "go");
     assert_eq!(accounting["error"], Value::Null, "{accounting:#}");
     accounting["rows"].as_array().expect("rows").clone()
 }

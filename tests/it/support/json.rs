@@ -19,6 +19,37 @@ pub fn u64_at(value: &Value, pointer: &str) -> u64 {
         .unwrap_or_else(|| panic!("no unsigned number at {pointer} in {value:#}"))
 }
 
+/// The reconciliation of `runtime` (`go`, `jemalloc`, `jvm`) in a JSON report.
+pub fn accounting_of<'a>(doc: &'a Value, runtime: &str) -> &'a Value {
+    doc["accounting"]
+        .as_array()
+        .expect("an accounting list")
+        .iter()
+        .find(|accounting| accounting["runtime"] == runtime)
+        .unwrap_or_else(|| panic!("no {runtime} accounting: {:#}", doc["accounting"]))
+}
+
+/// The rows of [`accounting_of`] by id, each mapped by `field`; the accounting has no error.
+pub fn accounting_rows<T>(
+    doc: &Value,
+    runtime: &str,
+    field: impl Fn(&Value) -> T,
+) -> std::collections::BTreeMap<String, T> {
+    let accounting = accounting_of(doc, runtime);
+    assert_eq!(accounting["error"], Value::Null, "{accounting:#}");
+    accounting["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| {
+            (
+                row["id"].as_str().expect("a row id").to_string(),
+                field(row),
+            )
+        })
+        .collect()
+}
+
 pub fn sections(doc: &Value) -> &Vec<Value> {
     doc["sections"].as_array().expect("`sections` is an array")
 }
