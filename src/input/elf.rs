@@ -523,6 +523,31 @@ mod tests {
         }
     }
 
+    /// A 64-bit little-endian ELF header whose `sections` section headers start at `shoff`,
+    /// the first of them naming the others.
+    fn elf_header(shoff: u64, sections: u16) -> Vec<u8> {
+        let mut header = vec![0u8; 64];
+        header[..4].copy_from_slice(b"\x7fELF");
+        header[4] = 2; // 64-bit
+        header[5] = 1; // little-endian
+        header[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+        header[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+        header[0x3c..0x3e].copy_from_slice(&sections.to_le_bytes());
+        header[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
+        header
+    }
+
+    /// A 64-bit section header.
+    fn section(name: u32, kind: u32, offset: u64, size: u64, link: u32) -> Vec<u8> {
+        let mut entry = vec![0u8; 64];
+        entry[..4].copy_from_slice(&name.to_le_bytes());
+        entry[4..8].copy_from_slice(&kind.to_le_bytes());
+        entry[0x18..0x20].copy_from_slice(&offset.to_le_bytes());
+        entry[0x20..0x28].copy_from_slice(&size.to_le_bytes());
+        entry[0x28..0x2c].copy_from_slice(&link.to_le_bytes());
+        entry
+    }
+
     impl SparseBinary {
         /// With a dynamic symbol table whose strings are `dynstr`, and a full one whose string
         /// table is `strtab_size` bytes (zeros) ending in `strtab_tail`.
@@ -531,24 +556,8 @@ mod tests {
             let names_offset: u64 = SPARSE_SIZE - 8192;
             let dynstr_offset: u64 = 4096;
             let strtab_offset: u64 = 1024 * 1024;
-            let mut header = vec![0u8; 64];
-            header[..4].copy_from_slice(b"\x7fELF");
-            header[4] = 2; // 64-bit
-            header[5] = 1; // little-endian
-            header[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
-            header[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
-            header[0x3c..0x3e].copy_from_slice(&6u16.to_le_bytes());
-            header[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
+            let header = elf_header(shoff, 6);
             let names = b"\0.shstrtab\0.dynsym\0.dynstr\0.symtab\0.strtab\0".to_vec();
-            let section = |name: u32, kind: u32, offset: u64, size: u64, link: u32| {
-                let mut entry = vec![0u8; 64];
-                entry[..4].copy_from_slice(&name.to_le_bytes());
-                entry[4..8].copy_from_slice(&kind.to_le_bytes());
-                entry[0x18..0x20].copy_from_slice(&offset.to_le_bytes());
-                entry[0x20..0x28].copy_from_slice(&size.to_le_bytes());
-                entry[0x28..0x2c].copy_from_slice(&link.to_le_bytes());
-                entry
-            };
             let mut table = section(0, 0, 0, 0, 0);
             table.extend(section(1, SHT_STRTAB, names_offset, names.len() as u64, 0));
             table.extend(section(11, SHT_DYNSYM, 2048, 24, 3));
@@ -580,26 +589,11 @@ mod tests {
             let shoff: u64 = SPARSE_SIZE - 4096;
             let names_offset: u64 = SPARSE_SIZE - 8192;
             let rodata_offset: u64 = 1024 * 1024;
-            let mut header = vec![0u8; 64];
-            header[..4].copy_from_slice(b"\x7fELF");
-            header[4] = 2; // 64-bit
-            header[5] = 1; // little-endian
-            header[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
-            header[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
-            header[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
-            header[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
+            let header = elf_header(shoff, 3);
             let names = b"\0.shstrtab\0.rodata\0".to_vec();
-            let section = |name: u32, kind: u32, offset: u64, size: u64| {
-                let mut entry = vec![0u8; 64];
-                entry[..4].copy_from_slice(&name.to_le_bytes());
-                entry[4..8].copy_from_slice(&kind.to_le_bytes());
-                entry[0x18..0x20].copy_from_slice(&offset.to_le_bytes());
-                entry[0x20..0x28].copy_from_slice(&size.to_le_bytes());
-                entry
-            };
-            let mut table = section(0, 0, 0, 0);
-            table.extend(section(1, SHT_STRTAB, names_offset, names.len() as u64));
-            table.extend(section(11, SHT_PROGBITS, rodata_offset, rodata_size));
+            let mut table = section(0, 0, 0, 0, 0);
+            table.extend(section(1, SHT_STRTAB, names_offset, names.len() as u64, 0));
+            table.extend(section(11, SHT_PROGBITS, rodata_offset, rodata_size, 0));
             let tail_offset = rodata_offset + rodata_size - rodata_tail.len() as u64;
             SparseBinary {
                 pieces: vec![
