@@ -1,6 +1,7 @@
 //! `-format json`: one object, schema version 1, exact byte counts, names escaped so that the
 //! output is always valid JSON. The schema is documented in the README.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -13,7 +14,7 @@ use super::Render;
 use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::ProcessList;
 use crate::reconcile::Accounting;
-use crate::report::{Amounts, CategoryId, CategoryReport, Listing, RegionRow, Report};
+use crate::report::{Amounts, CategoryId, CategoryReport, Listing, RegionList, Report};
 use crate::runtime::{GO, NATIVE_KEY};
 
 pub(crate) struct JsonRenderer;
@@ -369,10 +370,10 @@ struct RegionGroup {
 
 #[derive(Serialize)]
 struct Region<'a> {
-    start: String,
-    end: String,
+    start: Address,
+    end: Address,
     perms: &'a str,
-    name: String,
+    name: Cow<'a, str>,
     section: &'a str,
     section_id: &'static str,
     category: &'a str,
@@ -507,10 +508,10 @@ fn document(report: &Report) -> Document<'_> {
     let source = &report.source;
     let totals = &report.totals;
     let primary = report.primary_runtime();
-    let mut shown: HashMap<&CategoryId, Shown<'_>> = HashMap::new();
+    let mut by_id: HashMap<&CategoryId, Shown<'_>> = HashMap::new();
     for section in &report.sections {
         for category in &section.categories {
-            shown.insert(
+            by_id.insert(
                 &category.id,
                 Shown {
                     section: section.title,
@@ -520,6 +521,22 @@ fn document(report: &Report) -> Document<'_> {
             );
         }
     }
+    // By the listing's index of each category.
+    let shown: Vec<Shown<'_>> = report
+        .regions
+        .categories()
+        .iter()
+        .map(|(id, _)| {
+            let shown = by_id
+                .get(id)
+                .expect("every listed region's category is in the breakdown");
+            Shown {
+                section: shown.section,
+                category: shown.category.clone(),
+                id: shown.id.clone(),
+            }
+        })
+        .collect();
     Document {
         schema_version: SCHEMA_VERSION,
         source: Source {
@@ -609,24 +626,25 @@ fn region_group(group: &crate::report::RegionGroup) -> RegionGroup {
 
 /// The listed regions, serialized one at a time so that `-all` needs no second copy of them.
 struct Regions<'a> {
-    regions: &'a [RegionRow],
-    shown: HashMap<&'a CategoryId, Shown<'a>>,
+    regions: &'a RegionList,
+    /// By category index.
+    shown: Vec<Shown<'a>>,
 }
 
 impl Serialize for Regions<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut sequence = serializer.serialize_seq(Some(self.regions.len()))?;
-        for region in self.regions {
-            let shown = self
-                .shown
-                .get(&region.category)
-                .expect("every listed region's category is in the breakdown");
+        for region in self.regions.refs() {
+            let shown = &self.shown[region.category_index];
+            let name = match std::str::from_utf8(region.name) {
+                Ok(name) => Cow::Borrowed(name),
+                Err(_) => Cow::Owned(for_json(region.name)),
+            };
             sequence.serialize_element(&Region {
-                // Zero-padded to 8 digits, as the kernel prints addresses.
-                start: format!("{:08x}", region.start),
-                end: format!("{:08x}", region.end),
+                start: Address(region.start),
+                end: Address(region.end),
                 perms: region.perms.as_str(),
-                name: for_json(&region.name),
+                name,
                 section: shown.section,
                 section_id: region.section().key(),
                 category: &shown.category,
@@ -644,15 +662,35 @@ impl Serialize for Regions<'_> {
     }
 }
 
+/// An address as a string of hexadecimal digits, zero-padded to 8 as the kernel prints them,
+/// written without an allocation.
+struct Address(u64);
+
+impl Serialize for Address {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let count = (64 - self.0.leading_zeros() as usize).div_ceil(4).max(8);
+        let mut text = [0u8; 16];
+        for (at, digit) in text[..count].iter_mut().rev().enumerate() {
+            *digit = DIGITS[(self.0 >> (at * 4)) as usize & 0xf];
+        }
+        serializer.serialize_str(std::str::from_utf8(&text[..count]).expect("hex digits"))
+    }
+}
+
 /// Pretty-printed JSON whose strings also escape DEL, the C1 controls (U+007F–U+009F) and the
 /// layout controls (bidirectional overrides, line separators: `escape::is_layout_control`). JSON
 /// allows them raw, but a terminal may act on them (U+009B starts an escape sequence, U+202E
 /// reverses what follows), and names come from the analyzed process.
 fn write_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    // The serializer writes a few bytes at a time: buffered here, they cost a copy each rather
+    // than a call through `dyn Write`.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     let mut serializer =
-        serde_json::Serializer::with_formatter(&mut *out, TerminalSafe(PrettyFormatter::new()));
+        serde_json::Serializer::with_formatter(&mut out, TerminalSafe(PrettyFormatter::new()));
     value.serialize(&mut serializer).map_err(io::Error::from)?;
-    writeln!(out)
+    writeln!(out)?;
+    out.flush()
 }
 
 struct TerminalSafe(PrettyFormatter<'static>);
@@ -663,6 +701,10 @@ impl Formatter for TerminalSafe {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Only characters from U+007F on are escaped here: most fragments hold none.
+        if fragment.bytes().all(|byte| byte < 0x7f) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (index, c) in fragment.char_indices() {
             if ('\u{7f}'..='\u{9f}').contains(&c) || is_layout_control(c) {
