@@ -420,8 +420,8 @@ impl RegionRow {
 ///
 /// Stored packed, because `-all` keeps every region of the process until it is sorted: one
 /// fixed-size row per region (amounts in whole kB), the names end to end in one buffer and each
-/// category once. A million regions take about 90 MB this way, half of what a `Vec` of
-/// [`RegionRow`]s takes. [`RegionList::iter`] gives each region as a [`RegionRow`].
+/// category once. A million regions take about 90 MB this way plus their names, half of what a
+/// `Vec` of [`RegionRow`]s takes. [`RegionList::iter`] gives each region as a [`RegionRow`].
 #[derive(Clone, Default)]
 pub struct RegionList {
     rows: Vec<PackedRow>,
@@ -1025,6 +1025,54 @@ mod tests {
         crosses_threads::<Report>();
         crosses_threads::<crate::Error>();
         crosses_threads::<crate::ps::ProcessList>();
+    }
+
+    #[test]
+    fn region_lists_give_back_the_rows_they_were_made_of() {
+        let row = |start: u64, name: &[u8], amounts: Amounts| RegionRow {
+            start,
+            end: start + 0x1000,
+            perms: Perms::parse(b"rw-p").unwrap(),
+            offset: start / 2,
+            inode: start / 3,
+            name: name.to_vec(),
+            category: CategoryId::known(&crate::classify::generic::ANON_READ_WRITE),
+            evidence: Evidence::Layout,
+            amounts,
+        };
+        let rows = vec![
+            // Not whole kB, and beyond what 32 bits of kB hold: kept whole.
+            row(0x1000, b"[heap]", amounts(u64::MAX - 10)),
+            row(0x3000, b"", amounts(5 << 40)),
+            // Whole kB: packed.
+            row(
+                0x5000,
+                b"/lib/x.so",
+                Amounts {
+                    rss: 8192,
+                    size: 4096,
+                    ..Amounts::default()
+                },
+            ),
+            row(0x7000, b"\xff\x1b", Amounts::default()),
+        ];
+        let list: RegionList = rows.iter().cloned().collect();
+        assert_eq!(list.len(), 4);
+        assert_eq!(list.to_vec(), rows);
+        assert_eq!(list.get(2), Some(rows[2].clone()));
+        assert_eq!(list.get(4), None);
+        assert_eq!((&list).into_iter().count(), 4);
+        let largest = list.largest(3);
+        assert_eq!(largest.to_vec(), rows[..3]);
+        assert_eq!(
+            largest.names.len(),
+            b"[heap]/lib/x.so".len(),
+            "only their names"
+        );
+        let mut truncated = list.clone();
+        truncated.truncate(3);
+        assert_eq!(truncated, largest);
+        assert_ne!(truncated, list);
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! `-format json`: one object, schema version 1, exact byte counts, names escaped so that the
 //! output is always valid JSON. The schema is documented in the README.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -647,54 +646,61 @@ fn write_report(out: &mut dyn Write, document: &Document<'_>) -> io::Result<()> 
         text.clear();
         text.extend_from_slice(if index == 0 { b"\n    {" } else { b",\n    {" });
         let [section, category, category_id] = &regions.shown[region.category_index];
-        let key = |text: &mut Vec<u8>, key: &str| {
-            text.extend_from_slice(b"\n      \"");
-            text.extend_from_slice(key.as_bytes());
-            text.extend_from_slice(b"\": ");
-        };
-        key(&mut text, "start");
+        // Each key with its indentation and colon as one literal: one copy of a known length.
+        macro_rules! key {
+            ($name:literal) => {
+                text.extend_from_slice(concat!("\n      \"", $name, "\": ").as_bytes())
+            };
+        }
+        key!("start");
         push_hex_string(&mut text, region.start);
         text.push(b',');
-        key(&mut text, "end");
+        key!("end");
         push_hex_string(&mut text, region.end);
         text.push(b',');
-        let name = match std::str::from_utf8(region.name) {
-            Ok(name) => Cow::Borrowed(name),
-            Err(_) => Cow::Owned(for_json(region.name)),
-        };
-        // (key, value, whether the value is a JSON string already)
-        let strings: [(&str, &str, bool); 7] = [
-            ("perms", region.perms.as_str(), false),
-            ("name", &name, false),
-            ("section", section, true),
-            ("section_id", region.section().key(), false),
-            ("category", category, true),
-            ("category_id", category_id, true),
-            ("evidence", region.evidence.key(), false),
-        ];
-        for (name, value, quoted) in strings {
-            key(&mut text, name);
-            if quoted {
-                text.extend_from_slice(value.as_bytes());
-            } else {
-                push_json_string(&mut text, value);
-            }
-            text.push(b',');
+        key!("perms");
+        push_json_string(&mut text, region.perms.as_str());
+        text.push(b',');
+        key!("name");
+        match std::str::from_utf8(region.name) {
+            Ok(name) => push_json_string(&mut text, name),
+            Err(_) => push_json_string(&mut text, &for_json(region.name)),
         }
+        text.push(b',');
+        key!("section");
+        text.extend_from_slice(section.as_bytes()); // a JSON string already
+        text.push(b',');
+        key!("section_id");
+        push_json_string(&mut text, region.section().key());
+        text.push(b',');
+        key!("category");
+        text.extend_from_slice(category.as_bytes());
+        text.push(b',');
+        key!("category_id");
+        text.extend_from_slice(category_id.as_bytes());
+        text.push(b',');
+        key!("evidence");
+        push_json_string(&mut text, region.evidence.key());
+        text.push(b',');
         let amounts = &region.amounts;
-        let numbers = [
-            ("size_bytes", amounts.size),
-            ("rss_bytes", amounts.rss),
-            ("pss_bytes", amounts.pss),
-            ("private_bytes", amounts.private),
-            ("shared_bytes", amounts.shared),
-            ("swap_bytes", amounts.swap),
-        ];
-        for (name, value) in numbers {
-            key(&mut text, name);
-            push_decimal(&mut text, value);
-            text.push(b',');
-        }
+        key!("size_bytes");
+        push_decimal(&mut text, amounts.size);
+        text.push(b',');
+        key!("rss_bytes");
+        push_decimal(&mut text, amounts.rss);
+        text.push(b',');
+        key!("pss_bytes");
+        push_decimal(&mut text, amounts.pss);
+        text.push(b',');
+        key!("private_bytes");
+        push_decimal(&mut text, amounts.private);
+        text.push(b',');
+        key!("shared_bytes");
+        push_decimal(&mut text, amounts.shared);
+        text.push(b',');
+        key!("swap_bytes");
+        push_decimal(&mut text, amounts.swap);
+        text.push(b',');
         text.pop(); // the last comma
         text.extend_from_slice(b"\n    }");
         out.write_all(&text)?;

@@ -725,10 +725,7 @@ impl RowLayout {
         let start = line.len();
         let widths = &self.widths;
         let fill = |line: &mut String, column: usize, width: usize| {
-            line.extend(std::iter::repeat_n(
-                ' ',
-                widths[column].saturating_sub(width),
-            ));
+            push_spaces(line, widths[column].saturating_sub(width));
         };
         // ADDRESS, left-aligned, without left padding.
         push_hex(line, region.start);
@@ -786,8 +783,21 @@ fn hex_digits(number: u64) -> usize {
 /// `number` in lowercase hexadecimal, as `{:x}` writes it.
 fn push_hex(line: &mut String, number: u64) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for at in (0..hex_digits(number)).rev() {
-        line.push(char::from(DIGITS[(number >> (at * 4)) as usize & 0xf]));
+    let mut text = [0u8; 16];
+    let count = hex_digits(number);
+    for (at, digit) in text[..count].iter_mut().rev().enumerate() {
+        *digit = DIGITS[(number >> (at * 4)) as usize & 0xf];
+    }
+    line.push_str(std::str::from_utf8(&text[..count]).expect("hex digits"));
+}
+
+/// `count` spaces, appended a slice at a time (a row pads six columns).
+fn push_spaces(line: &mut String, mut count: usize) {
+    const SPACES: &str = "                                                                ";
+    while count > 0 {
+        let piece = count.min(SPACES.len());
+        line.push_str(&SPACES[..piece]);
+        count -= piece;
     }
 }
 
