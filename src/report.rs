@@ -419,9 +419,10 @@ impl RegionRow {
 /// [`Listing::All`], largest RSS first (then largest size, then lowest address).
 ///
 /// Stored packed, because `-all` keeps every region of the process until it is sorted: one
-/// fixed-size row per region (amounts in whole kB), the names end to end in one buffer and each
-/// category once. A million regions take about 90 MB this way plus their names, half of what a
-/// `Vec` of [`RegionRow`]s takes. [`RegionList::iter`] gives each region as a [`RegionRow`].
+/// 64-byte row per region (amounts in whole kB), the names end to end in one buffer (a name
+/// repeated from the region before is stored once), file offsets and inodes only for the
+/// regions that have them, and each category once. A million anonymous regions take 64 MB this
+/// way plus their names, a third of what a `Vec` of [`RegionRow`]s takes. [`RegionList::iter`] gives each region as a [`RegionRow`].
 #[derive(Clone, Default)]
 pub struct RegionList {
     rows: Vec<PackedRow>,
@@ -431,6 +432,8 @@ pub struct RegionList {
     categories: Vec<(CategoryId, Evidence)>,
     /// Amounts a row cannot pack (see [`PackedAmounts`]).
     spilled: Vec<Amounts>,
+    /// `(offset, inode)` of the rows that have either; a row holds an index here.
+    files: Vec<(u64, u64)>,
 }
 
 /// One region of a [`RegionList`].
@@ -438,10 +441,10 @@ pub struct RegionList {
 struct PackedRow {
     start: u64,
     end: u64,
-    offset: u64,
-    inode: u64,
     name_at: usize,
     name_len: u32,
+    /// Index into the list's `files`, or [`PackedRow::NO_FILE`]: offset and inode 0.
+    file: u32,
     /// Index into the list's categories; while the aggregator is still adding regions, the tag
     /// it gave (see [`RegionList::push`]).
     category: u32,
@@ -449,11 +452,16 @@ struct PackedRow {
     perms: Perms,
 }
 
-/// Amounts in whole kB, one `u32` each (smaps counts in kB, and no field of a real region
-/// reaches 4 TiB); amounts that do not fit are kept whole in the list's `spilled`, and
-/// `[SPILLED, low, high, …]` holds their index.
+impl PackedRow {
+    const NO_FILE: u32 = u32::MAX;
+}
+
+/// Size, RSS, PSS, private, shared and swap in whole kB, one `u32` each (smaps counts in kB,
+/// and no field of a real region reaches 4 TiB). Amounts that do not fit, or that have SwapPss
+/// or hugetlb pages (which the row has no room for), are kept whole in the list's `spilled`,
+/// and `[SPILLED, low, high, …]` holds their index.
 #[derive(Clone, Copy)]
-struct PackedAmounts([u32; 8]);
+struct PackedAmounts([u32; 6]);
 
 impl PackedAmounts {
     const SPILLED: u32 = u32::MAX;
@@ -468,6 +476,9 @@ impl PackedAmounts {
                 .ok()
                 .filter(|&kb| kb != PackedAmounts::SPILLED)
         };
+        if amounts.swap_pss != 0 || amounts.hugetlb != 0 {
+            return None;
+        }
         Some(PackedAmounts([
             kb(amounts.size)?,
             kb(amounts.rss)?,
@@ -475,14 +486,12 @@ impl PackedAmounts {
             kb(amounts.private)?,
             kb(amounts.shared)?,
             kb(amounts.swap)?,
-            kb(amounts.swap_pss)?,
-            kb(amounts.hugetlb)?,
         ]))
     }
 
     fn spilled(index: usize) -> PackedAmounts {
         let index = index as u64;
-        let mut words = [0; 8];
+        let mut words = [0; 6];
         words[0] = PackedAmounts::SPILLED;
         words[1] = index as u32; // the low half
         words[2] = (index >> 32) as u32;
@@ -500,7 +509,7 @@ impl PackedAmounts {
     }
 
     fn unpack(self, spilled: &[Amounts]) -> Amounts {
-        let [size, rss, pss, private, shared, swap, swap_pss, hugetlb] = self.0;
+        let [size, rss, pss, private, shared, swap] = self.0;
         if size == PackedAmounts::SPILLED {
             let index = u64::from(rss) | u64::from(pss) << 32;
             return spilled[index as usize];
@@ -513,8 +522,8 @@ impl PackedAmounts {
             private: bytes(private),
             shared: bytes(shared),
             swap: bytes(swap),
-            swap_pss: bytes(swap_pss),
-            hugetlb: bytes(hugetlb),
+            swap_pss: 0,
+            hugetlb: 0,
         }
     }
 }
@@ -599,6 +608,10 @@ impl RegionList {
             let mut row = *row;
             row.name_at = list.names.len();
             list.names.extend_from_slice(name);
+            if row.file != PackedRow::NO_FILE {
+                list.files.push(self.files[row.file as usize]);
+                row.file = (list.files.len() - 1) as u32;
+            }
             if row.amounts.0[0] == PackedAmounts::SPILLED {
                 list.spilled.push(row.amounts.unpack(&self.spilled));
                 row.amounts = PackedAmounts::spilled(list.spilled.len() - 1);
@@ -624,12 +637,16 @@ impl RegionList {
 
     fn view<'a>(&'a self, row: &PackedRow) -> RegionRef<'a> {
         let (category, evidence) = &self.categories[row.category as usize];
+        let (offset, inode) = match row.file {
+            PackedRow::NO_FILE => (0, 0),
+            file => self.files[file as usize],
+        };
         RegionRef {
             start: row.start,
             end: row.end,
             perms: row.perms,
-            offset: row.offset,
-            inode: row.inode,
+            offset,
+            inode,
             name: self.name(row),
             category,
             category_index: row.category as usize,
@@ -645,18 +662,35 @@ impl RegionList {
             self.spilled.push(amounts);
             PackedAmounts::spilled(self.spilled.len() - 1)
         });
+        let file = if header.offset == 0 && header.inode == 0 {
+            PackedRow::NO_FILE
+        } else {
+            self.files.push((header.offset, header.inode));
+            u32::try_from(self.files.len() - 1)
+                .ok()
+                .filter(|&file| file != PackedRow::NO_FILE)
+                .expect("fewer than 4 billion regions: each takes a VMA, or 100 bytes of input")
+        };
+        let name_len = u32::try_from(header.name.len()).expect("smaps lines are at most 64 KiB");
+        // The region before often has the same name (a library's segments, a thread's stack
+        // and guard, numbered chunks): stored once.
+        let name_at = match self.rows.last() {
+            Some(last) if self.name(last) == header.name => last.name_at,
+            _ => {
+                self.names.extend_from_slice(header.name);
+                self.names.len() - header.name.len()
+            }
+        };
         self.rows.push(PackedRow {
             start: header.start,
             end: header.end,
-            offset: header.offset,
-            inode: header.inode,
-            name_at: self.names.len(),
-            name_len: u32::try_from(header.name.len()).expect("smaps lines are at most 64 KiB"),
+            name_at,
+            name_len,
+            file,
             category: tag,
             amounts,
             perms: header.perms,
         });
-        self.names.extend_from_slice(header.name);
     }
 
     /// Replaces every region's tag with `decide(tag, name)`: the index of its category in the
@@ -1055,13 +1089,29 @@ mod tests {
                 },
             ),
             row(0x7000, b"\xff\x1b", Amounts::default()),
+            // Whole kB but with hugetlb pages: kept whole. The same name as the row before.
+            row(
+                0x9000,
+                b"\xff\x1b",
+                Amounts {
+                    hugetlb: 2048,
+                    ..Amounts::default()
+                },
+            ),
         ];
         let list: RegionList = rows.iter().cloned().collect();
-        assert_eq!(list.len(), 4);
+        assert_eq!(list.len(), 5);
+        assert_eq!(
+            list.names.len(),
+            b"[heap]/lib/x.so\xff\x1b".len(),
+            "names once"
+        );
+        assert_eq!(list.spilled.len(), 3);
+        assert_eq!(std::mem::size_of::<PackedRow>(), 64);
         assert_eq!(list.to_vec(), rows);
         assert_eq!(list.get(2), Some(rows[2].clone()));
-        assert_eq!(list.get(4), None);
-        assert_eq!((&list).into_iter().count(), 4);
+        assert_eq!(list.get(5), None);
+        assert_eq!((&list).into_iter().count(), 5);
         let largest = list.largest(3);
         assert_eq!(largest.to_vec(), rows[..3]);
         assert_eq!(
