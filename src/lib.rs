@@ -55,7 +55,8 @@ pub use reconcile::{
 };
 pub use report::{
     Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionGroup,
-    RegionRow, Report, RuntimeId, SectionId, SectionReport, Source, Unexplained, Warning,
+    RegionList, RegionRow, Report, RuntimeId, SectionId, SectionReport, Source, Unexplained,
+    Warning,
 };
 
 /// `-ps`: the memory of every process this user can see, from `smaps_rollup`.

@@ -3,6 +3,7 @@
 //! use. Renderers only format it; nothing here is escaped or rounded.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::iter::Sum;
@@ -414,6 +415,374 @@ impl RegionRow {
     }
 }
 
+/// The listed regions ([`Report::regions`]): the N largest, or every one with
+/// [`Listing::All`], largest RSS first (then largest size, then lowest address).
+///
+/// Stored packed, because `-all` keeps every region of the process until it is sorted: one
+/// 64-byte row per region (amounts in whole kB), the names end to end in one buffer (a name
+/// repeated from the region before is stored once), file offsets and inodes only for the
+/// regions that have them, and each category once. A million anonymous regions take 64 MB this
+/// way plus their names, a third of what a `Vec` of [`RegionRow`]s takes. [`RegionList::iter`] gives each region as a [`RegionRow`].
+#[derive(Clone, Default)]
+pub struct RegionList {
+    rows: Vec<PackedRow>,
+    /// Every row's name, end to end; a row holds where its name is.
+    names: Vec<u8>,
+    /// The rows' distinct categories with how each was known; a row holds an index here.
+    categories: Vec<(CategoryId, Evidence)>,
+    /// Amounts a row cannot pack (see [`PackedAmounts`]).
+    spilled: Vec<Amounts>,
+    /// `(offset, inode)` of the rows that have either; a row holds an index here.
+    files: Vec<(u64, u64)>,
+}
+
+/// One region of a [`RegionList`].
+#[derive(Clone, Copy)]
+struct PackedRow {
+    start: u64,
+    end: u64,
+    name_at: usize,
+    name_len: u32,
+    /// Index into the list's `files`, or [`PackedRow::NO_FILE`]: offset and inode 0.
+    file: u32,
+    /// Index into the list's categories; while the aggregator is still adding regions, the tag
+    /// it gave (see [`RegionList::push`]).
+    category: u32,
+    amounts: PackedAmounts,
+    perms: Perms,
+}
+
+impl PackedRow {
+    const NO_FILE: u32 = u32::MAX;
+}
+
+/// Size, RSS, PSS, private, shared and swap in whole kB, one `u32` each (smaps counts in kB,
+/// and no field of a real region reaches 4 TiB). Amounts that do not fit, or that have SwapPss
+/// or hugetlb pages (which the row has no room for), are kept whole in the list's `spilled`,
+/// and `[SPILLED, low, high, …]` holds their index.
+#[derive(Clone, Copy)]
+struct PackedAmounts([u32; 6]);
+
+impl PackedAmounts {
+    const SPILLED: u32 = u32::MAX;
+
+    /// The packed form, or `None` when a field is not whole kB or too large.
+    fn pack(amounts: &Amounts) -> Option<PackedAmounts> {
+        let kb = |bytes: u64| -> Option<u32> {
+            if bytes % 1024 != 0 {
+                return None;
+            }
+            u32::try_from(bytes / 1024)
+                .ok()
+                .filter(|&kb| kb != PackedAmounts::SPILLED)
+        };
+        if amounts.swap_pss != 0 || amounts.hugetlb != 0 {
+            return None;
+        }
+        Some(PackedAmounts([
+            kb(amounts.size)?,
+            kb(amounts.rss)?,
+            kb(amounts.pss)?,
+            kb(amounts.private)?,
+            kb(amounts.shared)?,
+            kb(amounts.swap)?,
+        ]))
+    }
+
+    fn spilled(index: usize) -> PackedAmounts {
+        let index = index as u64;
+        let mut words = [0; 6];
+        words[0] = PackedAmounts::SPILLED;
+        words[1] = index as u32; // the low half
+        words[2] = (index >> 32) as u32;
+        PackedAmounts(words)
+    }
+
+    /// `(rss, size)` of [`PackedAmounts::unpack`], what the listing is sorted by.
+    fn rss_and_size(self, spilled: &[Amounts]) -> (u64, u64) {
+        let [size, rss, ..] = self.0;
+        if size == PackedAmounts::SPILLED {
+            let amounts = self.unpack(spilled);
+            return (amounts.rss, amounts.size);
+        }
+        (u64::from(rss) * 1024, u64::from(size) * 1024)
+    }
+
+    fn unpack(self, spilled: &[Amounts]) -> Amounts {
+        let [size, rss, pss, private, shared, swap] = self.0;
+        if size == PackedAmounts::SPILLED {
+            let index = u64::from(rss) | u64::from(pss) << 32;
+            return spilled[index as usize];
+        }
+        let bytes = |kb: u32| u64::from(kb) * 1024;
+        Amounts {
+            size: bytes(size),
+            rss: bytes(rss),
+            pss: bytes(pss),
+            private: bytes(private),
+            shared: bytes(shared),
+            swap: bytes(swap),
+            swap_pss: 0,
+            hugetlb: 0,
+        }
+    }
+}
+
+/// One region of a [`RegionList`], borrowed: what renderers read, without copying the name.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RegionRef<'a> {
+    pub start: u64,
+    pub end: u64,
+    pub perms: Perms,
+    pub offset: u64,
+    pub inode: u64,
+    pub name: &'a [u8],
+    pub category: &'a CategoryId,
+    /// The category's index in [`RegionList::categories`]: renderers look up what they show
+    /// of it once per category.
+    pub category_index: usize,
+    pub evidence: Evidence,
+    pub amounts: Amounts,
+}
+
+impl RegionRef<'_> {
+    /// The section the region is counted in.
+    pub fn section(&self) -> SectionId {
+        self.category.section()
+    }
+
+    fn to_row(self) -> RegionRow {
+        RegionRow {
+            start: self.start,
+            end: self.end,
+            perms: self.perms,
+            offset: self.offset,
+            inode: self.inode,
+            name: self.name.to_vec(),
+            category: self.category.clone(),
+            evidence: self.evidence,
+            amounts: self.amounts,
+        }
+    }
+}
+
+impl RegionList {
+    /// Number of regions listed.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no region is listed.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The region at `index` (0 is the largest).
+    pub fn get(&self, index: usize) -> Option<RegionRow> {
+        self.rows.get(index).map(|row| self.view(row).to_row())
+    }
+
+    /// The regions, largest first.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = RegionRow> + '_ {
+        self.refs().map(RegionRef::to_row)
+    }
+
+    /// The regions as a `Vec`, largest first.
+    pub fn to_vec(&self) -> Vec<RegionRow> {
+        self.iter().collect()
+    }
+
+    /// Keeps the `len` largest regions (all of them if there are fewer).
+    pub fn truncate(&mut self, len: usize) {
+        self.rows.truncate(len);
+    }
+
+    /// The `len` largest regions (all of them if there are fewer), holding only their names.
+    pub fn largest(&self, len: usize) -> RegionList {
+        let mut list = RegionList {
+            categories: self.categories.clone(),
+            ..RegionList::default()
+        };
+        for row in self.rows.iter().take(len) {
+            let name = self.name(row);
+            let mut row = *row;
+            row.name_at = list.names.len();
+            list.names.extend_from_slice(name);
+            if row.file != PackedRow::NO_FILE {
+                list.files.push(self.files[row.file as usize]);
+                row.file = (list.files.len() - 1) as u32;
+            }
+            if row.amounts.0[0] == PackedAmounts::SPILLED {
+                list.spilled.push(row.amounts.unpack(&self.spilled));
+                row.amounts = PackedAmounts::spilled(list.spilled.len() - 1);
+            }
+            list.rows.push(row);
+        }
+        list
+    }
+
+    /// The regions, borrowed, largest first.
+    pub(crate) fn refs(&self) -> impl ExactSizeIterator<Item = RegionRef<'_>> + '_ {
+        self.rows.iter().map(|row| self.view(row))
+    }
+
+    /// The distinct categories of the regions, with how each was known.
+    pub(crate) fn categories(&self) -> &[(CategoryId, Evidence)] {
+        &self.categories
+    }
+
+    fn name(&self, row: &PackedRow) -> &[u8] {
+        &self.names[row.name_at..row.name_at + row.name_len as usize]
+    }
+
+    fn view<'a>(&'a self, row: &PackedRow) -> RegionRef<'a> {
+        let (category, evidence) = &self.categories[row.category as usize];
+        let (offset, inode) = match row.file {
+            PackedRow::NO_FILE => (0, 0),
+            file => self.files[file as usize],
+        };
+        RegionRef {
+            start: row.start,
+            end: row.end,
+            perms: row.perms,
+            offset,
+            inode,
+            name: self.name(row),
+            category,
+            category_index: row.category as usize,
+            evidence: *evidence,
+            amounts: row.amounts.unpack(&self.spilled),
+        }
+    }
+
+    /// Adds a region whose category is not decided yet: `tag` says to the caller of
+    /// [`RegionList::decide_categories`] how it was classified.
+    pub(crate) fn push(&mut self, header: &crate::smaps::Header<'_>, amounts: Amounts, tag: u32) {
+        let amounts = PackedAmounts::pack(&amounts).unwrap_or_else(|| {
+            self.spilled.push(amounts);
+            PackedAmounts::spilled(self.spilled.len() - 1)
+        });
+        let file = if header.offset == 0 && header.inode == 0 {
+            PackedRow::NO_FILE
+        } else {
+            self.files.push((header.offset, header.inode));
+            u32::try_from(self.files.len() - 1)
+                .ok()
+                .filter(|&file| file != PackedRow::NO_FILE)
+                .expect("fewer than 4 billion regions: each takes a VMA, or 100 bytes of input")
+        };
+        let name_len = u32::try_from(header.name.len()).expect("smaps lines are at most 64 KiB");
+        // The region before often has the same name (a library's segments, a thread's stack
+        // and guard, numbered chunks): stored once.
+        let name_at = match self.rows.last() {
+            Some(last) if self.name(last) == header.name => last.name_at,
+            _ => {
+                self.names.extend_from_slice(header.name);
+                self.names.len() - header.name.len()
+            }
+        };
+        self.rows.push(PackedRow {
+            start: header.start,
+            end: header.end,
+            name_at,
+            name_len,
+            file,
+            category: tag,
+            amounts,
+            perms: header.perms,
+        });
+    }
+
+    /// Replaces every region's tag with `decide(tag, name)`: the index of its category in the
+    /// table [`RegionList::finish`] then takes.
+    pub(crate) fn decide_categories(&mut self, mut decide: impl FnMut(u32, &[u8]) -> u32) {
+        let names = &self.names;
+        for row in &mut self.rows {
+            let name = &names[row.name_at..row.name_at + row.name_len as usize];
+            row.category = decide(row.category, name);
+        }
+    }
+
+    /// Takes the table of categories the regions' indices point into, and sorts the regions
+    /// largest first.
+    pub(crate) fn finish(&mut self, categories: Vec<(CategoryId, Evidence)>) {
+        assert!(
+            self.rows
+                .iter()
+                .all(|row| (row.category as usize) < categories.len()),
+            "every region's category is in the table"
+        );
+        self.categories = categories;
+        let spilled = &self.spilled;
+        // Larger RSS first, then larger size, then lower address: a total order (no two
+        // regions listed start at one address), so output is stable.
+        // In place: a sort by cached keys costs 32 bytes more per region at the peak.
+        self.rows.sort_unstable_by_key(|row| {
+            let (rss, size) = row.amounts.rss_and_size(spilled);
+            (std::cmp::Reverse(rss), std::cmp::Reverse(size), row.start)
+        });
+        self.names.shrink_to_fit();
+    }
+}
+
+impl<'a> IntoIterator for &'a RegionList {
+    type Item = RegionRow;
+    type IntoIter = Box<dyn ExactSizeIterator<Item = RegionRow> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl FromIterator<RegionRow> for RegionList {
+    /// A list of these regions in this order (which should be largest first).
+    fn from_iter<I: IntoIterator<Item = RegionRow>>(rows: I) -> RegionList {
+        let mut list = RegionList::default();
+        let mut index: HashMap<(CategoryId, Evidence), u32> = HashMap::new();
+        for row in rows {
+            let next = list.categories.len() as u32;
+            let category = *index
+                .entry((row.category.clone(), row.evidence))
+                .or_insert_with(|| {
+                    list.categories.push((row.category.clone(), row.evidence));
+                    next
+                });
+            let header = crate::smaps::Header {
+                start: row.start,
+                end: row.end,
+                perms: row.perms,
+                offset: row.offset,
+                dev_major: 0,
+                dev_minor: 0,
+                inode: row.inode,
+                name: &row.name,
+            };
+            list.push(&header, row.amounts, category);
+        }
+        list
+    }
+}
+
+impl PartialEq for RegionList {
+    fn eq(&self, other: &RegionList) -> bool {
+        self.len() == other.len()
+            && self.refs().zip(other.refs()).all(|(a, b)| {
+                (
+                    a.start, a.end, a.perms, a.offset, a.inode, a.name, a.category,
+                ) == (
+                    b.start, b.end, b.perms, b.offset, b.inode, b.name, b.category,
+                ) && (a.evidence, a.amounts) == (b.evidence, b.amounts)
+            })
+    }
+}
+
+impl Eq for RegionList {}
+
+impl fmt::Debug for RegionList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.refs()).finish()
+    }
+}
+
 /// Regions that are the same thing — one category, one name, permissions, file offset and inode
 /// — with their count and sums: what a diff matches between two snapshots, since addresses
 /// change from run to run. All of a process's unnamed thread stacks are one group, so a thread
@@ -559,7 +928,7 @@ pub struct Report {
     /// Which regions `regions` holds.
     pub listing: Listing,
     /// Largest RSS first (then largest size, then lowest address).
-    pub regions: Vec<RegionRow>,
+    pub regions: RegionList,
     /// Things tolerated in the input that the user should know about.
     pub warnings: Vec<Warning>,
     /// Time taken to read and analyze.
@@ -690,6 +1059,70 @@ mod tests {
         crosses_threads::<Report>();
         crosses_threads::<crate::Error>();
         crosses_threads::<crate::ps::ProcessList>();
+    }
+
+    #[test]
+    fn region_lists_give_back_the_rows_they_were_made_of() {
+        let row = |start: u64, name: &[u8], amounts: Amounts| RegionRow {
+            start,
+            end: start + 0x1000,
+            perms: Perms::parse(b"rw-p").unwrap(),
+            offset: start / 2,
+            inode: start / 3,
+            name: name.to_vec(),
+            category: CategoryId::known(&crate::classify::generic::ANON_READ_WRITE),
+            evidence: Evidence::Layout,
+            amounts,
+        };
+        let rows = vec![
+            // Not whole kB, and beyond what 32 bits of kB hold: kept whole.
+            row(0x1000, b"[heap]", amounts(u64::MAX - 10)),
+            row(0x3000, b"", amounts(5 << 40)),
+            // Whole kB: packed.
+            row(
+                0x5000,
+                b"/lib/x.so",
+                Amounts {
+                    rss: 8192,
+                    size: 4096,
+                    ..Amounts::default()
+                },
+            ),
+            row(0x7000, b"\xff\x1b", Amounts::default()),
+            // Whole kB but with hugetlb pages: kept whole. The same name as the row before.
+            row(
+                0x9000,
+                b"\xff\x1b",
+                Amounts {
+                    hugetlb: 2048,
+                    ..Amounts::default()
+                },
+            ),
+        ];
+        let list: RegionList = rows.iter().cloned().collect();
+        assert_eq!(list.len(), 5);
+        assert_eq!(
+            list.names.len(),
+            b"[heap]/lib/x.so\xff\x1b".len(),
+            "names once"
+        );
+        assert_eq!(list.spilled.len(), 3);
+        assert_eq!(std::mem::size_of::<PackedRow>(), 64);
+        assert_eq!(list.to_vec(), rows);
+        assert_eq!(list.get(2), Some(rows[2].clone()));
+        assert_eq!(list.get(5), None);
+        assert_eq!((&list).into_iter().count(), 5);
+        let largest = list.largest(3);
+        assert_eq!(largest.to_vec(), rows[..3]);
+        assert_eq!(
+            largest.names.len(),
+            b"[heap]/lib/x.so".len(),
+            "only their names"
+        );
+        let mut truncated = list.clone();
+        truncated.truncate(3);
+        assert_eq!(truncated, largest);
+        assert_ne!(truncated, list);
     }
 
     #[test]

@@ -6,13 +6,14 @@ use std::collections::HashMap;
 
 use super::identities::Identities;
 use super::tally::Count;
+use super::top::Kept;
 use super::{Aggregator, ProcessInfo};
 use crate::classify::{
-    generic, named_group_source, CategoryDef, Chain, Facts, Label, Rule, Target,
+    generic, named_group_source, CategoryDef, Chain, Facts, Label, Rule, RuleTable, Target,
 };
 use crate::report::{
     Amounts, CategoryId, CategoryReport, DetectedRuntime, Evidence, Listing, RegionGroup,
-    RegionRow, Report, SectionId, SectionReport, Source, Unexplained, Warning,
+    RegionList, Report, SectionId, SectionReport, Source, Unexplained, Warning,
 };
 use crate::runtime::{self, Verdict, NATIVE_TITLE, REGISTRY};
 
@@ -110,26 +111,7 @@ pub(super) fn report(
     let groups = aggregator
         .identities
         .map(|identities| region_groups(identities, category_of));
-    let regions = aggregator
-        .kept
-        .into_sorted()
-        .into_iter()
-        .map(|kept| {
-            let (category, evidence) = category_of(&kept.chain, kept.subkey, &kept.region.name);
-            let region = kept.region;
-            RegionRow {
-                start: region.start,
-                end: region.end,
-                perms: region.perms,
-                offset: region.offset,
-                inode: region.inode,
-                name: region.name,
-                category,
-                evidence,
-                amounts: region.amounts,
-            }
-        })
-        .collect();
+    let regions = listed_regions(aggregator.kept, &facts, table, category_of);
 
     Report {
         source: Source {
@@ -151,6 +133,43 @@ pub(super) fn report(
         accounting: Vec::new(),
         groups,
     }
+}
+
+/// The kept regions with their categories decided, largest first. A category is decided once
+/// per classification, except for named groups, found by each region's name.
+fn listed_regions(
+    kept: Kept,
+    facts: &Facts,
+    table: &RuleTable,
+    category_of: impl Fn(&Chain, u32, &[u8]) -> (CategoryId, Evidence),
+) -> RegionList {
+    let (mut regions, cells) = kept.into_list();
+    let mut categories: Vec<(CategoryId, Evidence)> = Vec::new();
+    let mut index: HashMap<(CategoryId, Evidence), u32> = HashMap::new();
+    let mut intern = |decided: (CategoryId, Evidence)| -> u32 {
+        *index.entry(decided.clone()).or_insert_with(|| {
+            categories.push(decided);
+            u32::try_from(categories.len() - 1).expect("far fewer categories than 2^32")
+        })
+    };
+    // `None`: a named group, decided by name.
+    let by_cell: Vec<Option<u32>> = cells
+        .iter()
+        .map(
+            |(chain, subkey)| match facts.resolve(table, chain, *subkey).target {
+                Target::Category(_) => Some(intern(category_of(chain, *subkey, &[]))),
+                Target::NamedGroup => None,
+            },
+        )
+        .collect();
+    regions.decide_categories(|cell, name| {
+        by_cell[cell as usize].unwrap_or_else(|| {
+            let (chain, subkey) = &cells[cell as usize];
+            intern(category_of(chain, *subkey, name))
+        })
+    });
+    regions.finish(categories);
+    regions
 }
 
 /// What the rules put in one category so far.

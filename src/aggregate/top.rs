@@ -1,12 +1,14 @@
 //! The regions kept for the listing: the N largest in a min-heap that overwrites its smallest
-//! entry in place (no allocation per region once full), or every region with `-all`.
+//! entry in place (no allocation per region once full), or every region with `-all`, packed
+//! into a [`RegionList`] as it arrives (no allocation per region, and about half the memory of
+//! owned copies: `-all` keeps every region until the end).
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use super::window::OwnedRegion;
 use crate::classify::Chain;
-use crate::report::{Amounts, Listing};
+use crate::report::{Amounts, Listing, RegionList};
 
 /// A region kept for the listing, with how it was classified.
 #[derive(Clone, Debug)]
@@ -50,7 +52,51 @@ pub(crate) enum Kept {
         limit: usize,
         heap: BinaryHeap<Reverse<KeptRegion>>,
     },
-    All(Vec<KeptRegion>),
+    /// Every region, in address order, each tagged with its cell's index in `cells`.
+    All { regions: RegionList, cells: Cells },
+}
+
+/// A classification (rule chain and subkey, as for the tally), the key of a tally cell.
+pub(crate) type Cell = (Chain, u32);
+
+/// The distinct classifications of the kept regions, each once: a kept region holds the index
+/// of its own, so that the category is decided once per classification, not per region.
+#[derive(Default)]
+pub(crate) struct Cells {
+    cells: Vec<Cell>,
+    /// Built once there are more cells than a scan of `cells` finds quickly.
+    index: HashMap<Cell, u32>,
+}
+
+impl Cells {
+    /// A scan of this many cells costs less than hashing a chain.
+    const SCANNED: usize = 16;
+
+    fn intern(&mut self, cell: Cell) -> u32 {
+        if self.cells.len() <= Cells::SCANNED {
+            if let Some(at) = self.cells.iter().position(|known| *known == cell) {
+                return at as u32;
+            }
+        } else if let Some(&at) = self.index.get(&cell) {
+            return at;
+        }
+        let at = u32::try_from(self.cells.len()).expect("far fewer classifications than 2^32");
+        self.cells.push(cell);
+        if self.cells.len() > Cells::SCANNED {
+            if self.index.is_empty() {
+                self.index
+                    .extend(self.cells.iter().zip(0..).map(|(c, i)| (*c, i)));
+            } else {
+                self.index.insert(cell, at);
+            }
+        }
+        at
+    }
+
+    /// The cells, by the index the kept regions hold.
+    pub(crate) fn into_vec(self) -> Vec<Cell> {
+        self.cells
+    }
 }
 
 impl Kept {
@@ -60,24 +106,29 @@ impl Kept {
                 limit,
                 heap: BinaryHeap::with_capacity(limit.min(4096) + 1),
             },
-            Listing::All => Kept::All(Vec::new()),
+            Listing::All => Kept::All {
+                regions: RegionList::default(),
+                cells: Cells::default(),
+            },
         }
     }
 
     pub(crate) fn offer(&mut self, region: &OwnedRegion, chain: Chain, subkey: u32) {
-        let kept = |region: &OwnedRegion| KeptRegion {
-            region: region.clone(),
-            chain,
-            subkey,
-        };
         match self {
-            Kept::All(all) => all.push(kept(region)),
+            Kept::All { regions, cells } => {
+                let cell = cells.intern((chain, subkey));
+                regions.push(&region.header(), region.amounts, cell);
+            }
             Kept::Top { limit, heap } => {
                 if *limit == 0 {
                     return;
                 }
                 if heap.len() < *limit {
-                    heap.push(Reverse(kept(region)));
+                    heap.push(Reverse(KeptRegion {
+                        region: region.clone(),
+                        chain,
+                        subkey,
+                    }));
                     return;
                 }
                 let mut smallest = heap.peek_mut().expect("the heap holds `limit` > 0 regions");
@@ -92,13 +143,20 @@ impl Kept {
         }
     }
 
-    /// The kept regions, largest first.
-    pub(crate) fn into_sorted(self) -> Vec<KeptRegion> {
-        let mut kept: Vec<KeptRegion> = match self {
-            Kept::Top { heap, .. } => heap.into_iter().map(|Reverse(region)| region).collect(),
-            Kept::All(all) => all,
-        };
-        kept.sort_unstable_by(|a, b| b.cmp(a));
-        kept
+    /// The kept regions, in no particular order, each tagged with its cell's index in the
+    /// cells returned; [`RegionList::decide_categories`] sorts them.
+    pub(crate) fn into_list(self) -> (RegionList, Vec<Cell>) {
+        match self {
+            Kept::All { regions, cells } => (regions, cells.into_vec()),
+            Kept::Top { heap, .. } => {
+                let mut regions = RegionList::default();
+                let mut cells = Cells::default();
+                for Reverse(kept) in heap {
+                    let cell = cells.intern((kept.chain, kept.subkey));
+                    regions.push(&kept.region.header(), kept.region.amounts, cell);
+                }
+                (regions, cells.into_vec())
+            }
+        }
     }
 }

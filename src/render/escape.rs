@@ -93,7 +93,31 @@ enum Policy {
     Injective,
 }
 
+/// [`for_terminal`], appended to `out`.
+pub(crate) fn push_for_terminal(out: &mut String, bytes: &[u8]) {
+    push_escaped(out, bytes, Policy::Terminal);
+}
+
+/// The number of characters [`for_terminal`] makes of `bytes`.
+pub(crate) fn terminal_width(bytes: &[u8]) -> usize {
+    if is_printable_ascii(bytes) {
+        bytes.len()
+    } else {
+        for_terminal(bytes).chars().count()
+    }
+}
+
+/// Printable ASCII (space to `~`): what every policy but the injective one (for `\`) keeps
+/// as it is. Most names are; checking bytes is much cheaper than decoding characters.
+fn is_printable_ascii(bytes: &[u8]) -> bool {
+    bytes.iter().all(|byte| (b' '..=b'~').contains(byte))
+}
+
 fn push_escaped(out: &mut String, mut bytes: &[u8], policy: Policy) {
+    if policy != Policy::Injective && is_printable_ascii(bytes) {
+        out.push_str(std::str::from_utf8(bytes).expect("ASCII is UTF-8"));
+        return;
+    }
     while !bytes.is_empty() {
         match std::str::from_utf8(bytes) {
             Ok(valid) => {

@@ -13,7 +13,7 @@ use super::Render;
 use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::ProcessList;
 use crate::reconcile::{Accounting, AllocationSite};
-use crate::report::{Amounts, CategoryId, CategoryReport, Listing, RegionRow, Report};
+use crate::report::{Amounts, CategoryId, CategoryReport, Listing, RegionList, Report};
 use crate::runtime::{GO, NATIVE_KEY};
 
 pub(crate) struct JsonRenderer;
@@ -396,28 +396,9 @@ struct RegionGroup {
     amounts: AmountsOut,
 }
 
-#[derive(Serialize)]
-struct Region<'a> {
-    start: String,
-    end: String,
-    perms: &'a str,
-    name: String,
-    section: &'a str,
-    section_id: &'static str,
-    category: &'a str,
-    category_id: &'a str,
-    evidence: &'static str,
-    size_bytes: u64,
-    rss_bytes: u64,
-    pss_bytes: u64,
-    private_bytes: u64,
-    shared_bytes: u64,
-    swap_bytes: u64,
-}
-
 impl Render for JsonRenderer {
     fn report(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
-        write_json(out, &document(report))
+        write_report(out, &document(report))
     }
 
     fn processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
@@ -536,10 +517,10 @@ fn document(report: &Report) -> Document<'_> {
     let source = &report.source;
     let totals = &report.totals;
     let primary = report.primary_runtime();
-    let mut shown: HashMap<&CategoryId, Shown<'_>> = HashMap::new();
+    let mut by_id: HashMap<&CategoryId, Shown<'_>> = HashMap::new();
     for section in &report.sections {
         for category in &section.categories {
-            shown.insert(
+            by_id.insert(
                 &category.id,
                 Shown {
                     section: section.title,
@@ -549,6 +530,22 @@ fn document(report: &Report) -> Document<'_> {
             );
         }
     }
+    // By the listing's index of each category.
+    let shown: Vec<[String; 3]> = report
+        .regions
+        .categories()
+        .iter()
+        .map(|(id, _)| {
+            let shown = by_id
+                .get(id)
+                .expect("every listed region's category is in the breakdown");
+            [shown.section, &shown.category, &shown.id].map(|value| {
+                let mut text = Vec::new();
+                push_json_string(&mut text, value);
+                String::from_utf8(text).expect("JSON is UTF-8")
+            })
+        })
+        .collect();
     Document {
         schema_version: SCHEMA_VERSION,
         source: Source {
@@ -636,41 +633,153 @@ fn region_group(group: &crate::report::RegionGroup) -> RegionGroup {
     }
 }
 
-/// The listed regions, serialized one at a time so that `-all` needs no second copy of them.
+/// The listed regions. Serialized as an empty array, the place [`write_report`] writes them
+/// into by hand: serde's pretty printer spends about 9,000 instructions per region (a call per
+/// key, colon, indentation and value), more than reading the region from smaps.
 struct Regions<'a> {
-    regions: &'a [RegionRow],
-    shown: HashMap<&'a CategoryId, Shown<'a>>,
+    regions: &'a RegionList,
+    /// By category index: the section's title, the category's title and its key, as JSON
+    /// strings with their quotes.
+    shown: Vec<[String; 3]>,
 }
 
 impl Serialize for Regions<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut sequence = serializer.serialize_seq(Some(self.regions.len()))?;
-        for region in self.regions {
-            let shown = self
-                .shown
-                .get(&region.category)
-                .expect("every listed region's category is in the breakdown");
-            sequence.serialize_element(&Region {
-                // Zero-padded to 8 digits, as the kernel prints addresses.
-                start: format!("{:08x}", region.start),
-                end: format!("{:08x}", region.end),
-                perms: region.perms.as_str(),
-                name: for_json(&region.name),
-                section: shown.section,
-                section_id: region.section().key(),
-                category: &shown.category,
-                category_id: &shown.id,
-                evidence: region.evidence.key(),
-                size_bytes: region.amounts.size,
-                rss_bytes: region.amounts.rss,
-                pss_bytes: region.amounts.pss,
-                private_bytes: region.amounts.private,
-                shared_bytes: region.amounts.shared,
-                swap_bytes: region.amounts.swap,
-            })?;
-        }
-        sequence.end()
+        serializer.serialize_seq(Some(0))?.end()
     }
+}
+
+/// Where the listed regions go in the document `write_report` serializes: the pretty printer
+/// writes a raw line end only between values, never inside a string, so this is found once.
+const REGIONS_SLOT: &[u8] = b"\n  \"top_regions\": []";
+
+/// A report's document: serde writes everything but the listed regions, which are written
+/// here in the exact form serde would give them (a test compares the two).
+fn write_report(out: &mut dyn Write, document: &Document<'_>) -> io::Result<()> {
+    let regions = &document.top_regions;
+    if regions.regions.is_empty() {
+        return write_json(out, document);
+    }
+    let mut rest = Vec::new();
+    write_json(&mut rest, document)?;
+    let slot = rest
+        .windows(REGIONS_SLOT.len())
+        .position(|window| window == REGIONS_SLOT)
+        .expect("the document has a top_regions field")
+        + REGIONS_SLOT.len()
+        - 1;
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
+    out.write_all(&rest[..slot])?;
+    let mut text = Vec::with_capacity(1024);
+    for (index, region) in regions.regions.refs().enumerate() {
+        text.clear();
+        text.extend_from_slice(if index == 0 { b"\n    {" } else { b",\n    {" });
+        let [section, category, category_id] = &regions.shown[region.category_index];
+        // Each key with its indentation and colon as one literal: one copy of a known length.
+        macro_rules! key {
+            ($name:literal) => {
+                text.extend_from_slice(concat!("\n      \"", $name, "\": ").as_bytes())
+            };
+        }
+        key!("start");
+        push_hex_string(&mut text, region.start);
+        text.push(b',');
+        key!("end");
+        push_hex_string(&mut text, region.end);
+        text.push(b',');
+        key!("perms");
+        push_json_string(&mut text, region.perms.as_str());
+        text.push(b',');
+        key!("name");
+        match std::str::from_utf8(region.name) {
+            Ok(name) => push_json_string(&mut text, name),
+            Err(_) => push_json_string(&mut text, &for_json(region.name)),
+        }
+        text.push(b',');
+        key!("section");
+        text.extend_from_slice(section.as_bytes()); // a JSON string already
+        text.push(b',');
+        key!("section_id");
+        push_json_string(&mut text, region.section().key());
+        text.push(b',');
+        key!("category");
+        text.extend_from_slice(category.as_bytes());
+        text.push(b',');
+        key!("category_id");
+        text.extend_from_slice(category_id.as_bytes());
+        text.push(b',');
+        key!("evidence");
+        push_json_string(&mut text, region.evidence.key());
+        text.push(b',');
+        let amounts = &region.amounts;
+        key!("size_bytes");
+        push_decimal(&mut text, amounts.size);
+        text.push(b',');
+        key!("rss_bytes");
+        push_decimal(&mut text, amounts.rss);
+        text.push(b',');
+        key!("pss_bytes");
+        push_decimal(&mut text, amounts.pss);
+        text.push(b',');
+        key!("private_bytes");
+        push_decimal(&mut text, amounts.private);
+        text.push(b',');
+        key!("shared_bytes");
+        push_decimal(&mut text, amounts.shared);
+        text.push(b',');
+        key!("swap_bytes");
+        push_decimal(&mut text, amounts.swap);
+        text.push(b',');
+        text.pop(); // the last comma
+        text.extend_from_slice(b"\n    }");
+        out.write_all(&text)?;
+    }
+    out.write_all(b"\n  ]")?;
+    out.write_all(&rest[slot + 1..])?;
+    out.flush()
+}
+
+/// `value` as the JSON string [`write_json`] writes, appended to `text`.
+fn push_json_string(text: &mut Vec<u8>, value: &str) {
+    // Printable ASCII but `"` and `\\` is written as it is: most names.
+    if value
+        .bytes()
+        .all(|byte| (b' '..=b'~').contains(&byte) && byte != b'"' && byte != b'\\')
+    {
+        text.push(b'"');
+        text.extend_from_slice(value.as_bytes());
+        text.push(b'"');
+    } else {
+        write_json(&mut *text, &value).expect("writing into a Vec cannot fail");
+        text.pop(); // the line end
+    }
+}
+
+/// An address as a JSON string of hexadecimal digits, zero-padded to 8 as the kernel prints
+/// them, appended to `text`.
+fn push_hex_string(text: &mut Vec<u8>, address: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let count = (64 - address.leading_zeros() as usize).div_ceil(4).max(8);
+    text.push(b'"');
+    for at in (0..count).rev() {
+        text.push(DIGITS[(address >> (at * 4)) as usize & 0xf]);
+    }
+    text.push(b'"');
+}
+
+/// `number` in decimal, appended to `text`.
+fn push_decimal(text: &mut Vec<u8>, mut number: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    text.extend_from_slice(&digits[at..]);
 }
 
 /// Pretty-printed JSON whose strings also escape DEL, the C1 controls (U+007F–U+009F) and the
@@ -678,10 +787,14 @@ impl Serialize for Regions<'_> {
 /// allows them raw, but a terminal may act on them (U+009B starts an escape sequence, U+202E
 /// reverses what follows), and names come from the analyzed process.
 fn write_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    // The serializer writes a few bytes at a time: buffered here, they cost a copy each rather
+    // than a call through `dyn Write`.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     let mut serializer =
-        serde_json::Serializer::with_formatter(&mut *out, TerminalSafe(PrettyFormatter::new()));
+        serde_json::Serializer::with_formatter(&mut out, TerminalSafe(PrettyFormatter::new()));
     value.serialize(&mut serializer).map_err(io::Error::from)?;
-    writeln!(out)
+    writeln!(out)?;
+    out.flush()
 }
 
 struct TerminalSafe(PrettyFormatter<'static>);
@@ -692,6 +805,10 @@ impl Formatter for TerminalSafe {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Only characters from U+007F on are escaped here: most fragments hold none.
+        if fragment.bytes().all(|byte| byte < 0x7f) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (index, c) in fragment.char_indices() {
             if ('\u{7f}'..='\u{9f}').contains(&c) || is_layout_control(c) {
@@ -764,6 +881,138 @@ fn category_of(category: &CategoryReport) -> Category {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::{CategoryId, Evidence, RegionRow};
+    use crate::smaps::Perms;
+
+    /// A listed region as serde writes it: what `write_report` writes by hand.
+    #[derive(Serialize)]
+    struct Region<'a> {
+        start: String,
+        end: String,
+        perms: &'a str,
+        name: String,
+        section: &'a str,
+        section_id: &'static str,
+        category: &'a str,
+        category_id: &'a str,
+        evidence: &'static str,
+        size_bytes: u64,
+        rss_bytes: u64,
+        pss_bytes: u64,
+        private_bytes: u64,
+        shared_bytes: u64,
+        swap_bytes: u64,
+    }
+
+    #[derive(Serialize)]
+    struct Listed<'a> {
+        top_regions: Vec<Region<'a>>,
+    }
+
+    #[test]
+    fn regions_are_written_as_serde_writes_them() {
+        let names: [&[u8]; 7] = [
+            b"/usr/lib/libc.so.6",
+            b"",
+            b"[anon:TNC-7]",
+            b"quote\" back\\slash \x1b[31m tab\t del\x7f",
+            "caf\u{e9} \u{202e}evil \u{85}".as_bytes(),
+            b"bad\xff\xfe utf8",
+            b"[heap]",
+        ];
+        let rows: Vec<RegionRow> = names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let index = index as u64;
+                RegionRow {
+                    start: index << 40 | 0x1000,
+                    end: index << 40 | 0x5000,
+                    perms: Perms::parse(b"r-xp").unwrap(),
+                    offset: 0,
+                    inode: 0,
+                    name: name.to_vec(),
+                    category: if index == 2 {
+                        CategoryId::named(b"TNC-*".to_vec().into())
+                    } else {
+                        CategoryId::known(&crate::classify::generic::ANON_READ_WRITE)
+                    },
+                    evidence: if index % 2 == 0 {
+                        Evidence::Name
+                    } else {
+                        Evidence::Layout
+                    },
+                    amounts: Amounts {
+                        size: 16384,
+                        rss: (10 - index) * 4096,
+                        pss: 1 << 42,
+                        private: u64::MAX,
+                        shared: 1,
+                        swap: 0,
+                        swap_pss: 7,
+                        hugetlb: 9,
+                    },
+                }
+            })
+            .collect();
+        // A report whose breakdown holds both categories the rows are in.
+        let source = b"7f0000001000-7f0000005000 rw-p 00000000 00:00 0 [anon:TNC-7]\nRss: 4 kB\n\
+                       7f0000006000-7f0000009000 rw-p 00000000 00:00 0\nRss: 4 kB\n";
+        let mut report = crate::analyze_reader(&source[..], &Default::default()).unwrap();
+        report.regions = rows.into_iter().collect();
+        let document = document(&report);
+
+        let mut written = Vec::new();
+        write_report(&mut written, &document).unwrap();
+
+        let mut rest = Vec::new();
+        write_json(&mut rest, &document).unwrap();
+        let unquoted = |quoted: &String| serde_json::from_str::<String>(quoted).unwrap();
+        let shown: Vec<[String; 3]> = document
+            .top_regions
+            .shown
+            .iter()
+            .map(|shown| shown.each_ref().map(unquoted))
+            .collect();
+        let mut listed = Vec::new();
+        write_json(
+            &mut listed,
+            &Listed {
+                top_regions: report
+                    .regions
+                    .refs()
+                    .map(|region| {
+                        let [section, category, category_id] = &shown[region.category_index];
+                        Region {
+                            start: format!("{:08x}", region.start),
+                            end: format!("{:08x}", region.end),
+                            perms: region.perms.as_str(),
+                            name: for_json(region.name),
+                            section,
+                            section_id: region.section().key(),
+                            category,
+                            category_id,
+                            evidence: region.evidence.key(),
+                            size_bytes: region.amounts.size,
+                            rss_bytes: region.amounts.rss,
+                            pss_bytes: region.amounts.pss,
+                            private_bytes: region.amounts.private,
+                            shared_bytes: region.amounts.shared,
+                            swap_bytes: region.amounts.swap,
+                        }
+                    })
+                    .collect(),
+            },
+        )
+        .unwrap();
+        // `{` `\n  "top_regions": [ … ]` `\n}\n`: the field, at the document's depth.
+        let field = std::str::from_utf8(&listed[1..listed.len() - 3]).unwrap();
+        let expected =
+            String::from_utf8(rest)
+                .unwrap()
+                .replacen("\n  \"top_regions\": []", field, 1);
+        assert_eq!(String::from_utf8(written).unwrap(), expected);
+    }
 
     #[test]
     fn escapes_del_and_c1_controls_that_json_allows_raw() {

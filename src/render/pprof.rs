@@ -114,13 +114,13 @@ fn profile(report: &Report) -> Profile {
             let mut listed = Amounts::default();
             for region in report
                 .regions
-                .iter()
-                .filter(|region| region.category == category.id)
+                .refs()
+                .filter(|region| *region.category == category.id)
             {
                 let name = if region.name.is_empty() {
                     "[anonymous]".to_string()
                 } else {
-                    for_terminal(&region.name)
+                    for_terminal(region.name)
                 };
                 let frame = tables.location(&format!("{:x} {} {name}", region.start, region.perms));
                 samples.push(Sample {

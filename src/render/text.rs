@@ -7,13 +7,13 @@ use std::io::{self, Write};
 use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table, Width};
 use owo_colors::OwoColorize;
 
-use super::escape::for_terminal;
+use super::escape::{for_terminal, push_for_terminal, terminal_width};
 use super::{Render, TextStyle, Unit};
 use crate::classify::DELETED_SUFFIX;
 use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::{ProcessList, ProcessRow};
 use crate::reconcile::{Accounting, AllocationSite};
-use crate::report::{Evidence, Listing, RegionRow, Report, SectionId};
+use crate::report::{CategoryId, Evidence, Listing, RegionList, RegionRef, Report, SectionId};
 use crate::runtime::NATIVE_KEY;
 
 pub(crate) struct TextRenderer {
@@ -56,7 +56,7 @@ pub(crate) fn top_regions(report: &Report, count: usize) -> String {
     TextRenderer {
         style: TextStyle::default(),
     }
-    .write_region_table(&report.regions[..count], Listing::Top(count), &mut out)
+    .write_region_table(&report.regions, count, Listing::Top(count), &mut out)
     .expect("writing into a Vec cannot fail");
     String::from_utf8(out).expect("text output is UTF-8")
 }
@@ -72,7 +72,7 @@ impl Render for TextRenderer {
         if let Some(container) = &report.container {
             self.write_container(container, out)?;
         }
-        self.write_region_table(&report.regions, report.listing, out)
+        self.write_region_table(&report.regions, report.regions.len(), report.listing, out)
     }
 
     fn processes(&self, list: &ProcessList, out: &mut dyn Write) -> io::Result<()> {
@@ -274,45 +274,51 @@ impl TextRenderer {
         writeln!(out)
     }
 
+    /// The listing of the `listed` largest regions of `regions`.
     fn write_region_table(
         &self,
-        regions: &[RegionRow],
+        regions: &RegionList,
+        listed: usize,
         listing: Listing,
         out: &mut dyn Write,
     ) -> io::Result<()> {
         let title = match listing {
             Listing::Top(0) => return Ok(()),
             Listing::Top(limit) => format!("=== Top {limit} Memory Regions ==="),
-            Listing::All => format!("=== All Memory Regions ({}) ===", regions.len()),
+            Listing::All => format!("=== All Memory Regions ({listed}) ==="),
         };
         writeln!(out, "{}", self.heading(&title))?;
         writeln!(out)?;
-        let unit = self.style.unit;
-        let widths = column_widths(regions, unit);
+        let layout = RowLayout::new(regions, listed, self.style.unit);
         // comfy-table draws the header and the rule under it (from a table of the first row);
         // the rows are laid out here in the same columns, one at a time, so that -all needs no
-        // table of every region and no time per row beyond formatting it.
-        let first = regions
-            .first()
-            .map(std::slice::from_ref)
-            .unwrap_or_default();
-        for header_line in header_table(first, unit, &widths).lines().take(2) {
+        // table of every region and no time per row beyond writing it.
+        let first = regions.refs().take(listed.min(1));
+        for header_line in layout.header_table(first).lines().take(2) {
             writeln!(out, "{}", header_line.trim_end())?;
         }
-        let mut line = String::new();
-        for region in regions {
-            line.clear();
-            lay_out_row(&mut line, &row_cells(region, unit), &widths);
+        // Written in large pieces: the caller's writer may not buffer.
+        let mut lines = String::with_capacity(LINES_BUFFER + 1024);
+        for region in regions.refs().take(listed) {
+            let start = lines.len();
+            layout.push_row(&mut lines, &region);
             if self.style.color && region.name.ends_with(DELETED_SUFFIX) {
                 // Colouring whole lines keeps the columns exactly as they are without colour.
-                writeln!(out, "{}", line.red())?;
-            } else {
-                writeln!(out, "{line}")?;
+                let line = lines.split_off(start);
+                lines.push_str(&line.red().to_string());
+            }
+            lines.push('\n');
+            if lines.len() >= LINES_BUFFER {
+                out.write_all(lines.as_bytes())?;
+                lines.clear();
             }
         }
-        Ok(())
+        out.write_all(lines.as_bytes())
     }
 }
+
+/// How many bytes of rows the region listing gathers before it writes them.
+const LINES_BUFFER: usize = 64 * 1024;
 
 impl TextRenderer {
     /// The process table of `-ps`: one row per process, sizes right-aligned.
@@ -675,88 +681,175 @@ const HEADERS: [&str; 7] = [
     "ADDRESS", "PERMS", "RSS", "PRIVATE", "SHARED", "CATEGORY", "NAME",
 ];
 
-/// The cells of one region's row.
-fn row_cells(region: &RegionRow, unit: Unit) -> [String; 7] {
+/// The cells of one region's row, as strings: what comfy-table lays out for the header.
+fn row_cells(region: &RegionRef<'_>, unit: Unit) -> [String; 7] {
     [
         format!("{:x}", region.start),
         region.perms.to_string(),
         unit.format(region.amounts.rss),
         unit.format(region.amounts.private),
         unit.format(region.amounts.shared),
-        category_cell(region),
-        display_name(&region.name),
+        category_cell(region.category, region.evidence),
+        display_name(region.name),
     ]
 }
 
 /// A region's category as one word: the category's stable key (`go.heap`, `anon.rw`), or
 /// `named` for a group the program named (its name is in the NAME column), followed by `*`
 /// when the region was placed by layout rather than by name.
-fn category_cell(region: &RegionRow) -> String {
-    let key = match region.category.named_key() {
+fn category_cell(category: &CategoryId, evidence: Evidence) -> String {
+    let key = match category.named_key() {
         Some(_) => "named".into(),
-        None => region.category.key(),
+        None => category.key(),
     };
-    if region.evidence == Evidence::Layout {
+    if evidence == Evidence::Layout {
         format!("{key}*")
     } else {
         key.to_string()
     }
 }
 
-/// The widest cell of each column over all rows and the header.
-fn column_widths(regions: &[RegionRow], unit: Unit) -> [usize; 7] {
-    let mut widths = HEADERS.map(str::len);
-    for region in regions {
-        for (width, cell) in widths.iter_mut().zip(row_cells(region, unit)) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    widths
+/// The columns of the region listing, and the rows written into them without a cell string
+/// per row: the listing of every region writes a million rows.
+struct RowLayout {
+    unit: Unit,
+    /// The widest cell of each column over the rows listed and the header, in characters.
+    widths: [usize; 7],
+    /// The CATEGORY cell of each of the list's categories, by index, and its width.
+    categories: Vec<(String, usize)>,
 }
 
-/// One row of the region listing, as comfy-table lays out [`header_table`]'s rows: each column
-/// padded to its width (sizes on the right), one space of padding inside every column but the
-/// first's left, a space between columns, trailing spaces trimmed.
-fn lay_out_row(line: &mut String, cells: &[String; 7], widths: &[usize; 7]) {
-    for (index, (cell, &width)) in cells.iter().zip(widths).enumerate() {
-        if index > 0 {
-            line.push_str("  "); // the column separator, then the cell's left padding
+impl RowLayout {
+    fn new(regions: &RegionList, listed: usize, unit: Unit) -> RowLayout {
+        let categories: Vec<(String, usize)> = regions
+            .categories()
+            .iter()
+            .map(|(category, evidence)| {
+                let cell = category_cell(category, *evidence);
+                let width = cell.chars().count();
+                (cell, width)
+            })
+            .collect();
+        let mut widths = HEADERS.map(str::len);
+        for region in regions.refs().take(listed) {
+            let amounts = &region.amounts;
+            let row = [
+                hex_digits(region.start),
+                region.perms.as_str().len(),
+                unit.width(amounts.rss),
+                unit.width(amounts.private),
+                unit.width(amounts.shared),
+                categories[region.category_index].1,
+                if region.name.is_empty() {
+                    ANONYMOUS.len()
+                } else {
+                    terminal_width(region.name)
+                },
+            ];
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell);
+            }
         }
-        let fill = width.saturating_sub(cell.chars().count());
-        if RIGHT_ALIGNED.contains(&index) {
-            line.extend(std::iter::repeat_n(' ', fill));
-            line.push_str(cell);
-        } else {
-            line.push_str(cell);
-            line.extend(std::iter::repeat_n(' ', fill));
+        RowLayout {
+            unit,
+            widths,
+            categories,
         }
-        line.push(' '); // the cell's right padding
     }
-    line.truncate(line.trim_end().len());
-}
 
-/// The region listing's header and the dashed rule under it: borderless, numbers right-aligned,
-/// columns of the given widths (`regions`: rows to lay out with it, for tests comparing layouts).
-fn header_table(regions: &[RegionRow], unit: Unit, widths: &[usize; 7]) -> Table {
-    let mut table = borderless_table(&HEADERS);
-    for region in regions {
-        table.add_row(row_cells(region, unit));
-    }
-    for (index, width) in widths.iter().enumerate() {
-        let Some(column) = table.column_mut(index) else {
-            continue;
+    /// One row, as comfy-table lays out [`RowLayout::header_table`]'s rows: each column padded
+    /// to its width (sizes on the right), one space of padding inside every column but the
+    /// first's left, a space between columns, trailing spaces trimmed. Appended to `line`.
+    fn push_row(&self, line: &mut String, region: &RegionRef<'_>) {
+        let start = line.len();
+        let widths = &self.widths;
+        let fill = |line: &mut String, column: usize, width: usize| {
+            push_spaces(line, widths[column].saturating_sub(width));
         };
-        let padding = if index == 0 { (0, 1) } else { (1, 1) };
-        column.set_padding(padding);
-        let total = width + usize::from(padding.0 + padding.1);
-        column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
-            u16::try_from(total).unwrap_or(u16::MAX),
-        )));
-        if RIGHT_ALIGNED.contains(&index) {
-            column.set_cell_alignment(CellAlignment::Right);
+        // ADDRESS, left-aligned, without left padding.
+        push_hex(line, region.start);
+        fill(line, 0, hex_digits(region.start));
+        // Then each column: the separator, the left padding, the cell, the right padding.
+        line.push_str("   ");
+        let perms = region.perms.as_str();
+        line.push_str(perms);
+        fill(line, 1, perms.len());
+        let amounts = &region.amounts;
+        for (column, bytes) in [(2, amounts.rss), (3, amounts.private), (4, amounts.shared)] {
+            line.push_str("   ");
+            fill(line, column, self.unit.width(bytes));
+            self.unit.push(line, bytes);
         }
+        line.push_str("   ");
+        let (category, width) = &self.categories[region.category_index];
+        line.push_str(category);
+        fill(line, 5, *width);
+        line.push_str("   ");
+        push_name(line, region.name);
+        line.truncate(start + line[start..].trim_end().len());
     }
-    table
+
+    /// The region listing's header and the dashed rule under it: borderless, numbers
+    /// right-aligned, columns of the layout's widths (`regions`: rows to lay out with it).
+    fn header_table<'a>(&self, regions: impl Iterator<Item = RegionRef<'a>>) -> Table {
+        let mut table = borderless_table(&HEADERS);
+        for region in regions {
+            table.add_row(row_cells(&region, self.unit));
+        }
+        for (index, width) in self.widths.iter().enumerate() {
+            let Some(column) = table.column_mut(index) else {
+                continue;
+            };
+            let padding = if index == 0 { (0, 1) } else { (1, 1) };
+            column.set_padding(padding);
+            let total = width + usize::from(padding.0 + padding.1);
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
+                u16::try_from(total).unwrap_or(u16::MAX),
+            )));
+            if RIGHT_ALIGNED.contains(&index) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        table
+    }
+}
+
+/// The number of hexadecimal digits of `number` (1 for 0).
+fn hex_digits(number: u64) -> usize {
+    (64 - number.leading_zeros() as usize).div_ceil(4).max(1)
+}
+
+/// `number` in lowercase hexadecimal, as `{:x}` writes it.
+fn push_hex(line: &mut String, number: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0u8; 16];
+    let count = hex_digits(number);
+    for (at, digit) in text[..count].iter_mut().rev().enumerate() {
+        *digit = DIGITS[(number >> (at * 4)) as usize & 0xf];
+    }
+    line.push_str(std::str::from_utf8(&text[..count]).expect("hex digits"));
+}
+
+/// `count` spaces, appended a slice at a time (a row pads six columns).
+fn push_spaces(line: &mut String, mut count: usize) {
+    const SPACES: &str = "                                                                ";
+    while count > 0 {
+        let piece = count.min(SPACES.len());
+        line.push_str(&SPACES[..piece]);
+        count -= piece;
+    }
+}
+
+/// What an unnamed region's NAME cell shows.
+const ANONYMOUS: &str = "[anonymous]";
+
+/// [`display_name`], appended to `line`.
+fn push_name(line: &mut String, name: &[u8]) {
+    if name.is_empty() {
+        line.push_str(ANONYMOUS);
+    } else {
+        push_for_terminal(line, name);
+    }
 }
 
 /// `1 process`, `2 processes`.
@@ -779,22 +872,20 @@ fn borderless_table(headers: &[&str]) -> Table {
 
 /// A region's name for a terminal: escaped, and `[anonymous]` for unnamed memory.
 fn display_name(name: &[u8]) -> String {
-    if name.is_empty() {
-        "[anonymous]".to_string()
-    } else {
-        for_terminal(name)
-    }
+    let mut shown = String::new();
+    push_name(&mut shown, name);
+    shown
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::classify::generic::ANON_READ_WRITE;
-    use crate::report::{Amounts, CategoryId, Evidence, Source};
+    use crate::report::{Amounts, CategoryId, Evidence, RegionRow, Source};
     use crate::smaps::Perms;
 
-    fn report_with_regions(count: u64) -> Report {
-        let regions = (0..count)
+    fn rows(count: u64) -> Vec<RegionRow> {
+        (0..count)
             .map(|index| RegionRow {
                 start: 0x7f00_0000_0000 + index * 0x1000,
                 end: 0x7f00_0000_1000 + index * 0x1000,
@@ -814,7 +905,16 @@ mod tests {
                     ..Amounts::default()
                 },
             })
-            .collect();
+            .collect()
+    }
+
+    fn report_with_regions(count: u64) -> Report {
+        report_listing(rows(count))
+    }
+
+    fn report_listing(rows: Vec<RegionRow>) -> Report {
+        let count = rows.len() as u64;
+        let regions = rows.into_iter().collect();
         Report {
             source: Source {
                 pid: None,
@@ -871,16 +971,21 @@ mod tests {
 
     #[test]
     fn rows_are_laid_out_as_comfy_table_lays_them_out() {
-        let mut report = report_with_regions(40);
-        report.regions[3].name = "/a name/with spaces and ünïcode".into();
-        report.regions[5].evidence = Evidence::Name;
-        for unit in [Unit::Mib, Unit::Bytes, Unit::Auto] {
-            let widths = column_widths(&report.regions, unit);
-            let table = header_table(&report.regions, unit, &widths);
+        let mut rows = rows(40);
+        rows[3].name = "/a name/with spaces and ünïcode".into();
+        rows[4].name = b"bad\xff\x1b[31m name  ".to_vec();
+        rows[5].evidence = Evidence::Name;
+        rows[6].category = CategoryId::named(b"TNC-*".to_vec().into());
+        rows[6].amounts.private = 3 << 30;
+        rows[7].start = 0;
+        let regions: RegionList = rows.into_iter().collect();
+        for unit in Unit::ALL {
+            let layout = RowLayout::new(&regions, regions.len(), unit);
+            let table = layout.header_table(regions.refs());
             let mut line = String::new();
-            for (expected, region) in table.lines().skip(2).zip(&report.regions) {
+            for (expected, region) in table.lines().skip(2).zip(regions.refs()) {
                 line.clear();
-                lay_out_row(&mut line, &row_cells(region, unit), &widths);
+                layout.push_row(&mut line, &region);
                 assert_eq!(line, expected.trim_end());
             }
         }

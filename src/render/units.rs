@@ -1,6 +1,8 @@
 //! Sizes for people: the unit chosen with `-unit`. Every size is written as a number, a space
 //! and a unit, so that `awk` finds the number in the same field whatever the unit.
 
+use std::fmt::Write;
+
 use humansize::{format_size, BINARY};
 
 /// The units text output can use. JSON and Prometheus always carry exact bytes.
@@ -47,14 +49,53 @@ impl Unit {
 
     /// `bytes` in this unit, e.g. `234 MB`. MB and kB round down, like the original tool.
     pub fn format(self, bytes: u64) -> String {
+        let mut text = String::new();
+        self.push(&mut text, bytes);
+        text
+    }
+
+    /// [`Unit::format`], appended to `out` (the region listing writes a million of these).
+    pub(crate) fn push(self, out: &mut String, bytes: u64) {
+        let (number, unit) = match self {
+            Unit::Bytes => (bytes, " B"),
+            Unit::Kib => (bytes / KIB, " kB"),
+            Unit::Mib => (bytes / MIB, " MB"),
+            Unit::Gib => {
+                write!(out, "{:.2} GB", bytes as f64 / GIB as f64)
+                    .expect("writing to a String cannot fail");
+                return;
+            }
+            Unit::Auto => return out.push_str(&format_size(bytes, BINARY)),
+        };
+        push_decimal(out, number);
+        out.push_str(unit);
+    }
+
+    /// The number of characters [`Unit::format`] writes for `bytes` (all ASCII).
+    pub(crate) fn width(self, bytes: u64) -> usize {
+        let digits = |number: u64| number.checked_ilog10().map_or(1, |log| log as usize + 1);
         match self {
-            Unit::Bytes => format!("{bytes} B"),
-            Unit::Kib => format!("{} kB", bytes / KIB),
-            Unit::Mib => format!("{} MB", bytes / MIB),
-            Unit::Gib => format!("{:.2} GB", bytes as f64 / GIB as f64),
-            Unit::Auto => format_size(bytes, BINARY),
+            Unit::Bytes => digits(bytes) + " B".len(),
+            Unit::Kib => digits(bytes / KIB) + " kB".len(),
+            Unit::Mib => digits(bytes / MIB) + " MB".len(),
+            Unit::Gib | Unit::Auto => self.format(bytes).len(),
         }
     }
+}
+
+/// `number` in decimal, appended to `out`.
+fn push_decimal(out: &mut String, mut number: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 #[cfg(test)]
@@ -75,6 +116,15 @@ mod tests {
             let fields: Vec<&str> = text.split_whitespace().collect();
             assert_eq!(fields.len(), 2, "{text}");
             assert!(fields[0].parse::<f64>().is_ok(), "{text}");
+        }
+        for unit in Unit::ALL {
+            for bytes in [0, 1, 1023, 1024, MIB - 1, MIB, 10 * MIB, bytes, u64::MAX] {
+                assert_eq!(
+                    unit.width(bytes),
+                    unit.format(bytes).len(),
+                    "{unit:?} {bytes}"
+                );
+            }
         }
     }
 }

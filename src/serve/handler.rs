@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::render::escape::for_terminal;
 use crate::render::{Format, Renderer, TextStyle, Unit};
-use crate::report::{Listing, RegionRow, Report};
+use crate::report::{Listing, RegionList, Report};
 
 /// The endpoints [`respond`] serves, with what each is for (the index page lists them).
 pub const ENDPOINTS: [(&str, &str); 4] = [
@@ -51,7 +51,7 @@ impl Response {
 pub struct Snapshot {
     /// The report, its regions moved out to `regions`, so each request copies only what it lists.
     without_regions: Report,
-    regions: Vec<RegionRow>,
+    regions: RegionList,
 }
 
 impl Snapshot {
@@ -77,7 +77,7 @@ impl Snapshot {
             Listing::All => self.regions.len(),
         };
         let mut report = self.without_regions.clone();
-        report.regions = self.regions[..listed].to_vec();
+        report.regions = self.regions.largest(listed);
         report.listing = listing;
         report
     }

@@ -342,16 +342,12 @@ fn old_kernels_and_odd_names_parse() {
     assert_eq!(regions(&old, "stack"), 3, "[stack] and [stack:TID]");
 
     let names = analyze_fixture("edge/names.smaps");
-    let listed: Vec<&[u8]> = names
-        .regions
-        .iter()
-        .map(|region| region.name.as_slice())
-        .collect();
+    let listed: Vec<Vec<u8>> = names.regions.iter().map(|region| region.name).collect();
     assert!(
-        listed.contains(&&b"/tmp/trail "[..]),
+        listed.contains(&b"/tmp/trail ".to_vec()),
         "the trailing space is kept"
     );
-    assert!(listed.contains(&&b"/opt/my app/lib one.so"[..]));
+    assert!(listed.contains(&b"/opt/my app/lib one.so".to_vec()));
     assert!(
         listed.iter().any(|name| name.contains(&0x1b)),
         "raw bytes are kept for renderers"

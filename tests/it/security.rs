@@ -602,6 +602,32 @@ fn two_hundred_thousand_regions_stream_through_bounded_memory() {
     run.assert_bounded_memory();
 }
 
+/// `-all` keeps every region until the input has ended (the listing is sorted by size): each
+/// costs a packed row of 64 bytes and its name (once for a run of regions of one name). Owned
+/// copies of every region once cost about 200 bytes each plus a copy of each name.
+#[test]
+fn every_region_listed_costs_a_bounded_few_bytes() {
+    const REGIONS: usize = 120_000;
+    const MOST_BYTES_PER_REGION: u64 = 120;
+    let input = synthetic::synthetic_smaps(REGIONS);
+    let top = run_measured(&["-file", "-"], Feed::Bytes(input.clone()));
+    assert_eq!(top.code, Some(0), "{}", top.describe());
+    let all = run_measured(&["-file", "-", "-all"], Feed::Bytes(input));
+    assert_eq!(all.code, Some(0), "{}", all.describe());
+    assert_eq!(table_rows(&utf8(&all.stdout)).len(), REGIONS);
+    let per_region = all.max_rss_kib.saturating_sub(top.max_rss_kib) * 1024 / REGIONS as u64;
+    eprintln!(
+        "note: -all costs {per_region} bytes per region (peak RSS {} KiB for {REGIONS} regions, \
+         {} KiB without -all)",
+        all.max_rss_kib, top.max_rss_kib
+    );
+    assert!(
+        per_region <= MOST_BYTES_PER_REGION,
+        "-all costs {per_region} bytes per region, at most {MOST_BYTES_PER_REGION} expected: {}",
+        all.describe()
+    );
+}
+
 /// A million distinct names once cost a million groups (563 MiB for `[anon:…]` names, 900 MiB
 /// for 3,000 names of 60 KB). In the default mode the largest groups are kept and the rest is
 /// summed in `[other names]`: memory stays bounded, and every region is still counted once.

@@ -32,8 +32,10 @@ pub fn analyze_and_check(data: &[u8], unit: Unit) -> Option<Report> {
             assert_eq!(top.sections, all.sections, "sections depend on the listing");
             // Regions of equal rank may be listed in either order: compare the ranks only.
             let ranks = |report: &Report, count: usize| -> Vec<(u64, u64, u64)> {
-                report.regions[..count]
+                report
+                    .regions
                     .iter()
+                    .take(count)
                     .map(|row| (row.amounts.rss, row.amounts.size, row.start))
                     .collect()
             };
@@ -140,7 +142,7 @@ pub fn check_report(report: &Report, listing: Listing) {
             );
         }
     }
-    for pair in report.regions.windows(2) {
+    for pair in report.regions.to_vec().windows(2) {
         let rank = |row: &RegionRow| (row.amounts.rss, row.amounts.size);
         assert!(
             rank(&pair[0]) >= rank(&pair[1]),

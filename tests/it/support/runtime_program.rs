@@ -165,7 +165,7 @@ pub fn own_maps(lines: &[String], key: &str) -> Vec<(u64, u64)> {
 }
 
 /// The regions of `report` (listed with every region) that overlap `start..end`.
-pub fn overlapping(report: &Report, start: u64, end: u64) -> Vec<&memanalyzer::RegionRow> {
+pub fn overlapping(report: &Report, start: u64, end: u64) -> Vec<memanalyzer::RegionRow> {
     let found: Vec<_> = report
         .regions
         .iter()
