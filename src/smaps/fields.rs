@@ -33,7 +33,7 @@ macro_rules! smaps_fields {
                 [$(FieldKey::$variant,)* FieldKey::VmFlags];
 
             /// The key as the kernel prints it, without the colon.
-            pub fn name(self) -> &'static str {
+            pub const fn name(self) -> &'static str {
                 match self {
                     $(FieldKey::$variant => $name,)*
                     FieldKey::VmFlags => "VmFlags",
@@ -131,7 +131,60 @@ smaps_fields! {
     ProtectionKey => protection_key, "ProtectionKey", Count;
 }
 
+/// A key and its colon as the start of a line, compared in one 16-byte load: the bytes, and a
+/// mask of the ones the key covers. Every key with its colon fits in 16 bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeyPattern {
+    pub bytes: u128,
+    pub mask: u128,
+    /// Length of the key with its colon.
+    pub len: usize,
+}
+
+impl KeyPattern {
+    const fn of(name: &str) -> KeyPattern {
+        let name = name.as_bytes();
+        assert!(name.len() < 16, "a key with its colon fits in 16 bytes");
+        let mut bytes = [0u8; 16];
+        let mut mask = [0u8; 16];
+        let mut index = 0;
+        while index < name.len() {
+            bytes[index] = name[index];
+            mask[index] = 0xff;
+            index += 1;
+        }
+        bytes[index] = b':';
+        mask[index] = 0xff;
+        KeyPattern {
+            bytes: u128::from_le_bytes(bytes),
+            mask: u128::from_le_bytes(mask),
+            len: index + 1,
+        }
+    }
+
+    /// Whether `start`, the first 16 bytes of a line, begins with the key and its colon.
+    #[inline]
+    pub(crate) fn matches(&self, start: &[u8; 16]) -> bool {
+        u128::from_le_bytes(*start) & self.mask == self.bytes
+    }
+}
+
 impl FieldKey {
+    /// [`KeyPattern`]s, indexed by [`FieldKey`].
+    pub(crate) const PATTERNS: [KeyPattern; FieldKey::ALL.len()] = {
+        let mut patterns = [KeyPattern {
+            bytes: 0,
+            mask: 0,
+            len: 0,
+        }; FieldKey::ALL.len()];
+        let mut index = 0;
+        while index < FieldKey::ALL.len() {
+            patterns[index] = KeyPattern::of(FieldKey::ALL[index].name());
+            index += 1;
+        }
+        patterns
+    };
+
     /// The key whose printed name is `name` (without the colon).
     pub fn from_name(name: &[u8]) -> Option<FieldKey> {
         FieldKey::ALL
