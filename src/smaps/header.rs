@@ -66,6 +66,19 @@ impl Perms {
         self.bits & (READ | WRITE | EXECUTE) == 0
     }
 
+    /// A number below [`Perms::COUNT`] that tells permissions apart, for tables indexed by them.
+    pub(crate) fn index(self) -> usize {
+        usize::from(self.bits)
+    }
+
+    /// How many different permissions there are.
+    pub(crate) const COUNT: usize = 16;
+
+    /// Every valid permission set, in [`Perms::index`] order.
+    pub(crate) fn every() -> impl Iterator<Item = Perms> {
+        (0..Self::COUNT as u8).map(|bits| Perms { bits })
+    }
+
     /// The four characters, as the kernel prints them.
     pub fn as_str(self) -> &'static str {
         const TEXT: [&str; 16] = [

@@ -35,9 +35,12 @@ pub struct Region<'a> {
 impl Region<'_> {
     /// Whether VmFlags holds the two-letter `code` (`hg`: advised for huge pages).
     pub fn has_vm_flag(&self, code: [u8; 2]) -> bool {
-        self.vm_flags
-            .split(|&byte| byte == b' ')
-            .any(|flag| flag == code)
+        // Most records lack the code's first letter altogether: one quick search says so.
+        memchr::memchr(code[0], self.vm_flags).is_some()
+            && self
+                .vm_flags
+                .split(|&byte| byte == b' ')
+                .any(|flag| flag == code)
     }
 }
 
