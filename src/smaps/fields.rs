@@ -68,6 +68,7 @@ macro_rules! smaps_fields {
             }
 
             /// Where a numeric key's value is stored; `None` for `VmFlags`.
+            #[inline]
             pub(crate) fn slot(&mut self, key: FieldKey) -> Option<&mut u64> {
                 match key {
                     $(FieldKey::$variant => Some(&mut self.$field),)*
@@ -230,6 +231,7 @@ impl Fields {
         self.present
     }
 
+    #[inline]
     pub(crate) fn mark_present(&mut self, key: FieldKey) {
         self.present |= 1 << key.index();
     }

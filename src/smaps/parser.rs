@@ -328,7 +328,6 @@ impl Parser {
         rest: &[u8],
         fields: &mut Fields,
     ) -> Result<Option<usize>, ParseError> {
-        const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
         const MAX_DIGITS: usize = 15;
         let index = self.next_key % FieldKey::ALL.len();
         let pattern = &FieldKey::PATTERNS[index];
@@ -337,19 +336,8 @@ impl Parser {
             Some(start) if pattern.matches(start) && key.unit() == Unit::Kb => {}
             _ => return Ok(None),
         }
-        let mut at = pattern.len;
-        // Spaces, eight at a time: the first byte that is not one ends them.
-        loop {
-            let Some(word) = rest.get(at..).and_then(<[u8]>::first_chunk::<8>) else {
-                return Ok(None);
-            };
-            let not_spaces = u64::from_le_bytes(*word) ^ SPACES;
-            if not_spaces != 0 {
-                at += (not_spaces.trailing_zeros() / 8) as usize;
-                break;
-            }
-            at += 8;
-        }
+        let value = trim_leading_spaces(&rest[pattern.len..]);
+        let mut at = rest.len() - value.len();
         let digits_start = at;
         let mut number = 0u64;
         while let Some(digit) = rest.get(at).map(|byte| byte.wrapping_sub(b'0')) {
