@@ -18,8 +18,10 @@ mod header;
 mod parser;
 mod rollup;
 
+pub use buffer::Chunks;
+pub(crate) use buffer::ReadChunks;
 pub use error::{Excerpt, ParseError, ParseErrorKind, StreamError, Warning};
 pub use fields::{FieldKey, Fields};
 pub use header::{parse_header, Header, Perms};
-pub use parser::{parse_bytes, parse_reader, ParseSummary, Region, MAX_LINE_BYTES};
+pub use parser::{parse_bytes, parse_chunks, parse_reader, ParseSummary, Region, MAX_LINE_BYTES};
 pub use rollup::parse_rollup;

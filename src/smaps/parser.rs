@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use super::buffer::RecordBuffer;
+use super::buffer::{first_record_boundary, last_record_boundary, Carry, Chunks, ReadChunks};
 use super::error::{ParseError, ParseErrorKind, StreamError, Warning};
 use super::fields::{FieldKey, Fields, Unit};
 use super::header::{parse_decimal, parse_header, trim_leading_spaces, Header};
@@ -69,27 +69,57 @@ where
 
 /// Streams smaps text from `reader` through one bounded buffer, calling `on_region` for each
 /// record in order. Memory use is bounded by the longest record, not by the input's size.
-pub fn parse_reader<R, F>(mut reader: R, mut on_region: F) -> Result<ParseSummary, StreamError>
+pub fn parse_reader<R, F>(reader: R, on_region: F) -> Result<ParseSummary, StreamError>
 where
     R: Read,
     F: FnMut(&Region<'_>),
 {
+    parse_chunks(ReadChunks::new(reader), on_region)
+}
+
+/// Streams smaps text handed over in pieces, calling `on_region` for each record in order. Each
+/// piece is parsed where it lies; only a record cut by a piece's end is copied, so memory use
+/// is bounded by the longest record, not by the input's size.
+pub fn parse_chunks<C, F>(mut chunks: C, mut on_region: F) -> Result<ParseSummary, StreamError>
+where
+    C: Chunks,
+    F: FnMut(&Region<'_>),
+{
     let mut parser = Parser::default();
-    let mut buffer = RecordBuffer::new();
+    let mut carry = Carry::default();
     let mut total_bytes = 0u64;
     loop {
-        total_bytes += buffer.fill_from(&mut reader, parser.line_no)? as u64;
-        let complete = buffer.complete();
-        if !complete.is_empty() {
-            let taken = complete.len();
-            parser
-                .feed(complete, buffer.at_eof(), &mut on_region)
-                .map_err(StreamError::Parse)?;
-            buffer.consume(taken);
-        }
-        if buffer.at_eof() {
+        let mut chunk = chunks.next_chunk().map_err(StreamError::Io)?;
+        total_bytes += chunk.len() as u64;
+        if chunk.is_empty() {
+            if !carry.bytes().is_empty() {
+                parser
+                    .feed(carry.bytes(), true, &mut on_region)
+                    .map_err(StreamError::Parse)?;
+            }
             return Ok(parser.finish(total_bytes));
         }
+        if !carry.bytes().is_empty() {
+            // The carried record goes on in this piece, up to the piece's first record start.
+            let at_line_start = carry.bytes().ends_with(b"\n");
+            let Some(boundary) = first_record_boundary(chunk, at_line_start) else {
+                carry.push(chunk, parser.line_no)?;
+                continue;
+            };
+            carry.push(&chunk[..boundary], parser.line_no)?;
+            parser
+                .feed(carry.bytes(), false, &mut on_region)
+                .map_err(StreamError::Parse)?;
+            carry.clear();
+            chunk = &chunk[boundary..];
+        }
+        let boundary = last_record_boundary(chunk);
+        if boundary > 0 {
+            parser
+                .feed(&chunk[..boundary], false, &mut on_region)
+                .map_err(StreamError::Parse)?;
+        }
+        carry.push(&chunk[boundary..], parser.line_no)?;
     }
 }
 
