@@ -60,6 +60,11 @@ impl Carry {
         self.bytes.clear();
     }
 
+    /// Drops the first `count` bytes, which the parser has taken.
+    pub(crate) fn consume(&mut self, count: usize) {
+        self.bytes.drain(..count);
+    }
+
     /// Appends `more`. `lines_before` (the lines already parsed, which the carry follows)
     /// numbers the line named in an error: a line longer than [`MAX_LINE_BYTES`], or a record
     /// longer than [`MAX_RECORD_BYTES`], is refused before it is copied.

@@ -103,7 +103,16 @@ where
             // The carried record goes on in this piece, up to the piece's first record start.
             let at_line_start = carry.bytes().ends_with(b"\n");
             let Some(boundary) = first_record_boundary(chunk, at_line_start) else {
+                // No whole record start in this piece: it all goes to the carry, where a record
+                // start may now be whole (small pieces cut header lines).
                 carry.push(chunk, parser.line_no)?;
+                let boundary = last_record_boundary(carry.bytes());
+                if boundary > 0 {
+                    parser
+                        .feed(&carry.bytes()[..boundary], false, &mut on_region)
+                        .map_err(StreamError::Parse)?;
+                    carry.consume(boundary);
+                }
                 continue;
             };
             carry.push(&chunk[..boundary], parser.line_no)?;
