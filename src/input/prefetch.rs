@@ -11,7 +11,7 @@ use crate::smaps::Chunks;
 
 /// Size of each buffer. The kernel returns about 4 KiB of smaps per read, so one buffer
 /// collects many reads before it is handed over.
-const BUFFER_BYTES: usize = 256 * 1024;
+const BUFFER_BYTES: usize = 128 * 1024;
 /// Buffers in flight: enough to keep the reader busy while the parser works on one.
 const BUFFERS: usize = 4;
 
