@@ -198,6 +198,12 @@ impl FieldKey {
     pub(crate) fn index(self) -> usize {
         self as usize
     }
+
+    /// The position in [`FieldKey::ALL`] of the key the kernel prints after this one (the first
+    /// after the last).
+    pub(crate) fn next_index(self) -> usize {
+        (self.index() + 1) % FieldKey::ALL.len()
+    }
 }
 
 impl Fields {

@@ -215,7 +215,7 @@ impl Parser {
             // read where they stand, without searching for their end first.
             if let (Some(record), Some(false)) = (open.as_mut(), self.crlf) {
                 if let Some(length) =
-                    self.take_kernel_kb_line(&data[line_start..], &mut record.fields)?
+                    self.take_kernel_kb_line(&data[line_start..], &mut record.fields)
                 {
                     line_start += length;
                     continue;
@@ -359,21 +359,18 @@ impl Parser {
     /// The fast path for the lines that make up most of smaps text: the key the kernel prints
     /// next, its colon, spaces, a decimal of at most 15 digits (below [`MAX_KB`]), ` kB` and the
     /// line end. Such a line is taken into `fields` exactly as [`Parser::parse_field`] takes it,
-    /// and its length with the newline is returned; `None` (any other line) changes nothing and
-    /// leaves the line to the general path. Only for input whose lines end in a bare `\n`.
+    /// and its length with the newline is returned; `None` (any other line, or one whose value
+    /// would make a total overflow) changes nothing and leaves the line to the general path.
+    /// Only for input whose lines end in a bare `\n`.
     #[inline]
-    fn take_kernel_kb_line(
-        &mut self,
-        rest: &[u8],
-        fields: &mut Fields,
-    ) -> Result<Option<usize>, ParseError> {
+    fn take_kernel_kb_line(&mut self, rest: &[u8], fields: &mut Fields) -> Option<usize> {
         const MAX_DIGITS: usize = 15;
-        let index = self.next_key % FieldKey::ALL.len();
-        let pattern = &FieldKey::PATTERNS[index];
-        let key = FieldKey::ALL[index];
-        match rest.first_chunk::<16>() {
-            Some(start) if pattern.matches(start) && key.unit() == Unit::Kb => {}
-            _ => return Ok(None),
+        let index = self.next_key;
+        let (pattern, &key) = FieldKey::PATTERNS
+            .get(index)
+            .zip(FieldKey::ALL.get(index))?;
+        if !(key.unit() == Unit::Kb && pattern.matches(rest.first_chunk::<16>()?)) {
+            return None;
         }
         let value = trim_leading_spaces(&rest[pattern.len..]);
         let mut at = rest.len() - value.len();
@@ -390,24 +387,20 @@ impl Parser {
         let digits = at - digits_start;
         let unit_and_end = rest.get(at..).and_then(<[u8]>::first_chunk::<4>);
         if digits == 0 || digits > MAX_DIGITS || unit_and_end != Some(b" kB\n") {
-            return Ok(None);
+            return None;
         }
-        self.line_no += 1;
-        self.next_key = index + 1;
-        fields.mark_present(key);
         let slot = fields.slot(key).expect("a kB key has a numeric slot");
         // A repeated key replaces its earlier value in the record, and so in the total.
         let total = &mut self.totals[index];
-        let sum = *total - *slot + number;
-        if sum > MAX_KB {
-            return Err(ParseError::new(
-                self.line_no,
-                ParseErrorKind::TotalOverflow { key },
-            ));
-        }
+        let sum = (*total - *slot)
+            .checked_add(number)
+            .filter(|&sum| sum <= MAX_KB)?;
         *total = sum;
         *slot = number;
-        Ok(Some(at + 4))
+        fields.mark_present(key);
+        self.line_no += 1;
+        self.next_key = key.next_index();
+        Some(at + 4)
     }
 
     /// Reads one `Key: value` line into `fields`; returns the VmFlags bytes when it is that line.
@@ -418,21 +411,28 @@ impl Parser {
         fields: &mut Fields,
     ) -> Result<Option<&'a [u8]>, ParseError> {
         // The kernel prints keys in a fixed order: try the one after the last key first.
-        let predicted = FieldKey::ALL[self.next_key % FieldKey::ALL.len()];
+        let predicted_index = self.next_key % FieldKey::ALL.len();
+        let predicted = FieldKey::ALL[predicted_index];
+        let pattern = &FieldKey::PATTERNS[predicted_index];
         let predicted_name = predicted.name().as_bytes();
-        let (key, colon) =
-            if line.starts_with(predicted_name) && line.get(predicted_name.len()) == Some(&b':') {
-                (predicted, predicted_name.len())
-            } else {
-                let Some(name) = field_key_of(line) else {
-                    return Err(self.error(ParseErrorKind::NotAField).found(line));
-                };
-                let Some(key) = FieldKey::from_name(name) else {
-                    return Ok(None); // Unknown keys come and go between kernel versions and vendors.
-                };
-                (key, name.len())
+        let is_predicted = match line.first_chunk::<16>() {
+            Some(start) => pattern.matches(start),
+            None => {
+                line.starts_with(predicted_name) && line.get(predicted_name.len()) == Some(&b':')
+            }
+        };
+        let (key, colon) = if is_predicted {
+            (predicted, predicted_name.len())
+        } else {
+            let Some(name) = field_key_of(line) else {
+                return Err(self.error(ParseErrorKind::NotAField).found(line));
             };
-        self.next_key = key.index() + 1;
+            let Some(key) = FieldKey::from_name(name) else {
+                return Ok(None); // Unknown keys come and go between kernel versions and vendors.
+            };
+            (key, name.len())
+        };
+        self.next_key = key.next_index();
         let value = trim_leading_spaces(&line[colon + 1..]);
         fields.mark_present(key);
         let Some(slot) = fields.slot(key) else {
@@ -834,6 +834,26 @@ FFFF0000-FFFF1000 r--P 00000000 00:00 0
                 "pieces of {piece}"
             );
         }
+    }
+
+    #[test]
+    fn a_total_overflow_is_found_on_the_kernels_own_lines_too() {
+        // Fifteen-digit values, which the fast path reads: the tenth record's Rss overflows.
+        let mut text = String::new();
+        for record in 0..10u64 {
+            let start = 0x1000 * (record + 1);
+            text.push_str(&format!(
+                "{start:x}-{:x} rw-p 00000000 00:00 0 \nSize:               4 kB\n\
+                 Rss:   999999999999999 kB\n",
+                start + 0x1000
+            ));
+        }
+        let error = parse_bytes(text.as_bytes(), |_| {}).unwrap_err();
+        assert_eq!(error.line, 30);
+        assert_eq!(
+            error.kind,
+            ParseErrorKind::TotalOverflow { key: FieldKey::Rss }
+        );
     }
 
     #[test]
