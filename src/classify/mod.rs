@@ -252,9 +252,8 @@ pub(crate) type RuleIndex = u16;
 const MAX_CHAIN: usize = 24;
 
 /// The rules that matched one region, in table order: every one but the last has a condition;
-/// the last always holds. Slots past `len` are always 0, so the derived hash agrees with the
-/// comparison, which looks at the used slots only (one or two, mostly).
-#[derive(Clone, Copy, Debug, Eq, Hash)]
+/// the last always holds. Compared and hashed by the used slots only (one or two, mostly).
+#[derive(Clone, Copy, Debug, Eq)]
 pub(crate) struct Chain {
     rules: [RuleIndex; MAX_CHAIN],
     len: u8,
@@ -263,7 +262,13 @@ pub(crate) struct Chain {
 impl PartialEq for Chain {
     #[inline]
     fn eq(&self, other: &Chain) -> bool {
-        self.len == other.len && self.rules() == other.rules()
+        self.rules() == other.rules()
+    }
+}
+
+impl std::hash::Hash for Chain {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.rules().hash(state);
     }
 }
 
