@@ -214,11 +214,13 @@ impl Parser {
             // Most lines are `Key:  value kB` with the key the kernel prints next: they are
             // read where they stand, without searching for their end first.
             if let (Some(record), Some(false)) = (open.as_mut(), self.crlf) {
-                if let Some(length) =
+                while let Some(length) =
                     self.take_kernel_kb_line(&data[line_start..], &mut record.fields)
                 {
                     line_start += length;
-                    continue;
+                }
+                if line_start == data.len() {
+                    break;
                 }
             }
             let line_end =
