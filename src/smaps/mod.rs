@@ -1,6 +1,7 @@
 //! The `/proc/<pid>/smaps` format, parsed without I/O of its own and without allocating per line
 //! or per region: [`parse_bytes`] for text in memory, [`parse_reader`] for any reader through one
-//! bounded buffer, [`parse_rollup`] for `smaps_rollup`. Names are borrowed bytes, exactly as the
+//! bounded buffer, [`parse_chunks`] for input handed over in pieces (parsed where they lie),
+//! [`parse_rollup`] for `smaps_rollup`. Names are borrowed bytes, exactly as the
 //! kernel printed them.
 //!
 //! ```
