@@ -68,6 +68,9 @@ pub(crate) struct NamedGroups {
     dropped: Dropped,
     /// Scratch space for folded names, reused for every named region.
     scratch: Vec<u8>,
+    /// The kept group with the least memory, once looked for: it stays the smallest until it
+    /// grows or the kept groups change, since groups only grow.
+    smallest: Option<usize>,
 }
 
 impl NamedGroups {
@@ -75,6 +78,9 @@ impl NamedGroups {
     pub(crate) fn add(&mut self, name: &[u8], amounts: Amounts) {
         fold_digits_into(name, &mut self.scratch);
         if let Some(&index) = self.index.get(&self.scratch[..]) {
+            if self.smallest == Some(index) {
+                self.smallest = None;
+            }
             let group = &mut self.groups[index];
             group.uniform &= group.first_name.as_deref().unwrap_or(&group.key) == name;
             group.count.add(amounts);
@@ -111,15 +117,20 @@ impl NamedGroups {
         self.name_bytes += group.name_bytes();
         self.groups.push(group);
         self.index.insert(key, self.groups.len() - 1);
+        self.smallest = None;
     }
 
     /// The kept group with the least memory (the earliest of equals).
-    fn smallest(&self) -> Option<usize> {
-        (0..self.groups.len()).min_by_key(|&index| self.groups[index].rank())
+    fn smallest(&mut self) -> Option<usize> {
+        if self.smallest.is_none() {
+            self.smallest = (0..self.groups.len()).min_by_key(|&index| self.groups[index].rank());
+        }
+        self.smallest
     }
 
     /// Moves a kept group's sums to the remainder; its name goes there from now on.
     fn drop_group(&mut self, index: usize) {
+        self.smallest = None;
         let group = self.groups.swap_remove(index);
         self.index.remove(&group.key);
         if let Some(moved) = self.groups.get(index) {

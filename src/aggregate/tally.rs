@@ -26,18 +26,25 @@ impl Count {
 /// What a cell is keyed by: the chain, and for executable candidates their index.
 pub(crate) type CellKey = (Chain, u32);
 
-/// Few distinct chains occur (tens), so a vector searched from the most recent cell is faster
-/// than hashing.
+/// Few distinct chains occur (tens), so a vector is enough; the cell last used for each first
+/// rule is tried before the vector is searched (neighbouring regions alternate between a few
+/// cells: a map and its guard, a library's segments).
 #[derive(Default)]
 pub(crate) struct Tally {
     cells: Vec<(CellKey, Count)>,
-    last: usize,
+    /// Indexed by a chain's first rule: the cell last used for it.
+    last_by_first_rule: Vec<usize>,
 }
 
 impl Tally {
     pub(crate) fn add(&mut self, key: CellKey, amounts: Amounts) {
-        let index = match self.cells.get(self.last) {
-            Some((last_key, _)) if *last_key == key => self.last,
+        let first = usize::from(key.0.first());
+        if first >= self.last_by_first_rule.len() {
+            self.last_by_first_rule.resize(first + 1, usize::MAX);
+        }
+        let last = self.last_by_first_rule[first];
+        let index = match self.cells.get(last) {
+            Some((last_key, _)) if *last_key == key => last,
             _ => match self.cells.iter().position(|(cell_key, _)| *cell_key == key) {
                 Some(index) => index,
                 None => {
@@ -46,7 +53,7 @@ impl Tally {
                 }
             },
         };
-        self.last = index;
+        self.last_by_first_rule[first] = index;
         self.cells[index].1.add(amounts);
     }
 

@@ -286,18 +286,13 @@ pub(crate) fn file_name(path: &[u8]) -> &[u8] {
     path.rsplit(|&b| b == b'/').next().unwrap_or(path)
 }
 
-/// `*.so` or `*.so.N…` (e.g. `libc.so.6`, `libssl.so.3.0.2`), with or without ` (deleted)`.
-pub(super) fn is_shared_library(name: &[u8]) -> bool {
-    let file = file_name(name);
+/// Whether a file name (see [`file_name`]) is `*.so` or `*.so.N…` (e.g. `libc.so.6`,
+/// `libssl.so.3.0.2`).
+pub(super) fn is_shared_library_file(file: &[u8]) -> bool {
     let Some(pos) = memchr::memmem::rfind(file, b".so") else {
         return false;
     };
     let after = &file[pos + 3..];
     after.is_empty()
         || (after[0] == b'.' && after[1..].iter().all(|&b| b.is_ascii_digit() || b == b'.'))
-}
-
-/// A shared library whose file name starts with `prefix` (`libc.so` matches `libc.so.6`).
-pub(super) fn is_library(path: &[u8], prefix: &str) -> bool {
-    is_shared_library(path) && file_name(path).starts_with(prefix.as_bytes())
 }

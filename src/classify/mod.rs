@@ -252,11 +252,30 @@ pub(crate) type RuleIndex = u16;
 const MAX_CHAIN: usize = 24;
 
 /// The rules that matched one region, in table order: every one but the last has a condition;
-/// the last always holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// the last always holds. Compared and hashed by the used slots only (one or two, mostly).
+#[derive(Clone, Copy, Debug, Eq)]
 pub(crate) struct Chain {
     rules: [RuleIndex; MAX_CHAIN],
     len: u8,
+}
+
+impl PartialEq for Chain {
+    #[inline]
+    fn eq(&self, other: &Chain) -> bool {
+        // A loop, not a slice comparison: that calls memcmp, far slower for one or two slots.
+        self.len == other.len
+            && self
+                .rules()
+                .iter()
+                .zip(other.rules())
+                .all(|(mine, theirs)| mine == theirs)
+    }
+}
+
+impl std::hash::Hash for Chain {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.rules().hash(state);
+    }
 }
 
 impl Chain {
@@ -356,9 +375,55 @@ impl Neighbour {
     }
 }
 
+/// What kind of name a region has: it decides which rules can match it at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NameKind {
+    /// No name.
+    Unnamed,
+    /// A path (`/…`).
+    Path,
+    /// `[anon:NAME]` or `[anon_shmem:NAME]`.
+    Anon,
+    /// Any other name (`[heap]`, `anon_inode:…`).
+    Other,
+}
+
+impl NameKind {
+    const ALL: [NameKind; 4] = [
+        NameKind::Unnamed,
+        NameKind::Path,
+        NameKind::Anon,
+        NameKind::Other,
+    ];
+}
+
+impl NameMatch {
+    /// Whether a name of `kind` can match at all: false only when it certainly cannot.
+    fn may_match(self, kind: NameKind) -> bool {
+        use NameMatch::*;
+        match self {
+            Exact(text) | Prefix(text) => match text.as_bytes().first() {
+                None => true,
+                Some(b'/') => kind == NameKind::Path,
+                Some(_) => !matches!(kind, NameKind::Unnamed | NameKind::Path),
+            },
+            Suffix(text) => text.is_empty() || kind != NameKind::Unnamed,
+            AnonExact(_) | AnonPrefix(_) | AnyAnonName => kind == NameKind::Anon,
+            Library(_) | FileNameWhere(_) | ExecutableCandidate | DeletedSharedLibrary
+            | DeletedPath | SharedLibrary | Path => kind == NameKind::Path,
+            UnnamedWhere(_) | Unnamed => kind == NameKind::Unnamed,
+            Executable | Any => true,
+        }
+    }
+}
+
 /// The assembled rule table.
 pub(crate) struct RuleTable {
     rules: Vec<&'static Rule>,
+    /// For each kind of name and each permission set, the rules that may match such a region,
+    /// in table order: indexed by `kind * Perms::COUNT + perms.index()`. A region is tried
+    /// against these only, which gives the same chain as trying it against every rule.
+    candidates: Vec<Vec<RuleIndex>>,
 }
 
 impl RuleTable {
@@ -393,8 +458,28 @@ impl RuleTable {
             assert!(rules
                 .iter()
                 .all(|rule| rule.when.is_none() || rule.stage > Stage::OtherName));
-            RuleTable { rules }
+            let candidates = NameKind::ALL
+                .iter()
+                .flat_map(|&kind| {
+                    let rules = &rules;
+                    Perms::every().map(move |perms| {
+                        (0..rules.len())
+                            .filter(|&index| {
+                                let rule = rules[index];
+                                rule.name.may_match(kind) && perms_match(rule.perms, perms)
+                            })
+                            .map(|index| index as RuleIndex)
+                            .collect()
+                    })
+                })
+                .collect();
+            RuleTable { rules, candidates }
         })
+    }
+
+    /// The rules that may match a region with a name of `kind` and these permissions.
+    fn candidates(&self, kind: NameKind, perms: Perms) -> &[RuleIndex] {
+        &self.candidates[kind as usize * Perms::COUNT + perms.index()]
     }
 
     pub(crate) fn rule(&self, index: RuleIndex) -> &'static Rule {
@@ -434,13 +519,12 @@ impl Classifier {
             rules: [0; MAX_CHAIN],
             len: 0,
         };
-        for (index, rule) in self.table.rules.iter().enumerate() {
-            if !perms_match(rule.perms, header.perms)
-                || !self.name_matches(rule.name, &name, header, around)
-            {
+        for &index in self.table.candidates(name.kind, header.perms) {
+            let rule = self.table.rule(index);
+            if !self.name_matches(rule.name, &name, header, around) {
                 continue;
             }
-            chain.rules[usize::from(chain.len)] = index as RuleIndex;
+            chain.rules[usize::from(chain.len)] = index;
             chain.len += 1;
             if rule.when.is_none() {
                 return chain;
@@ -467,10 +551,13 @@ impl Classifier {
                 .anon
                 .is_some_and(|anon| anon.starts_with(text.as_bytes())),
             AnyAnonName => name.group.is_some(),
-            Library(file) => name.is_path && !name.is_deleted && generic::is_library(raw, file),
-            FileNameWhere(test) => {
-                name.is_path && !name.is_deleted && test(generic::file_name(raw))
+            Library(file) => {
+                name.is_path
+                    && !name.is_deleted
+                    && name.is_shared_library
+                    && name.file_name.starts_with(file.as_bytes())
             }
+            FileNameWhere(test) => name.is_path && !name.is_deleted && test(name.file_name),
             Executable => self.executable.as_deref() == Some(raw),
             ExecutableCandidate => {
                 self.executable.is_none() && name.is_path && !name.is_shared_library
@@ -486,9 +573,11 @@ impl Classifier {
     }
 }
 
-/// What the rules ask of a name, worked out once per region.
+/// What the rules ask of a name, worked out once per region (each only for the kind of name
+/// that needs it: a rule for paths never sees another name, see [`NameMatch::may_match`]).
 struct NameView<'a> {
     raw: &'a [u8],
+    kind: NameKind,
     /// NAME of `[anon:NAME]`, without leading or trailing spaces.
     anon: Option<&'a [u8]>,
     /// NAME of `[anon:NAME]` or `[anon_shmem:NAME]`: what named regions are grouped by.
@@ -496,19 +585,42 @@ struct NameView<'a> {
     is_path: bool,
     is_deleted: bool,
     is_shared_library: bool,
+    /// For a path, its file name without ` (deleted)`.
+    file_name: &'a [u8],
 }
 
 impl<'a> NameView<'a> {
     fn of(raw: &'a [u8]) -> NameView<'a> {
-        let is_path = raw.first() == Some(&b'/');
-        NameView {
+        let mut view = NameView {
             raw,
-            anon: generic::anon_name(raw),
-            group: named_group_source(raw),
-            is_path,
-            is_deleted: is_path && raw.ends_with(DELETED_SUFFIX),
-            is_shared_library: is_path && generic::is_shared_library(raw),
+            kind: NameKind::Unnamed,
+            anon: None,
+            group: None,
+            is_path: false,
+            is_deleted: false,
+            is_shared_library: false,
+            file_name: &[],
+        };
+        match raw.first() {
+            None => {}
+            Some(b'/') => {
+                view.kind = NameKind::Path;
+                view.is_path = true;
+                view.is_deleted = raw.ends_with(DELETED_SUFFIX);
+                view.file_name = generic::file_name(raw);
+                view.is_shared_library = generic::is_shared_library_file(view.file_name);
+            }
+            Some(_) => {
+                view.anon = generic::anon_name(raw);
+                view.group = named_group_source(raw);
+                view.kind = if view.group.is_some() {
+                    NameKind::Anon
+                } else {
+                    NameKind::Other
+                };
+            }
         }
+        view
     }
 }
 

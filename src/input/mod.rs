@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::aggregate::{Aggregator, ProcessInfo};
 use crate::error::Error;
 use crate::report::{Listing, Report, Warning};
-use crate::smaps::{parse_reader, StreamError};
+use crate::smaps::{parse_chunks, Chunks, ReadChunks, StreamError};
 use prefetch::Prefetch;
 
 /// What to analyze.
@@ -142,7 +142,11 @@ pub fn analyze_self(options: &Options) -> Result<Report, Error> {
 /// Analyzes smaps text from any reader: a saved file, a network stream, a test string.
 pub fn analyze_reader<R: Read>(reader: R, options: &Options) -> Result<Report, Error> {
     let started = std::time::Instant::now();
-    let mut report = analyze_stream(reader, info_for(Path::new("-"), options), options)?;
+    let mut report = analyze_stream(
+        ReadChunks::new(reader),
+        info_for(Path::new("-"), options),
+        options,
+    )?;
     report.duration = started.elapsed();
     Ok(report)
 }
@@ -174,21 +178,21 @@ fn prefetched<R: Read + Send + 'static>(source: R, path: &Path) -> Result<Prefet
 }
 
 /// Parses and aggregates a whole stream that is not a live process.
-fn analyze_stream<R: Read>(
-    reader: R,
+fn analyze_stream<C: Chunks>(
+    chunks: C,
     info: ProcessInfo,
     options: &Options,
 ) -> Result<Report, Error> {
-    let (aggregator, warnings) = stream(reader, &info, options)?;
+    let (aggregator, warnings) = stream(chunks, &info, options)?;
     if aggregator.region_count() == 0 {
         return Err(Error::Empty { path: info.path });
     }
     Ok(aggregator.finish(info, options.listing, warnings))
 }
 
-/// Parses `reader` into an aggregator, every region counted.
-fn stream<R: Read>(
-    reader: R,
+/// Parses `chunks` into an aggregator, every region counted.
+fn stream<C: Chunks>(
+    chunks: C,
     info: &ProcessInfo,
     options: &Options,
 ) -> Result<(Aggregator, Vec<Warning>), Error> {
@@ -197,7 +201,7 @@ fn stream<R: Read>(
         aggregator.collect_groups();
     }
     let summary =
-        parse_reader(reader, |region| aggregator.add(region)).map_err(|error| match error {
+        parse_chunks(chunks, |region| aggregator.add(region)).map_err(|error| match error {
             StreamError::Io(source) => Error::Read {
                 path: info.path.clone(),
                 source,

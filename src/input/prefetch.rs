@@ -7,9 +7,11 @@ use std::io::{self, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
+use crate::smaps::Chunks;
+
 /// Size of each buffer. The kernel returns about 4 KiB of smaps per read, so one buffer
 /// collects many reads before it is handed over.
-const BUFFER_BYTES: usize = 256 * 1024;
+const BUFFER_BYTES: usize = 128 * 1024;
 /// Buffers in flight: enough to keep the reader busy while the parser works on one.
 const BUFFERS: usize = 4;
 
@@ -119,18 +121,20 @@ fn read_ahead<R: Read>(
     }
 }
 
-impl Read for Prefetch {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl Prefetch {
+    /// Makes sure the current chunk has data left, taking the next one when it is used up.
+    /// False at the end of the input.
+    fn has_data(&mut self) -> io::Result<bool> {
         while self.position == self.current.length {
             if self.current.last {
-                return Ok(0);
+                return Ok(false);
             }
             let Some(reader) = &self.reader else {
-                return Ok(0);
+                return Ok(false);
             };
             let next = match reader.filled.recv() {
                 Ok(next) => next,
-                Err(_) => return Ok(0),
+                Err(_) => return Ok(false),
             };
             let next = next.inspect_err(|_| self.current.last = true)?;
             let used = std::mem::replace(&mut self.current, next);
@@ -138,11 +142,32 @@ impl Read for Prefetch {
             let _ = reader.recycle.try_send(used.buffer);
             self.position = 0;
         }
+        Ok(true)
+    }
+}
+
+impl Read for Prefetch {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if !self.has_data()? {
+            return Ok(0);
+        }
         let available = &self.current.buffer[self.position..self.current.length];
         let count = available.len().min(out.len());
         out[..count].copy_from_slice(&available[..count]);
         self.position += count;
         Ok(count)
+    }
+}
+
+/// The parser takes each buffer where it lies: no copy.
+impl Chunks for Prefetch {
+    fn next_chunk(&mut self) -> io::Result<&[u8]> {
+        if !self.has_data()? {
+            return Ok(&[]);
+        }
+        let available = &self.current.buffer[self.position..self.current.length];
+        self.position = self.current.length;
+        Ok(available)
     }
 }
 

@@ -1,106 +1,126 @@
-//! The streaming parser's one buffer: filled from any reader, it hands over whole records only,
-//! so the parser on top never sees a record split between reads, and it refuses to grow past
-//! the longest record real smaps text can hold.
+//! How streamed input reaches the parser in whole records. Input arrives in pieces of any size
+//! ([`Chunks`]); each piece is parsed where it lies, up to its last record boundary, and only a
+//! record cut by a piece's end is copied (into the [`Carry`]) to be completed by the next piece.
+//! The carry refuses to grow past the longest line and record real smaps text can hold.
 
 use std::io::{self, Read};
 
 use super::error::{ParseError, ParseErrorKind, StreamError};
 use super::parser::{is_header_line, MAX_LINE_BYTES, MAX_RECORD_BYTES};
 
-/// Starting size: big enough for ~60 typical records per read batch.
-const INITIAL_BYTES: usize = 64 * 1024;
-
-pub(crate) struct RecordBuffer {
-    /// Storage; grows by doubling up to [`MAX_RECORD_BYTES`] when one record does not fit.
-    buf: Vec<u8>,
-    /// `buf[..filled]` holds data not yet consumed; always `filled <= buf.len()`.
-    filled: usize,
-    /// The reader returned end of input.
-    at_eof: bool,
+/// Input handed over in pieces, each borrowed until the next one is asked for.
+pub trait Chunks {
+    /// The next piece of input: any length, cut anywhere; empty once the input has ended.
+    fn next_chunk(&mut self) -> io::Result<&[u8]>;
 }
 
-impl RecordBuffer {
-    pub(crate) fn new() -> RecordBuffer {
-        RecordBuffer {
-            buf: vec![0u8; INITIAL_BYTES],
-            filled: 0,
-            at_eof: false,
+/// Size of [`ReadChunks`]' buffer.
+const READ_BYTES: usize = 64 * 1024;
+
+/// [`Chunks`] from any reader, one read into one reused buffer at a time.
+pub(crate) struct ReadChunks<R> {
+    reader: R,
+    buf: Vec<u8>,
+}
+
+impl<R: Read> ReadChunks<R> {
+    pub(crate) fn new(reader: R) -> ReadChunks<R> {
+        ReadChunks {
+            reader,
+            buf: vec![0; READ_BYTES],
         }
     }
+}
 
-    /// Whether the reader has ended; then [`RecordBuffer::complete`] is everything left.
-    pub(crate) fn at_eof(&self) -> bool {
-        self.at_eof
-    }
-
-    /// Reads once more from `reader`. `lines_before` (the lines already parsed) numbers the line
-    /// named in an error. Returns the number of bytes read; 0 means the input ended.
-    pub(crate) fn fill_from<R: Read>(
-        &mut self,
-        reader: &mut R,
-        lines_before: u64,
-    ) -> Result<usize, StreamError> {
-        if self.filled == self.buf.len() {
-            self.grow(lines_before)?;
-        }
+impl<R: Read> Chunks for ReadChunks<R> {
+    fn next_chunk(&mut self) -> io::Result<&[u8]> {
         loop {
-            match reader.read(&mut self.buf[self.filled..]) {
-                Ok(read) => {
-                    self.filled += read;
-                    self.at_eof = read == 0;
-                    return Ok(read);
-                }
+            match self.reader.read(&mut self.buf) {
+                Ok(read) => return Ok(&self.buf[..read]),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(StreamError::Io(err)),
+                Err(err) => return Err(err),
             }
         }
     }
+}
 
-    /// Makes room when no record boundary fits in the buffer: the current record is unusually
-    /// long. A line or record longer than real smaps text can hold is an error.
-    fn grow(&mut self, lines_before: u64) -> Result<(), StreamError> {
-        let data = &self.buf[..self.filled];
-        let line_start = memchr::memrchr(b'\n', data).map_or(0, |pos| pos + 1);
-        if self.filled - line_start > MAX_LINE_BYTES {
-            let line =
-                lines_before + 1 + memchr::memchr_iter(b'\n', &data[..line_start]).count() as u64;
+/// The start of a record cut by the end of a piece of input, completed from the next pieces.
+#[derive(Default)]
+pub(crate) struct Carry {
+    /// Whole lines and at most one partial line at the end; no more than [`MAX_RECORD_BYTES`].
+    bytes: Vec<u8>,
+}
+
+impl Carry {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+    }
+
+    /// Drops the first `count` bytes, which the parser has taken.
+    pub(crate) fn consume(&mut self, count: usize) {
+        self.bytes.drain(..count);
+    }
+
+    /// Appends `more`. `lines_before` (the lines already parsed, which the carry follows)
+    /// numbers the line named in an error: a line longer than [`MAX_LINE_BYTES`], or a record
+    /// longer than [`MAX_RECORD_BYTES`], is refused before it is copied.
+    pub(crate) fn push(&mut self, more: &[u8], lines_before: u64) -> Result<(), StreamError> {
+        let partial_line = match memchr::memrchr(b'\n', more) {
+            Some(last_newline) => more.len() - last_newline - 1,
+            None => {
+                let carried = memchr::memrchr(b'\n', &self.bytes).map_or(0, |at| at + 1);
+                self.bytes.len() - carried + more.len()
+            }
+        };
+        if partial_line > MAX_LINE_BYTES {
+            let whole_lines = memchr::memchr_iter(b'\n', &self.bytes).count()
+                + memchr::memchr_iter(b'\n', more).count();
             return Err(StreamError::Parse(ParseError::new(
-                line,
+                lines_before + 1 + whole_lines as u64,
                 ParseErrorKind::LineTooLong,
             )));
         }
-        if self.buf.len() >= MAX_RECORD_BYTES {
+        if self.bytes.len() + more.len() > MAX_RECORD_BYTES {
             return Err(StreamError::Parse(ParseError::new(
                 lines_before + 1,
                 ParseErrorKind::RecordTooLong,
             )));
         }
-        self.buf.resize(self.buf.len() * 2, 0);
+        self.bytes.extend_from_slice(more);
         Ok(())
     }
+}
 
-    /// The data that holds only whole records: everything at the end of input, otherwise up to
-    /// the start of the last header line that follows at least one complete line.
-    pub(crate) fn complete(&self) -> &[u8] {
-        let data = &self.buf[..self.filled];
-        if self.at_eof {
-            data
-        } else {
-            &data[..last_record_boundary(data)]
+/// Whether `line` (without its newline) starts a record; empty lines, which the parser skips,
+/// do not.
+fn starts_record(line: &[u8]) -> bool {
+    !line.is_empty() && line != b"\r" && is_header_line(line)
+}
+
+/// Offset in `data` of the first whole line that starts a record, where `data` continues text
+/// that ended with a newline if `at_line_start`, and in the middle of a line otherwise.
+pub(crate) fn first_record_boundary(data: &[u8], at_line_start: bool) -> Option<usize> {
+    let mut line_start = if at_line_start {
+        0
+    } else {
+        memchr::memchr(b'\n', data)? + 1
+    };
+    loop {
+        let line_end = line_start + memchr::memchr(b'\n', &data[line_start..])?;
+        if starts_record(&data[line_start..line_end]) {
+            return Some(line_start);
         }
-    }
-
-    /// Drops the first `count` bytes, which the parser has taken.
-    pub(crate) fn consume(&mut self, count: usize) {
-        assert!(count <= self.filled, "cannot consume more than is buffered");
-        self.buf.copy_within(count..self.filled, 0);
-        self.filled -= count;
+        line_start = line_end + 1;
     }
 }
 
 /// Offset of the start of the last header line that follows at least one complete line, i.e.
 /// the end of the records that are certainly complete; 0 when there are none yet.
-fn last_record_boundary(data: &[u8]) -> usize {
+pub(crate) fn last_record_boundary(data: &[u8]) -> usize {
     let Some(last_newline) = memchr::memrchr(b'\n', data) else {
         return 0;
     };
@@ -110,9 +130,7 @@ fn last_record_boundary(data: &[u8]) -> usize {
         if line_start == 0 {
             return 0;
         }
-        // Empty lines (skipped by the parser) are no boundary: the record goes on after them.
-        let line = &data[line_start..line_end];
-        if !line.is_empty() && line != b"\r" && is_header_line(line) {
+        if starts_record(&data[line_start..line_end]) {
             return line_start;
         }
         line_end = line_start - 1;
@@ -124,20 +142,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hands_over_whole_records_only() {
+    fn boundaries_are_whole_header_lines() {
         let data =
             b"1000-2000 rw-p 00000000 00:00 0 \nRss: 4 kB\n2000-3000 rw-p 00000000 00:00 0 \nRss:";
-        let mut buffer = RecordBuffer::new();
-        let mut reader = &data[..];
-        buffer.fill_from(&mut reader, 0).unwrap();
-        assert_eq!(
-            buffer.complete(),
-            b"1000-2000 rw-p 00000000 00:00 0 \nRss: 4 kB\n"
-        );
-        let taken = buffer.complete().len();
-        buffer.consume(taken);
-        assert_eq!(buffer.fill_from(&mut reader, 2).unwrap(), 0);
-        assert!(buffer.at_eof());
-        assert_eq!(buffer.complete(), b"2000-3000 rw-p 00000000 00:00 0 \nRss:");
+        assert_eq!(last_record_boundary(data), 43);
+        assert_eq!(first_record_boundary(data, true), Some(0));
+        assert_eq!(first_record_boundary(data, false), Some(43));
+        // The last header's line is not whole: no boundary yet.
+        assert_eq!(first_record_boundary(&data[..50], false), None);
+        assert_eq!(last_record_boundary(&data[..50]), 0);
+    }
+
+    #[test]
+    fn the_carry_refuses_long_lines_and_records_before_copying_them() {
+        let mut carry = Carry::default();
+        carry
+            .push(b"1000-2000 rw-p 00000000 00:00 0 \n", 7)
+            .unwrap();
+        let long = vec![b'x'; MAX_LINE_BYTES + 1];
+        match carry.push(&long, 7) {
+            Err(StreamError::Parse(error)) => {
+                assert_eq!((error.line, error.kind), (9, ParseErrorKind::LineTooLong))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let lines = b"Rss: 4 kB\n".repeat(MAX_RECORD_BYTES / 10);
+        match carry.push(&lines, 7) {
+            Err(StreamError::Parse(error)) => {
+                assert_eq!((error.line, error.kind), (8, ParseErrorKind::RecordTooLong))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(carry.bytes().len(), 33, "nothing refused was copied");
     }
 }

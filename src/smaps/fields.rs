@@ -33,7 +33,7 @@ macro_rules! smaps_fields {
                 [$(FieldKey::$variant,)* FieldKey::VmFlags];
 
             /// The key as the kernel prints it, without the colon.
-            pub fn name(self) -> &'static str {
+            pub const fn name(self) -> &'static str {
                 match self {
                     $(FieldKey::$variant => $name,)*
                     FieldKey::VmFlags => "VmFlags",
@@ -68,6 +68,7 @@ macro_rules! smaps_fields {
             }
 
             /// Where a numeric key's value is stored; `None` for `VmFlags`.
+            #[inline]
             pub(crate) fn slot(&mut self, key: FieldKey) -> Option<&mut u64> {
                 match key {
                     $(FieldKey::$variant => Some(&mut self.$field),)*
@@ -131,7 +132,60 @@ smaps_fields! {
     ProtectionKey => protection_key, "ProtectionKey", Count;
 }
 
+/// A key and its colon as the start of a line, compared in one 16-byte load: the bytes, and a
+/// mask of the ones the key covers. Every key with its colon fits in 16 bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeyPattern {
+    pub bytes: u128,
+    pub mask: u128,
+    /// Length of the key with its colon.
+    pub len: usize,
+}
+
+impl KeyPattern {
+    const fn of(name: &str) -> KeyPattern {
+        let name = name.as_bytes();
+        assert!(name.len() < 16, "a key with its colon fits in 16 bytes");
+        let mut bytes = [0u8; 16];
+        let mut mask = [0u8; 16];
+        let mut index = 0;
+        while index < name.len() {
+            bytes[index] = name[index];
+            mask[index] = 0xff;
+            index += 1;
+        }
+        bytes[index] = b':';
+        mask[index] = 0xff;
+        KeyPattern {
+            bytes: u128::from_le_bytes(bytes),
+            mask: u128::from_le_bytes(mask),
+            len: index + 1,
+        }
+    }
+
+    /// Whether `start`, the first 16 bytes of a line, begins with the key and its colon.
+    #[inline]
+    pub(crate) fn matches(&self, start: &[u8; 16]) -> bool {
+        u128::from_le_bytes(*start) & self.mask == self.bytes
+    }
+}
+
 impl FieldKey {
+    /// [`KeyPattern`]s, indexed by [`FieldKey`].
+    pub(crate) const PATTERNS: [KeyPattern; FieldKey::ALL.len()] = {
+        let mut patterns = [KeyPattern {
+            bytes: 0,
+            mask: 0,
+            len: 0,
+        }; FieldKey::ALL.len()];
+        let mut index = 0;
+        while index < FieldKey::ALL.len() {
+            patterns[index] = KeyPattern::of(FieldKey::ALL[index].name());
+            index += 1;
+        }
+        patterns
+    };
+
     /// The key whose printed name is `name` (without the colon).
     pub fn from_name(name: &[u8]) -> Option<FieldKey> {
         FieldKey::ALL
@@ -143,6 +197,12 @@ impl FieldKey {
     /// The key's position in [`FieldKey::ALL`].
     pub(crate) fn index(self) -> usize {
         self as usize
+    }
+
+    /// The position in [`FieldKey::ALL`] of the key the kernel prints after this one (the first
+    /// after the last).
+    pub(crate) fn next_index(self) -> usize {
+        (self.index() + 1) % FieldKey::ALL.len()
     }
 }
 
@@ -177,6 +237,7 @@ impl Fields {
         self.present
     }
 
+    #[inline]
     pub(crate) fn mark_present(&mut self, key: FieldKey) {
         self.present |= 1 << key.index();
     }

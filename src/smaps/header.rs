@@ -66,6 +66,19 @@ impl Perms {
         self.bits & (READ | WRITE | EXECUTE) == 0
     }
 
+    /// A number below [`Perms::COUNT`] that tells permissions apart, for tables indexed by them.
+    pub(crate) fn index(self) -> usize {
+        usize::from(self.bits)
+    }
+
+    /// How many different permissions there are.
+    pub(crate) const COUNT: usize = 16;
+
+    /// Every valid permission set, in [`Perms::index`] order.
+    pub(crate) fn every() -> impl Iterator<Item = Perms> {
+        (0..Self::COUNT as u8).map(|bits| Perms { bits })
+    }
+
     /// The four characters, as the kernel prints them.
     pub fn as_str(self) -> &'static str {
         const TEXT: [&str; 16] = [
@@ -156,6 +169,25 @@ pub fn parse_header(line: &[u8]) -> Result<Header<'_>, &'static str> {
     })
 }
 
+/// Marks a byte that is no hex digit in [`HEX_VALUES`].
+const NOT_HEX: u8 = 0xff;
+
+/// The value of every byte as a hex digit (either case), or [`NOT_HEX`].
+static HEX_VALUES: [u8; 256] = {
+    let mut values = [NOT_HEX; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        values[byte] = match byte as u8 {
+            digit @ b'0'..=b'9' => digit - b'0',
+            letter @ b'a'..=b'f' => letter - b'a' + 10,
+            letter @ b'A'..=b'F' => letter - b'A' + 10,
+            _ => NOT_HEX,
+        };
+        byte += 1;
+    }
+    values
+};
+
 struct Cursor<'a> {
     rest: &'a [u8],
 }
@@ -163,26 +195,23 @@ struct Cursor<'a> {
 impl Cursor<'_> {
     /// A hex number of 1–16 digits, then `separator`, which is consumed.
     fn hex_until(&mut self, separator: u8) -> Option<u64> {
+        let rest = self.rest;
         let mut value: u64 = 0;
         let mut digits = 0;
-        for (index, &byte) in self.rest.iter().enumerate() {
-            let digit = match byte {
-                b'0'..=b'9' => byte - b'0',
-                b'a'..=b'f' => byte - b'a' + 10,
-                b'A'..=b'F' => byte - b'A' + 10,
-                _ if byte == separator && digits > 0 => {
-                    self.rest = &self.rest[index + 1..];
-                    return Some(value);
-                }
-                _ => return None,
-            };
-            digits += 1;
-            if digits > 16 {
-                return None;
+        while let Some(&byte) = rest.get(digits) {
+            let digit = HEX_VALUES[usize::from(byte)];
+            if digit == NOT_HEX {
+                break;
             }
+            // Past 16 digits the value is wrong, but it is refused below.
             value = (value << 4) | u64::from(digit);
+            digits += 1;
         }
-        None
+        if digits == 0 || digits > 16 || rest.get(digits) != Some(&separator) {
+            return None;
+        }
+        self.rest = &rest[digits + 1..];
+        Some(value)
     }
 
     fn perms(&mut self) -> Option<Perms> {
@@ -220,9 +249,21 @@ pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
     Some(value)
 }
 
+/// `bytes` without its leading spaces. The kernel pads names and values with many: they are
+/// skipped eight at a time.
+#[inline]
 pub(crate) fn trim_leading_spaces(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|&b| b != b' ').unwrap_or(bytes.len());
-    &bytes[start..]
+    const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
+    let mut rest = bytes;
+    while let Some((word, after)) = rest.split_first_chunk::<8>() {
+        let not_spaces = u64::from_le_bytes(*word) ^ SPACES;
+        if not_spaces != 0 {
+            return &rest[(not_spaces.trailing_zeros() / 8) as usize..];
+        }
+        rest = after;
+    }
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    &rest[start..]
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use super::buffer::RecordBuffer;
+use super::buffer::{first_record_boundary, last_record_boundary, Carry, Chunks, ReadChunks};
 use super::error::{ParseError, ParseErrorKind, StreamError, Warning};
 use super::fields::{FieldKey, Fields, Unit};
 use super::header::{parse_decimal, parse_header, trim_leading_spaces, Header};
@@ -35,9 +35,12 @@ pub struct Region<'a> {
 impl Region<'_> {
     /// Whether VmFlags holds the two-letter `code` (`hg`: advised for huge pages).
     pub fn has_vm_flag(&self, code: [u8; 2]) -> bool {
-        self.vm_flags
-            .split(|&byte| byte == b' ')
-            .any(|flag| flag == code)
+        // Most records lack the code's first letter altogether: one quick search says so.
+        memchr::memchr(code[0], self.vm_flags).is_some()
+            && self
+                .vm_flags
+                .split(|&byte| byte == b' ')
+                .any(|flag| flag == code)
     }
 }
 
@@ -66,27 +69,66 @@ where
 
 /// Streams smaps text from `reader` through one bounded buffer, calling `on_region` for each
 /// record in order. Memory use is bounded by the longest record, not by the input's size.
-pub fn parse_reader<R, F>(mut reader: R, mut on_region: F) -> Result<ParseSummary, StreamError>
+pub fn parse_reader<R, F>(reader: R, on_region: F) -> Result<ParseSummary, StreamError>
 where
     R: Read,
     F: FnMut(&Region<'_>),
 {
+    parse_chunks(ReadChunks::new(reader), on_region)
+}
+
+/// Streams smaps text handed over in pieces, calling `on_region` for each record in order. Each
+/// piece is parsed where it lies; only a record cut by a piece's end is copied, so memory use
+/// is bounded by the longest record, not by the input's size.
+pub fn parse_chunks<C, F>(mut chunks: C, mut on_region: F) -> Result<ParseSummary, StreamError>
+where
+    C: Chunks,
+    F: FnMut(&Region<'_>),
+{
     let mut parser = Parser::default();
-    let mut buffer = RecordBuffer::new();
+    let mut carry = Carry::default();
     let mut total_bytes = 0u64;
     loop {
-        total_bytes += buffer.fill_from(&mut reader, parser.line_no)? as u64;
-        let complete = buffer.complete();
-        if !complete.is_empty() {
-            let taken = complete.len();
-            parser
-                .feed(complete, buffer.at_eof(), &mut on_region)
-                .map_err(StreamError::Parse)?;
-            buffer.consume(taken);
-        }
-        if buffer.at_eof() {
+        let mut chunk = chunks.next_chunk().map_err(StreamError::Io)?;
+        total_bytes += chunk.len() as u64;
+        if chunk.is_empty() {
+            if !carry.bytes().is_empty() {
+                parser
+                    .feed(carry.bytes(), true, &mut on_region)
+                    .map_err(StreamError::Parse)?;
+            }
             return Ok(parser.finish(total_bytes));
         }
+        if !carry.bytes().is_empty() {
+            // The carried record goes on in this piece, up to the piece's first record start.
+            let at_line_start = carry.bytes().ends_with(b"\n");
+            let Some(boundary) = first_record_boundary(chunk, at_line_start) else {
+                // No whole record start in this piece: it all goes to the carry, where a record
+                // start may now be whole (small pieces cut header lines).
+                carry.push(chunk, parser.line_no)?;
+                let boundary = last_record_boundary(carry.bytes());
+                if boundary > 0 {
+                    parser
+                        .feed(&carry.bytes()[..boundary], false, &mut on_region)
+                        .map_err(StreamError::Parse)?;
+                    carry.consume(boundary);
+                }
+                continue;
+            };
+            carry.push(&chunk[..boundary], parser.line_no)?;
+            parser
+                .feed(carry.bytes(), false, &mut on_region)
+                .map_err(StreamError::Parse)?;
+            carry.clear();
+            chunk = &chunk[boundary..];
+        }
+        let boundary = last_record_boundary(chunk);
+        if boundary > 0 {
+            parser
+                .feed(&chunk[..boundary], false, &mut on_region)
+                .map_err(StreamError::Parse)?;
+        }
+        carry.push(&chunk[boundary..], parser.line_no)?;
     }
 }
 
@@ -167,11 +209,22 @@ impl Parser {
         // A final line without its newline was cut (e.g. a dropped `kubectl exec … cat`): it is
         // used only if it reads as a whole field line, and otherwise left out with a warning.
         let mut partial_line_left_out = false;
-        // One pass over the chunk finds every line end; far cheaper than a search per line.
         let mut line_start = 0;
-        let line_ends =
-            memchr::memchr_iter(b'\n', data).chain(ended_without_newline.then_some(data.len()));
-        for line_end in line_ends {
+        while line_start < data.len() {
+            // Most lines are `Key:  value kB` with the key the kernel prints next: they are
+            // read where they stand, without searching for their end first.
+            if let (Some(record), Some(false)) = (open.as_mut(), self.crlf) {
+                while let Some(length) =
+                    self.take_kernel_kb_line(&data[line_start..], &mut record.fields)
+                {
+                    line_start += length;
+                }
+                if line_start == data.len() {
+                    break;
+                }
+            }
+            let line_end =
+                memchr::memchr(b'\n', &data[line_start..]).map_or(data.len(), |at| line_start + at);
             let mut line = &data[line_start..line_end];
             line_start = line_end + 1;
             self.line_no += 1;
@@ -305,6 +358,53 @@ impl Parser {
         });
     }
 
+    /// The fast path for the lines that make up most of smaps text: the key the kernel prints
+    /// next, its colon, spaces, a decimal of at most 15 digits (below [`MAX_KB`]), ` kB` and the
+    /// line end. Such a line is taken into `fields` exactly as [`Parser::parse_field`] takes it,
+    /// and its length with the newline is returned; `None` (any other line, or one whose value
+    /// would make a total overflow) changes nothing and leaves the line to the general path.
+    /// Only for input whose lines end in a bare `\n`.
+    #[inline]
+    fn take_kernel_kb_line(&mut self, rest: &[u8], fields: &mut Fields) -> Option<usize> {
+        const MAX_DIGITS: usize = 15;
+        let index = self.next_key;
+        let (pattern, &key) = FieldKey::PATTERNS
+            .get(index)
+            .zip(FieldKey::ALL.get(index))?;
+        if !(key.unit() == Unit::Kb && pattern.matches(rest.first_chunk::<16>()?)) {
+            return None;
+        }
+        let value = trim_leading_spaces(&rest[pattern.len..]);
+        let mut at = rest.len() - value.len();
+        let digits_start = at;
+        let mut number = 0u64;
+        while let Some(digit) = rest.get(at).map(|byte| byte.wrapping_sub(b'0')) {
+            if digit > 9 {
+                break;
+            }
+            // Wraps only past MAX_DIGITS digits, which are refused below.
+            number = number.wrapping_mul(10).wrapping_add(u64::from(digit));
+            at += 1;
+        }
+        let digits = at - digits_start;
+        let unit_and_end = rest.get(at..).and_then(<[u8]>::first_chunk::<4>);
+        if digits == 0 || digits > MAX_DIGITS || unit_and_end != Some(b" kB\n") {
+            return None;
+        }
+        let slot = fields.slot(key).expect("a kB key has a numeric slot");
+        // A repeated key replaces its earlier value in the record, and so in the total.
+        let total = &mut self.totals[index];
+        let sum = (*total - *slot)
+            .checked_add(number)
+            .filter(|&sum| sum <= MAX_KB)?;
+        *total = sum;
+        *slot = number;
+        fields.mark_present(key);
+        self.line_no += 1;
+        self.next_key = key.next_index();
+        Some(at + 4)
+    }
+
     /// Reads one `Key: value` line into `fields`; returns the VmFlags bytes when it is that line.
     /// Unknown keys are skipped.
     pub(crate) fn parse_field<'a>(
@@ -313,21 +413,28 @@ impl Parser {
         fields: &mut Fields,
     ) -> Result<Option<&'a [u8]>, ParseError> {
         // The kernel prints keys in a fixed order: try the one after the last key first.
-        let predicted = FieldKey::ALL[self.next_key % FieldKey::ALL.len()];
+        let predicted_index = self.next_key % FieldKey::ALL.len();
+        let predicted = FieldKey::ALL[predicted_index];
+        let pattern = &FieldKey::PATTERNS[predicted_index];
         let predicted_name = predicted.name().as_bytes();
-        let (key, colon) =
-            if line.starts_with(predicted_name) && line.get(predicted_name.len()) == Some(&b':') {
-                (predicted, predicted_name.len())
-            } else {
-                let Some(name) = field_key_of(line) else {
-                    return Err(self.error(ParseErrorKind::NotAField).found(line));
-                };
-                let Some(key) = FieldKey::from_name(name) else {
-                    return Ok(None); // Unknown keys come and go between kernel versions and vendors.
-                };
-                (key, name.len())
+        let is_predicted = match line.first_chunk::<16>() {
+            Some(start) => pattern.matches(start),
+            None => {
+                line.starts_with(predicted_name) && line.get(predicted_name.len()) == Some(&b':')
+            }
+        };
+        let (key, colon) = if is_predicted {
+            (predicted, predicted_name.len())
+        } else {
+            let Some(name) = field_key_of(line) else {
+                return Err(self.error(ParseErrorKind::NotAField).found(line));
             };
-        self.next_key = key.index() + 1;
+            let Some(key) = FieldKey::from_name(name) else {
+                return Ok(None); // Unknown keys come and go between kernel versions and vendors.
+            };
+            (key, name.len())
+        };
+        self.next_key = key.next_index();
         let value = trim_leading_spaces(&line[colon + 1..]);
         fields.mark_present(key);
         let Some(slot) = fields.slot(key) else {
@@ -729,6 +836,26 @@ FFFF0000-FFFF1000 r--P 00000000 00:00 0
                 "pieces of {piece}"
             );
         }
+    }
+
+    #[test]
+    fn a_total_overflow_is_found_on_the_kernels_own_lines_too() {
+        // Fifteen-digit values, which the fast path reads: the tenth record's Rss overflows.
+        let mut text = String::new();
+        for record in 0..10u64 {
+            let start = 0x1000 * (record + 1);
+            text.push_str(&format!(
+                "{start:x}-{:x} rw-p 00000000 00:00 0 \nSize:               4 kB\n\
+                 Rss:   999999999999999 kB\n",
+                start + 0x1000
+            ));
+        }
+        let error = parse_bytes(text.as_bytes(), |_| {}).unwrap_err();
+        assert_eq!(error.line, 30);
+        assert_eq!(
+            error.kind,
+            ParseErrorKind::TotalOverflow { key: FieldKey::Rss }
+        );
     }
 
     #[test]
