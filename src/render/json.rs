@@ -660,16 +660,64 @@ fn write_report(out: &mut dyn Write, document: &Document<'_>) -> io::Result<()> 
     if regions.regions.is_empty() {
         return write_json(out, document);
     }
-    let mut rest = Vec::new();
-    write_json(&mut rest, document)?;
-    let slot = rest
-        .windows(REGIONS_SLOT.len())
-        .position(|window| window == REGIONS_SLOT)
-        .expect("the document has a top_regions field")
-        + REGIONS_SLOT.len()
-        - 1;
+    // Streamed, never held whole: with long names the document is megabytes.
+    let mut splice = Splice {
+        out,
+        regions,
+        matched: 0,
+        done: false,
+    };
+    write_json(&mut splice, document)?;
+    if !splice.done {
+        return Err(io::Error::other("the document has no top_regions field"));
+    }
+    Ok(())
+}
+
+/// Passes serde's document through to `out`, writing the listed regions into their slot (the
+/// `[]` after [`REGIONS_SLOT`]'s key) as it goes by.
+struct Splice<'a, 'b> {
+    out: &'a mut dyn Write,
+    regions: &'a Regions<'b>,
+    /// How many bytes of [`REGIONS_SLOT`] the bytes seen last match. Its first byte, a line end,
+    /// occurs nowhere else in it, so a mismatch starts the match afresh.
+    matched: usize,
+    done: bool,
+}
+
+impl Write for Splice<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.done {
+            return self.out.write(buf);
+        }
+        for (index, &byte) in buf.iter().enumerate() {
+            if byte == REGIONS_SLOT[self.matched] {
+                self.matched += 1;
+            } else {
+                self.matched = usize::from(byte == REGIONS_SLOT[0]);
+            }
+            if self.matched == REGIONS_SLOT.len() {
+                // Everything up to the slot's `]` goes first, then the regions and their `]`.
+                self.out.write_all(&buf[..index])?;
+                write_regions(&mut *self.out, self.regions)?;
+                self.out.write_all(&buf[index + 1..])?;
+                self.done = true;
+                return Ok(buf.len());
+            }
+        }
+        self.out.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The listed regions, from after the `[` of their slot to its closing `]`, in the exact form
+/// serde would give them.
+fn write_regions(out: &mut dyn Write, regions: &Regions<'_>) -> io::Result<()> {
     let mut out = io::BufWriter::with_capacity(64 * 1024, out);
-    out.write_all(&rest[..slot])?;
     let mut text = Vec::with_capacity(1024);
     for (index, region) in regions.regions.refs().enumerate() {
         text.clear();
@@ -735,7 +783,6 @@ fn write_report(out: &mut dyn Write, document: &Document<'_>) -> io::Result<()> 
         out.write_all(&text)?;
     }
     out.write_all(b"\n  ]")?;
-    out.write_all(&rest[slot + 1..])?;
     out.flush()
 }
 
