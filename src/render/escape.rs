@@ -20,12 +20,17 @@ pub fn for_terminal(bytes: &[u8]) -> String {
 /// For a JSON string: valid UTF-8 is kept as is (the JSON writer escapes control characters as
 /// JSON requires); bytes that are not valid UTF-8 become the text `\xNN`.
 pub fn for_json(bytes: &[u8]) -> String {
+    for_json_borrowed(bytes).into_owned()
+}
+
+/// [`for_json`] without a copy when the bytes are valid UTF-8: names can be 60 KB.
+pub(crate) fn for_json_borrowed(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
+        Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => {
             let mut out = String::with_capacity(bytes.len() + 8);
             push_escaped(&mut out, bytes, Policy::Json);
-            out
+            std::borrow::Cow::Owned(out)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `-format json`: one object, schema version 1, exact byte counts, names escaped so that the
 //! output is always valid JSON. The schema is documented in the README.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -8,7 +9,7 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
 
-use super::escape::{for_json, injective, is_layout_control};
+use super::escape::{for_json, for_json_borrowed, injective, is_layout_control};
 use super::Render;
 use crate::container::{Container, OomVerdict, UsageRow};
 use crate::input::ps::ProcessList;
@@ -41,7 +42,7 @@ struct Document<'a> {
     /// Every region in a group of its kind, for diffs against this report (`-diff`); only when
     /// the analysis collected them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    region_groups: Option<Vec<RegionGroup>>,
+    region_groups: Option<Vec<RegionGroup<'a>>>,
 }
 
 /// What a runtime's own accounting says (the JVM's PerfData, a Go heap profile with `-pprof`).
@@ -342,25 +343,37 @@ struct Section<'a> {
     name: &'a str,
     id: &'static str,
     rss_bytes: u64,
-    categories: Vec<Category>,
+    categories: Vec<Category<'a>>,
 }
 
-#[derive(Serialize)]
-struct Category {
-    name: String,
-    label: String,
-    id: String,
-    regions: u64,
-    size_bytes: u64,
-    rss_bytes: u64,
-    pss_bytes: u64,
-    private_bytes: u64,
-    shared_bytes: u64,
-    swap_bytes: u64,
-    /// The weakest evidence among the rules that put regions here.
-    evidence: &'static str,
-    /// The RSS of the regions placed here by layout (a heuristic), not by name.
-    inferred_rss_bytes: u64,
+/// A category as JSON, written straight from the report: its name, label and id (each as long
+/// as the name, up to 60 KB) are made one at a time as they are written, never held together.
+struct Category<'a>(&'a CategoryReport);
+
+impl Serialize for Category<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let category = self.0;
+        let amounts = &category.amounts;
+        let mut out = serializer.serialize_struct("Category", 12)?;
+        out.serialize_field("name", &for_json_borrowed(&category.title()))?;
+        // A key: unique within its section, so escaped injectively (a name holding the byte
+        // 0xff and one holding the text `\xff` must not print the same).
+        out.serialize_field("label", &injective(&category.label))?;
+        out.serialize_field("id", &category.id.key())?;
+        out.serialize_field("regions", &category.regions)?;
+        out.serialize_field("size_bytes", &amounts.size)?;
+        out.serialize_field("rss_bytes", &amounts.rss)?;
+        out.serialize_field("pss_bytes", &amounts.pss)?;
+        out.serialize_field("private_bytes", &amounts.private)?;
+        out.serialize_field("shared_bytes", &amounts.shared)?;
+        out.serialize_field("swap_bytes", &amounts.swap)?;
+        // The weakest evidence among the rules that put regions here.
+        out.serialize_field("evidence", category.evidence.key())?;
+        // The RSS of the regions placed here by layout (a heuristic), not by name.
+        out.serialize_field("inferred_rss_bytes", &category.inferred.rss)?;
+        out.end()
+    }
 }
 
 /// RSS still in generic categories (Anonymous Memory, Other / Unrecognized).
@@ -382,12 +395,12 @@ struct UnexplainedShare {
 
 /// A [`crate::RegionGroup`]: regions matched by what they are, not where.
 #[derive(Serialize)]
-struct RegionGroup {
-    category_id: String,
+struct RegionGroup<'a> {
+    category_id: Cow<'static, str>,
     perms: &'static str,
     offset: u64,
     inode: u64,
-    name: String,
+    name: Cow<'a, str>,
     /// The category's regions beyond the number of groups kept; perms, offset, inode and name
     /// are then empty.
     rest: bool,
@@ -505,45 +518,38 @@ fn process_list_document(list: &ProcessList) -> ProcessListDocument {
     }
 }
 
-/// What a region row shows of its category: the section's title and the category's title
-/// (`TNC-* (512 regions)`), looked up once per category, not per region.
-struct Shown<'a> {
-    section: &'a str,
-    category: String,
-    id: String,
-}
-
 fn document(report: &Report) -> Document<'_> {
     let source = &report.source;
     let totals = &report.totals;
     let primary = report.primary_runtime();
-    let mut by_id: HashMap<&CategoryId, Shown<'_>> = HashMap::new();
+    // What a region row shows of its category: the section's title, the category's title
+    // (`TNC-* (512 regions)`) and its key, as JSON strings made once per listed category, not per
+    // region.
+    let mut by_id: HashMap<&CategoryId, (&str, &CategoryReport)> = HashMap::new();
     for section in &report.sections {
         for category in &section.categories {
-            by_id.insert(
-                &category.id,
-                Shown {
-                    section: section.title,
-                    category: for_json(&category.title()),
-                    id: category.id.key().into_owned(),
-                },
-            );
+            by_id.insert(&category.id, (section.title, category));
         }
     }
+    let json_string = |value: &str| {
+        let mut text = Vec::new();
+        push_json_string(&mut text, value);
+        String::from_utf8(text).expect("JSON is UTF-8")
+    };
     // By the listing's index of each category.
     let shown: Vec<[String; 3]> = report
         .regions
         .categories()
         .iter()
         .map(|(id, _)| {
-            let shown = by_id
+            let (section, category) = by_id
                 .get(id)
                 .expect("every listed region's category is in the breakdown");
-            [shown.section, &shown.category, &shown.id].map(|value| {
-                let mut text = Vec::new();
-                push_json_string(&mut text, value);
-                String::from_utf8(text).expect("JSON is UTF-8")
-            })
+            [
+                json_string(section),
+                json_string(&for_json_borrowed(&category.title())),
+                json_string(&category.id.key()),
+            ]
         })
         .collect();
     Document {
@@ -581,7 +587,7 @@ fn document(report: &Report) -> Document<'_> {
                 name: section.title,
                 id: section.id.key(),
                 rss_bytes: section.subtotal.rss,
-                categories: section.categories.iter().map(category_of).collect(),
+                categories: section.categories.iter().map(Category).collect(),
             })
             .collect(),
         unexplained: UnexplainedShare {
@@ -620,13 +626,13 @@ fn document(report: &Report) -> Document<'_> {
     }
 }
 
-fn region_group(group: &crate::report::RegionGroup) -> RegionGroup {
+fn region_group(group: &crate::report::RegionGroup) -> RegionGroup<'_> {
     RegionGroup {
-        category_id: group.category.key().into_owned(),
+        category_id: group.category.key(),
         perms: if group.rest { "" } else { group.perms.as_str() },
         offset: group.offset,
         inode: group.inode,
-        name: for_json(&group.name),
+        name: for_json_borrowed(&group.name),
         rest: group.rest,
         regions: group.regions,
         amounts: AmountsOut::from(group.amounts),
@@ -902,26 +908,6 @@ impl Formatter for TerminalSafe {
     }
     fn end_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
         self.0.end_object_value(writer)
-    }
-}
-
-fn category_of(category: &CategoryReport) -> Category {
-    let amounts = &category.amounts;
-    Category {
-        name: for_json(&category.title()),
-        // A key: unique within its section, so escaped injectively (a name holding the byte
-        // 0xff and one holding the text `\xff` must not print the same).
-        label: injective(&category.label),
-        id: category.id.key().into_owned(),
-        regions: category.regions,
-        size_bytes: amounts.size,
-        rss_bytes: amounts.rss,
-        pss_bytes: amounts.pss,
-        private_bytes: amounts.private,
-        shared_bytes: amounts.shared,
-        swap_bytes: amounts.swap,
-        evidence: category.evidence.key(),
-        inferred_rss_bytes: category.inferred.rss,
     }
 }
 

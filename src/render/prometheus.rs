@@ -100,8 +100,12 @@ impl Render for PrometheusRenderer {
             source.pid.map(|pid| pid.to_string()).unwrap_or_default(),
             label_value(source.comm.as_deref().unwrap_or_default())
         );
+        // Written out family by family: a category's label can be a 60 KB name, and a whole
+        // exposition of such labels would be megabytes held at once.
         let mut text = String::new();
         for family in &CATEGORY_FAMILIES {
+            out.write_all(text.as_bytes())?;
+            text.clear();
             header(&mut text, family.name, family.help);
             for section in &report.sections {
                 for category in &section.categories {
@@ -116,6 +120,8 @@ impl Render for PrometheusRenderer {
                 }
             }
         }
+        out.write_all(text.as_bytes())?;
+        text.clear();
         for family in &TOTAL_FAMILIES {
             header(&mut text, family.name, family.help);
             let _ = writeln!(
