@@ -522,34 +522,27 @@ fn document(report: &Report) -> Document<'_> {
     let source = &report.source;
     let totals = &report.totals;
     let primary = report.primary_runtime();
-    // What a region row shows of its category: the section's title, the category's title
-    // (`TNC-* (512 regions)`) and its key, as JSON strings made once per listed category, not per
-    // region.
     let mut by_id: HashMap<&CategoryId, (&str, &CategoryReport)> = HashMap::new();
     for section in &report.sections {
         for category in &section.categories {
             by_id.insert(&category.id, (section.title, category));
         }
     }
-    let json_string = |value: &str| {
-        let mut text = Vec::new();
-        push_json_string(&mut text, value);
-        String::from_utf8(text).expect("JSON is UTF-8")
-    };
     // By the listing's index of each category.
-    let shown: Vec<[String; 3]> = report
+    let categories: Vec<(&str, &CategoryReport)> = report
         .regions
         .categories()
         .iter()
         .map(|(id, _)| {
-            let (section, category) = by_id
+            *by_id
                 .get(id)
-                .expect("every listed region's category is in the breakdown");
-            [
-                json_string(section),
-                json_string(&for_json_borrowed(&category.title())),
-                json_string(&category.id.key()),
-            ]
+                .expect("every listed region's category is in the breakdown")
+        })
+        .collect();
+    let shown = categories
+        .iter()
+        .map(|&(section, category)| {
+            (category.label.len() <= SHOWN_KEPT_BYTES).then(|| shown_strings(section, category))
         })
         .collect();
     Document {
@@ -605,6 +598,7 @@ fn document(report: &Report) -> Document<'_> {
         },
         top_regions: Regions {
             regions: &report.regions,
+            categories,
             shown,
         },
         warnings: report
@@ -644,9 +638,42 @@ fn region_group(group: &crate::report::RegionGroup) -> RegionGroup<'_> {
 /// key, colon, indentation and value), more than reading the region from smaps.
 struct Regions<'a> {
     regions: &'a RegionList,
-    /// By category index: the section's title, the category's title and its key, as JSON
-    /// strings with their quotes.
-    shown: Vec<[String; 3]>,
+    /// By category index: the section's title and the category.
+    categories: Vec<(&'a str, &'a CategoryReport)>,
+    /// By category index: what [`shown_strings`] gives, made once unless the category's name is
+    /// long (then made again for each row, so that a 60 KB name is not held twice more).
+    shown: Vec<Option<[String; 3]>>,
+}
+
+/// The longest category name whose row strings are made once and kept.
+const SHOWN_KEPT_BYTES: usize = 1024;
+
+/// What a region row shows of its category: the section's title, the category's title
+/// (`TNC-* (512 regions)`) and its key, as JSON strings with their quotes.
+fn shown_strings(section: &str, category: &CategoryReport) -> [String; 3] {
+    let json_string = |value: &str| {
+        let mut text = Vec::new();
+        push_json_string(&mut text, value);
+        String::from_utf8(text).expect("JSON is UTF-8")
+    };
+    [
+        json_string(section),
+        json_string(&for_json_borrowed(&category.title())),
+        json_string(&category.id.key()),
+    ]
+}
+
+impl Regions<'_> {
+    /// [`shown_strings`] of the category with listing index `index`.
+    fn shown(&self, index: usize) -> Cow<'_, [String; 3]> {
+        match &self.shown[index] {
+            Some(strings) => Cow::Borrowed(strings),
+            None => {
+                let (section, category) = self.categories[index];
+                Cow::Owned(shown_strings(section, category))
+            }
+        }
+    }
 }
 
 impl Serialize for Regions<'_> {
@@ -728,7 +755,8 @@ fn write_regions(out: &mut dyn Write, regions: &Regions<'_>) -> io::Result<()> {
     for (index, region) in regions.regions.refs().enumerate() {
         text.clear();
         text.extend_from_slice(if index == 0 { b"\n    {" } else { b",\n    {" });
-        let [section, category, category_id] = &regions.shown[region.category_index];
+        let shown = regions.shown(region.category_index);
+        let [section, category, category_id] = &*shown;
         // Each key with its indentation and colon as one literal: one copy of a known length.
         macro_rules! key {
             ($name:literal) => {
@@ -1001,11 +1029,8 @@ mod tests {
         let mut rest = Vec::new();
         write_json(&mut rest, &document).unwrap();
         let unquoted = |quoted: &String| serde_json::from_str::<String>(quoted).unwrap();
-        let shown: Vec<[String; 3]> = document
-            .top_regions
-            .shown
-            .iter()
-            .map(|shown| shown.each_ref().map(unquoted))
+        let shown: Vec<[String; 3]> = (0..document.top_regions.categories.len())
+            .map(|index| document.top_regions.shown(index).each_ref().map(unquoted))
             .collect();
         let mut listed = Vec::new();
         write_json(
