@@ -396,7 +396,7 @@ struct UnexplainedShare {
 /// A [`crate::RegionGroup`]: regions matched by what they are, not where.
 #[derive(Serialize)]
 struct RegionGroup<'a> {
-    category_id: Cow<'static, str>,
+    category_id: KeyOf<'a>,
     perms: &'static str,
     offset: u64,
     inode: u64,
@@ -620,9 +620,18 @@ fn document(report: &Report) -> Document<'_> {
     }
 }
 
+/// A category's key, made as it is written: a named group's key is as long as its name.
+struct KeyOf<'a>(&'a CategoryId);
+
+impl Serialize for KeyOf<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.key())
+    }
+}
+
 fn region_group(group: &crate::report::RegionGroup) -> RegionGroup<'_> {
     RegionGroup {
-        category_id: group.category.key(),
+        category_id: KeyOf(&group.category),
         perms: if group.rest { "" } else { group.perms.as_str() },
         offset: group.offset,
         inode: group.inode,
