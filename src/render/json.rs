@@ -858,18 +858,8 @@ fn push_hex_string(text: &mut Vec<u8>, address: u64) {
 }
 
 /// `number` in decimal, appended to `text`.
-fn push_decimal(text: &mut Vec<u8>, mut number: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (number % 10) as u8;
-        number /= 10;
-        if number == 0 {
-            break;
-        }
-    }
-    text.extend_from_slice(&digits[at..]);
+fn push_decimal(text: &mut Vec<u8>, number: u64) {
+    text.extend_from_slice(super::units::decimal(number, &mut [0; 20]).as_bytes());
 }
 
 /// Pretty-printed JSON whose strings also escape DEL, the C1 controls (U+007F–U+009F) and the

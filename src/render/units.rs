@@ -84,8 +84,13 @@ impl Unit {
 }
 
 /// `number` in decimal, appended to `out`.
-fn push_decimal(out: &mut String, mut number: u64) {
-    let mut digits = [0u8; 20];
+fn push_decimal(out: &mut String, number: u64) {
+    out.push_str(decimal(number, &mut [0; 20]));
+}
+
+/// `number` in decimal, written into the end of `digits` (a `u64` has at most 20): without the
+/// formatting machinery, for the renderers' per-row loops.
+pub(super) fn decimal(mut number: u64, digits: &mut [u8; 20]) -> &str {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -95,7 +100,7 @@ fn push_decimal(out: &mut String, mut number: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+    std::str::from_utf8(&digits[at..]).expect("ASCII digits")
 }
 
 #[cfg(test)]
