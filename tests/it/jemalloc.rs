@@ -12,8 +12,8 @@ use memanalyzer::{Evidence, Report};
 use serde_json::Value;
 
 use crate::support::prelude::{
-    accounting_rows, category_by_id, fixture_path, json_of, path_of, runtime_error, stdout_of,
-    temp_file, u64_at,
+    accounting_rows, category_by_id, fixture_path, jemalloc_figures, json_of, path_of,
+    runtime_error, stdout_of, temp_file, u64_at,
 };
 use crate::support::prometheus::parse_exposition;
 use crate::support::runtime_program::*;
@@ -174,14 +174,7 @@ fn saved_figures_are_reconciled_with_the_captured_heap() {
     };
     let doc = json_of(&args("json"));
     let rows = jemalloc_rows(&doc);
-    let figures: BTreeMap<String, u64> = std::fs::read_to_string(&stats)
-        .unwrap()
-        .lines()
-        .filter_map(|line| {
-            let (name, value) = line.strip_prefix("jemalloc.")?.split_once('=')?;
-            Some((name.to_string(), value.parse().ok()?))
-        })
-        .collect();
+    let figures = jemalloc_figures(stats.as_ref());
     for (name, value) in &figures {
         assert_eq!(rows[name].0, *value, "{name}");
     }

@@ -423,14 +423,7 @@ fn check_jemalloc_capture(capture: &str, version: &str) {
 
     // The figures form tikv-jemalloc-ctl printed at the same moment.
     let figures_path = fixture_path(&format!("{capture}/runtime-stats.txt"));
-    let figures: BTreeMap<String, u64> = std::fs::read_to_string(&figures_path)
-        .unwrap()
-        .lines()
-        .filter_map(|line| {
-            let (name, value) = line.strip_prefix("jemalloc.")?.split_once('=')?;
-            Some((name.to_string(), value.parse().ok()?))
-        })
-        .collect();
+    let figures = jemalloc_figures(&figures_path);
     assert_eq!(figures.len(), 6);
     let doc = jemalloc_doc(capture, figures_path.to_str().unwrap());
     let rows = jemalloc_rows(&doc);

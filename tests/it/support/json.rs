@@ -50,6 +50,19 @@ pub fn accounting_rows<T>(
         .collect()
 }
 
+/// The `jemalloc.NAME=BYTES` lines a tikv-jemalloc-ctl program prints (the `-jemalloc-stats`
+/// figures form), by name.
+pub fn jemalloc_figures(path: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.strip_prefix("jemalloc.")?.split_once('=')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
 pub fn sections(doc: &Value) -> &Vec<Value> {
     doc["sections"].as_array().expect("`sections` is an array")
 }
