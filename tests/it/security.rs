@@ -636,22 +636,33 @@ fn every_region_listed_costs_a_bounded_few_bytes() {
     );
 }
 
+/// The inputs of distinct names the reliability issue lists, smaller: what they are, how many
+/// regions, and the smaps text (each region's name is distinct letters in a prefix and suffix).
+fn hostile_names() -> impl Iterator<Item = (&'static str, usize, Vec<u8>)> {
+    let long = "x".repeat(60_000);
+    [
+        ("anonymous names", 100_000, "[anon:", "]".to_string()),
+        ("file paths", 100_000, "/data/", String::new()),
+        ("60 KB anonymous names", 300, "[anon:", format!("{long}]")),
+        ("60 KB file paths", 300, "/data/", long),
+    ]
+    .into_iter()
+    .map(|(what, regions, prefix, suffix)| {
+        let name = |i| format!("{prefix}{}{suffix}", synthetic::letters(i));
+        (
+            what,
+            regions,
+            synthetic::distinct_names_smaps(regions, name),
+        )
+    })
+}
+
 /// A million distinct names once cost a million groups (563 MiB for `[anon:…]` names, 900 MiB
 /// for 3,000 names of 60 KB). In the default mode the largest groups are kept and the rest is
 /// summed in `[other names]`: memory stays bounded, and every region is still counted once.
 #[test]
 fn distinct_names_stream_through_bounded_memory() {
-    let long = "x".repeat(60_000);
-    // What, how many regions, and each one's name around distinct letters.
-    let inputs = [
-        ("anonymous names", 100_000, "[anon:", "]".to_string()),
-        ("file paths", 100_000, "/data/", String::new()),
-        ("60 KB anonymous names", 300, "[anon:", format!("{long}]")),
-        ("60 KB file paths", 300, "/data/", long.clone()),
-    ];
-    for (what, regions, prefix, suffix) in inputs {
-        let name = |i| format!("{prefix}{}{suffix}", synthetic::letters(i));
-        let input = synthetic::distinct_names_smaps(regions, name);
+    for (what, regions, input) in hostile_names() {
         let run = run_measured(&["-file", "-", "-format", "json"], Feed::Bytes(input));
         assert_eq!(run.code, Some(0), "{what}: {}", run.describe());
         eprintln!(
@@ -695,16 +706,8 @@ fn the_default_mode_stays_under_8_mib_on_hostile_names() {
     };
     let at_rest = least_peak(synthetic::synthetic_smaps(20));
     assert_eq!(at_rest.code, Some(0), "{}", at_rest.describe());
-    let long = "x".repeat(60_000);
-    let inputs = [
-        ("anonymous names", 100_000, "[anon:", "]".to_string()),
-        ("file paths", 100_000, "/data/", String::new()),
-        ("60 KB anonymous names", 300, "[anon:", format!("{long}]")),
-        ("60 KB file paths", 300, "/data/", long.clone()),
-    ];
-    for (what, regions, prefix, suffix) in inputs {
-        let name = |i| format!("{prefix}{}{suffix}", synthetic::letters(i));
-        let run = least_peak(synthetic::distinct_names_smaps(regions, name));
+    for (what, regions, input) in hostile_names() {
+        let run = least_peak(input);
         assert_eq!(run.code, Some(0), "{what}: {}", run.describe());
         let working = run.max_rss_kib.saturating_sub(at_rest.max_rss_kib);
         eprintln!(
