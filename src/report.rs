@@ -426,14 +426,71 @@ impl RegionRow {
 #[derive(Clone, Default)]
 pub struct RegionList {
     rows: Vec<PackedRow>,
-    /// Every row's name, end to end; a row holds where its name is.
-    names: Vec<u8>,
+    /// The rows' names; a row holds where its name is.
+    names: Names,
     /// The rows' distinct categories with how each was known; a row holds an index here.
     categories: Vec<(CategoryId, Evidence)>,
     /// Amounts a row cannot pack (see [`PackedAmounts`]).
     spilled: Vec<Amounts>,
     /// `(offset, inode)` of the rows that have either; a row holds an index here.
     files: Vec<(u64, u64)>,
+}
+
+/// Where a [`RegionList`] keeps its rows' names.
+#[derive(Clone)]
+enum Names {
+    /// End to end in one buffer; a row's `name_at` is where its name starts. A list built
+    /// region by region (`-all`) allocates once per doubling, not once per region.
+    Packed(Vec<u8>),
+    /// One buffer per row, `name_at` its index: a top-N list takes over the buffers its
+    /// candidates already hold, since copying them end to end would hold every name twice at
+    /// the peak (twenty 60 KB names: 1.2 MB more).
+    PerRow(Vec<Vec<u8>>),
+}
+
+impl Default for Names {
+    fn default() -> Names {
+        Names::Packed(Vec::new())
+    }
+}
+
+impl Names {
+    fn get(&self, row: &PackedRow) -> &[u8] {
+        match self {
+            Names::Packed(names) => &names[row.name_at..row.name_at + row.name_len as usize],
+            Names::PerRow(names) => &names[row.name_at],
+        }
+    }
+
+    /// Stores `name` for a row appended after `last`, and says where it is.
+    fn push(&mut self, name: &[u8], last: Option<&PackedRow>) -> usize {
+        // The region before often has the same name (a library's segments, a thread's stack
+        // and guard, numbered chunks): stored once.
+        if let Some(last) = last {
+            if self.get(last) == name {
+                return last.name_at;
+            }
+        }
+        match self {
+            Names::Packed(names) => {
+                names.extend_from_slice(name);
+                names.len() - name.len()
+            }
+            Names::PerRow(names) => {
+                names.push(name.to_vec());
+                names.len() - 1
+            }
+        }
+    }
+
+    /// Bytes held for names.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        match self {
+            Names::Packed(names) => names.len(),
+            Names::PerRow(names) => names.iter().map(Vec::len).sum(),
+        }
+    }
 }
 
 /// One region of a [`RegionList`].
@@ -605,9 +662,9 @@ impl RegionList {
         };
         for row in self.rows.iter().take(len) {
             let name = self.name(row);
+            let last = list.rows.last();
             let mut row = *row;
-            row.name_at = list.names.len();
-            list.names.extend_from_slice(name);
+            row.name_at = list.names.push(name, last);
             if row.file != PackedRow::NO_FILE {
                 list.files.push(self.files[row.file as usize]);
                 row.file = (list.files.len() - 1) as u32;
@@ -632,7 +689,7 @@ impl RegionList {
     }
 
     fn name(&self, row: &PackedRow) -> &[u8] {
-        &self.names[row.name_at..row.name_at + row.name_len as usize]
+        self.names.get(row)
     }
 
     fn view<'a>(&'a self, row: &PackedRow) -> RegionRef<'a> {
@@ -658,6 +715,49 @@ impl RegionList {
     /// Adds a region whose category is not decided yet: `tag` says to the caller of
     /// [`RegionList::decide_categories`] how it was classified.
     pub(crate) fn push(&mut self, header: &crate::smaps::Header<'_>, amounts: Amounts, tag: u32) {
+        let name_at = self.names.push(header.name, self.rows.last());
+        self.push_row(header, amounts, tag, name_at, header.name.len());
+    }
+
+    /// An empty list whose rows will each bring their own name buffer
+    /// ([`RegionList::push_owning`]).
+    pub(crate) fn owning_names(rows: usize) -> RegionList {
+        RegionList {
+            rows: Vec::with_capacity(rows),
+            names: Names::PerRow(Vec::with_capacity(rows)),
+            ..RegionList::default()
+        }
+    }
+
+    /// Adds the region `header` describes, named `name` (`header.name` is not read), as
+    /// [`RegionList::push`] does, taking over `name` instead of copying it when the list came
+    /// from [`RegionList::owning_names`].
+    pub(crate) fn push_owning(
+        &mut self,
+        header: &crate::smaps::Header<'_>,
+        name: Vec<u8>,
+        amounts: Amounts,
+        tag: u32,
+    ) {
+        let name_len = name.len();
+        let name_at = match &mut self.names {
+            Names::PerRow(names) => {
+                names.push(name);
+                names.len() - 1
+            }
+            Names::Packed(_) => self.names.push(&name, self.rows.last()),
+        };
+        self.push_row(header, amounts, tag, name_at, name_len);
+    }
+
+    fn push_row(
+        &mut self,
+        header: &crate::smaps::Header<'_>,
+        amounts: Amounts,
+        tag: u32,
+        name_at: usize,
+        name_len: usize,
+    ) {
         let amounts = PackedAmounts::pack(&amounts).unwrap_or_else(|| {
             self.spilled.push(amounts);
             PackedAmounts::spilled(self.spilled.len() - 1)
@@ -671,16 +771,7 @@ impl RegionList {
                 .filter(|&file| file != PackedRow::NO_FILE)
                 .expect("fewer than 4 billion regions: each takes a VMA, or 100 bytes of input")
         };
-        let name_len = u32::try_from(header.name.len()).expect("smaps lines are at most 64 KiB");
-        // The region before often has the same name (a library's segments, a thread's stack
-        // and guard, numbered chunks): stored once.
-        let name_at = match self.rows.last() {
-            Some(last) if self.name(last) == header.name => last.name_at,
-            _ => {
-                self.names.extend_from_slice(header.name);
-                self.names.len() - header.name.len()
-            }
-        };
+        let name_len = u32::try_from(name_len).expect("smaps lines are at most 64 KiB");
         self.rows.push(PackedRow {
             start: header.start,
             end: header.end,
@@ -698,8 +789,7 @@ impl RegionList {
     pub(crate) fn decide_categories(&mut self, mut decide: impl FnMut(u32, &[u8]) -> u32) {
         let names = &self.names;
         for row in &mut self.rows {
-            let name = &names[row.name_at..row.name_at + row.name_len as usize];
-            row.category = decide(row.category, name);
+            row.category = decide(row.category, names.get(row));
         }
     }
 
@@ -721,7 +811,9 @@ impl RegionList {
             let (rss, size) = row.amounts.rss_and_size(spilled);
             (std::cmp::Reverse(rss), std::cmp::Reverse(size), row.start)
         });
-        self.names.shrink_to_fit();
+        if let Names::Packed(names) = &mut self.names {
+            names.shrink_to_fit();
+        }
     }
 }
 
@@ -1102,7 +1194,7 @@ mod tests {
         let list: RegionList = rows.iter().cloned().collect();
         assert_eq!(list.len(), 5);
         assert_eq!(
-            list.names.len(),
+            list.names.bytes(),
             b"[heap]/lib/x.so\xff\x1b".len(),
             "names once"
         );
@@ -1115,7 +1207,7 @@ mod tests {
         let largest = list.largest(3);
         assert_eq!(largest.to_vec(), rows[..3]);
         assert_eq!(
-            largest.names.len(),
+            largest.names.bytes(),
             b"[heap]/lib/x.so".len(),
             "only their names"
         );

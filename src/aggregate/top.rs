@@ -149,11 +149,13 @@ impl Kept {
         match self {
             Kept::All { regions, cells } => (regions, cells.into_vec()),
             Kept::Top { heap, .. } => {
-                let mut regions = RegionList::default();
+                let mut regions = RegionList::owning_names(heap.len());
                 let mut cells = Cells::default();
-                for Reverse(kept) in heap {
+                for Reverse(mut kept) in heap {
                     let cell = cells.intern((kept.chain, kept.subkey));
-                    regions.push(&kept.region.header(), kept.region.amounts, cell);
+                    let name = std::mem::take(&mut kept.region.name);
+                    let header = kept.region.header();
+                    regions.push_owning(&header, name, kept.region.amounts, cell);
                 }
                 (regions, cells.into_vec())
             }
