@@ -138,6 +138,8 @@ smaps_fields! {
 pub(crate) struct KeyPattern {
     pub bytes: u128,
     pub mask: u128,
+    /// The 16 columns the kernel prints before a value: the key, its colon and spaces.
+    pub padded: u128,
     /// Length of the key with its colon.
     pub len: usize,
 }
@@ -156,9 +158,16 @@ impl KeyPattern {
         }
         bytes[index] = b':';
         mask[index] = 0xff;
+        let mut padded = bytes;
+        let mut column = index + 1;
+        while column < 16 {
+            padded[column] = b' ';
+            column += 1;
+        }
         KeyPattern {
             bytes: u128::from_le_bytes(bytes),
             mask: u128::from_le_bytes(mask),
+            padded: u128::from_le_bytes(padded),
             len: index + 1,
         }
     }
@@ -176,6 +185,7 @@ impl FieldKey {
         let mut patterns = [KeyPattern {
             bytes: 0,
             mask: 0,
+            padded: 0,
             len: 0,
         }; FieldKey::ALL.len()];
         let mut index = 0;

@@ -156,6 +156,81 @@ fn field_key_of(line: &[u8]) -> Option<&[u8]> {
     (key_len > 0 && line.get(key_len) == Some(&b':')).then(|| &line[..key_len])
 }
 
+/// Length of a kB line as the kernel prints it with a value below 10^8: the key, its colon and
+/// spaces in 16 columns, the value right-aligned in 8, then ` kB` and the newline.
+const KERNEL_KB_LINE: usize = 28;
+
+fn first_columns(line: &[u8; KERNEL_KB_LINE]) -> &[u8; 16] {
+    line.first_chunk::<16>()
+        .expect("a kernel kB line is longer than its 16 key columns")
+}
+
+/// The value of a kB line laid out exactly as the kernel prints it (see [`KERNEL_KB_LINE`]),
+/// its key columns already checked: the 8 value columns are read in one word, with no loop
+/// over digits. `None` for any other layout.
+#[inline]
+fn kernel_columns_kb(line: &[u8; KERNEL_KB_LINE]) -> Option<(u64, usize)> {
+    let (value, end) = line[16..]
+        .split_first_chunk::<8>()
+        .expect("a kernel kB line has 8 value columns after its key");
+    if end != b" kB\n" {
+        return None;
+    }
+    Some((right_aligned_decimal(*value)?, KERNEL_KB_LINE))
+}
+
+/// The number in 8 columns of spaces then 1 to 8 decimal digits (`"     132"`), as SWAR: the
+/// spaces read as leading zeros, every byte is checked to be a digit at once, and the digits
+/// are combined pairwise in three multiplications. `None` if the columns are anything else.
+#[inline]
+fn right_aligned_decimal(columns: [u8; 8]) -> Option<u64> {
+    const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
+    const ZEROS: u64 = u64::from_le_bytes([b'0'; 8]);
+    const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
+    // Little-endian: the first column is the lowest byte.
+    let word = u64::from_le_bytes(columns);
+    let spaces = (word ^ SPACES).trailing_zeros() / 8;
+    if spaces == 8 {
+        return None;
+    }
+    let digits = (word ^ ZEROS) & (u64::MAX << (8 * spaces));
+    // A byte is a digit's value (0 to 9) exactly when neither it nor it plus 0x76 reaches 0x80
+    // (no byte carries into the next: every byte is below 0x80 before the addition).
+    if (digits | digits.wrapping_add(0x7676_7676_7676_7676)) & HIGH_BITS != 0 {
+        return None;
+    }
+    let pairs = (digits.wrapping_mul(10) + (digits >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let quads = (pairs.wrapping_mul(100) + (pairs >> 16)) & 0x0000_ffff_0000_ffff;
+    Some((quads.wrapping_mul(10_000) + (quads >> 32)) & 0xffff_ffff)
+}
+
+/// The value of a kB line whose key (`pattern`) may be followed by any number of spaces, and
+/// whose decimal has at most 15 digits; with the line's length and its newline.
+fn any_spacing_kb(pattern: &super::fields::KeyPattern, rest: &[u8]) -> Option<(u64, usize)> {
+    const MAX_DIGITS: usize = 15;
+    if !pattern.matches(rest.first_chunk::<16>()?) {
+        return None;
+    }
+    let value = trim_leading_spaces(&rest[pattern.len..]);
+    let mut at = rest.len() - value.len();
+    let digits_start = at;
+    let mut number = 0u64;
+    while let Some(digit) = rest.get(at).map(|byte| byte.wrapping_sub(b'0')) {
+        if digit > 9 {
+            break;
+        }
+        // Wraps only past MAX_DIGITS digits, which are refused below.
+        number = number.wrapping_mul(10).wrapping_add(u64::from(digit));
+        at += 1;
+    }
+    let digits = at - digits_start;
+    let unit_and_end = rest.get(at..).and_then(<[u8]>::first_chunk::<4>);
+    if digits == 0 || digits > MAX_DIGITS || unit_and_end != Some(b" kB\n") {
+        return None;
+    }
+    Some((number, at + 4))
+}
+
 /// Parser state carried across the chunks of one input.
 #[derive(Default)]
 pub(crate) struct Parser {
@@ -166,6 +241,10 @@ pub(crate) struct Parser {
     previous_present: u32,
     /// Index in [`FieldKey::ALL`] of the key most likely on the next field line.
     next_key: usize,
+    /// Index of the key of the last field line read.
+    last_key: usize,
+    /// Which key follows which in this input.
+    successors: Successors,
     /// Sums in kB of each key's values over all records so far, bounded by [`MAX_KB`];
     /// indexed by [`FieldKey`].
     totals: [u64; FieldKey::ALL.len()],
@@ -173,6 +252,20 @@ pub(crate) struct Parser {
     /// with a header, so the input is a maps file (reported as a whole parse would report it).
     fieldless_record: Option<u64>,
     warnings: Vec<Warning>,
+}
+
+/// The index in [`FieldKey::ALL`] of the key expected after each key: the kernel's order at
+/// first, then the order this input showed. A kernel without memory protection keys prints no
+/// `ProtectionKey` line, so there `VmFlags` follows `THPeligible`; predicting it keeps that line
+/// off the search by name.
+struct Successors([u8; FieldKey::ALL.len()]);
+
+impl Default for Successors {
+    fn default() -> Successors {
+        Successors(std::array::from_fn(|index| {
+            u8::try_from(FieldKey::ALL[index].next_index()).expect("fewer than 256 keys")
+        }))
+    }
 }
 
 /// What became of a final line that has no newline.
@@ -366,31 +459,19 @@ impl Parser {
     /// Only for input whose lines end in a bare `\n`.
     #[inline]
     fn take_kernel_kb_line(&mut self, rest: &[u8], fields: &mut Fields) -> Option<usize> {
-        const MAX_DIGITS: usize = 15;
         let index = self.next_key;
         let (pattern, &key) = FieldKey::PATTERNS
             .get(index)
             .zip(FieldKey::ALL.get(index))?;
-        if !(key.unit() == Unit::Kb && pattern.matches(rest.first_chunk::<16>()?)) {
+        if key.unit() != Unit::Kb {
             return None;
         }
-        let value = trim_leading_spaces(&rest[pattern.len..]);
-        let mut at = rest.len() - value.len();
-        let digits_start = at;
-        let mut number = 0u64;
-        while let Some(digit) = rest.get(at).map(|byte| byte.wrapping_sub(b'0')) {
-            if digit > 9 {
-                break;
+        let (number, length) = match rest.first_chunk::<KERNEL_KB_LINE>() {
+            Some(line) if u128::from_le_bytes(*first_columns(line)) == pattern.padded => {
+                kernel_columns_kb(line).or_else(|| any_spacing_kb(pattern, rest))?
             }
-            // Wraps only past MAX_DIGITS digits, which are refused below.
-            number = number.wrapping_mul(10).wrapping_add(u64::from(digit));
-            at += 1;
-        }
-        let digits = at - digits_start;
-        let unit_and_end = rest.get(at..).and_then(<[u8]>::first_chunk::<4>);
-        if digits == 0 || digits > MAX_DIGITS || unit_and_end != Some(b" kB\n") {
-            return None;
-        }
+            _ => any_spacing_kb(pattern, rest)?,
+        };
         let slot = fields.slot(key).expect("a kB key has a numeric slot");
         // A repeated key replaces its earlier value in the record, and so in the total.
         let total = &mut self.totals[index];
@@ -401,8 +482,9 @@ impl Parser {
         *slot = number;
         fields.mark_present(key);
         self.line_no += 1;
-        self.next_key = key.next_index();
-        Some(at + 4)
+        self.last_key = index;
+        self.next_key = usize::from(self.successors.0[index]);
+        Some(length)
     }
 
     /// Reads one `Key: value` line into `fields`; returns the VmFlags bytes when it is that line.
@@ -434,7 +516,12 @@ impl Parser {
             };
             (key, name.len())
         };
-        self.next_key = key.next_index();
+        if !is_predicted {
+            self.successors.0[self.last_key] =
+                u8::try_from(key.index()).expect("fewer than 256 keys");
+        }
+        self.last_key = key.index();
+        self.next_key = usize::from(self.successors.0[key.index()]);
         let value = trim_leading_spaces(&line[colon + 1..]);
         fields.mark_present(key);
         let Some(slot) = fields.slot(key) else {
@@ -512,6 +599,50 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn eight_columns_read_as_one_word_equal_the_digits_read_one_by_one() {
+        let mut values: Vec<u64> = vec![
+            0, 1, 9, 10, 99, 100, 4096, 9_999_999, 10_000_000, 99_999_999,
+        ];
+        // Every length, and every digit in every column, by a fixed pseudo-random walk.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            values.push(state % 10u64.pow(1 + (state >> 60) as u32 % 8));
+        }
+        for value in values {
+            let columns = format!("{value:>8}");
+            let expected = parse_decimal(columns.trim_start().as_bytes());
+            let columns: [u8; 8] = columns.as_bytes().try_into().unwrap();
+            assert_eq!(right_aligned_decimal(columns), expected, "{columns:?}");
+        }
+        // Leading zeros are digits like any other.
+        assert_eq!(right_aligned_decimal(*b"   00132"), Some(132));
+        assert_eq!(right_aligned_decimal(*b"00000000"), Some(0));
+    }
+
+    #[test]
+    fn eight_columns_that_are_not_spaces_then_digits_are_refused() {
+        for columns in [
+            *b"        ",
+            *b"   1 2 3",
+            *b"123     ",
+            *b"  -12345",
+            *b"     1:2",
+            *b"    12/3",
+            *b"     12\x80",
+            *b"     12\xb0",
+            *b"     12\xff",
+            *b"\t     12",
+            *b"     1a2",
+            *b"\x00    123",
+        ] {
+            assert_eq!(right_aligned_decimal(columns), None, "{columns:?}");
+        }
+    }
+
     const TWO_RECORDS: &str = "\
 00400000-00452000 r-xp 00000000 08:02 173521      /usr/bin/dbus-daemon
 Size:                328 kB
@@ -568,6 +699,41 @@ VmFlags: rd wr mr mw me ac
         assert_eq!((second.rss, second.private(), second.swap), (12, 12, 4));
         assert!(second.has(FieldKey::Swap));
         assert!(!second.has(FieldKey::Locked));
+    }
+
+    #[test]
+    fn keys_in_an_order_learned_and_then_changed_are_all_read() {
+        // The first record teaches that VmFlags follows THPeligible (no ProtectionKey); the
+        // second has ProtectionKey again and its own order; the third drops it once more.
+        let record = |start: u64, middle: &str| {
+            format!(
+                "{start:08x}-{:08x} rw-p 00000000 00:00 0\n\
+                 Size:                  8 kB\n\
+                 Rss:                   {start} kB\n\
+                 {middle}\
+                 VmFlags: rd wr mr mw me ac\n",
+                start + 0x1000
+            )
+        };
+        let input = record(1, "Locked:                0 kB\nTHPeligible:           1\n")
+            + &record(
+                2,
+                "THPeligible:           0\nProtectionKey:         3\nLocked:                4 kB\n",
+            )
+            + &record(3, "Locked:                5 kB\nTHPeligible:           1\n");
+        let (regions, _) = collect(input.as_bytes()).unwrap();
+        let read: Vec<_> = regions
+            .iter()
+            .map(|(_, fields)| {
+                (
+                    fields.rss,
+                    fields.locked,
+                    fields.thp_eligible,
+                    fields.protection_key,
+                )
+            })
+            .collect();
+        assert_eq!(read, [(1, 0, 1, 0), (2, 4, 0, 3), (3, 5, 1, 0)]);
     }
 
     #[test]
