@@ -279,15 +279,23 @@ fn region_groups(
     merged
 }
 
-/// The executable file decides where it can; otherwise the regions' signals do.
+/// The executable file decides where it can; otherwise the regions' signals do, and where the
+/// executable could not be read at all (a saved file), regions shaped like a runtime's memory.
 fn detect_runtimes(aggregator: &Aggregator, process: &ProcessInfo) -> Vec<DetectedRuntime> {
+    let signals = &aggregator.signals;
     REGISTRY
         .iter()
         .filter_map(|def| {
             let (version, evidence) = match (def.executable)(&process.executable) {
                 Verdict::Present { version } => (version, Evidence::Executable),
                 Verdict::Absent => return None,
-                Verdict::Unknown => (None, aggregator.signals.runtime(def.id)?),
+                Verdict::Unknown => match signals.runtime(def.id) {
+                    Some(evidence) => (None, evidence),
+                    None if process.executable.elf.is_none() && signals.shaped_like(def.id) => {
+                        (None, Evidence::Layout)
+                    }
+                    None => return None,
+                },
             };
             Some(DetectedRuntime {
                 id: def.id,

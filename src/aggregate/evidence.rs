@@ -2,7 +2,7 @@
 //! were seen, whether the last region was `[vsyscall]`, and, for a saved file, which mapped
 //! path is the executable.
 
-use crate::classify::{Rule, Signal};
+use crate::classify::{Rule, Signal, LAYOUT_HINTS_FOR_RUNTIME};
 use crate::report::{Evidence, RuntimeId};
 use crate::smaps::Perms;
 
@@ -19,6 +19,8 @@ pub(crate) const NO_CANDIDATE: u32 = u32::MAX;
 pub(crate) struct Signals {
     /// Each runtime signalled, with the strongest evidence seen for it.
     runtimes: Vec<(RuntimeId, Evidence)>,
+    /// Regions shaped like each runtime's memory ([`Signal::LayoutHint`]).
+    layout_hints: Vec<(RuntimeId, u32)>,
     pub last_was_vsyscall: bool,
 }
 
@@ -31,8 +33,22 @@ impl Signals {
                     Some((_, evidence)) => *evidence = (*evidence).min(rule.evidence),
                     None => self.runtimes.push((id, rule.evidence)),
                 },
+                Signal::LayoutHint(id) => {
+                    match self.layout_hints.iter_mut().find(|(seen, _)| *seen == id) {
+                        Some((_, count)) => *count = count.saturating_add(1),
+                        None => self.layout_hints.push((id, 1)),
+                    }
+                }
             }
         }
+    }
+
+    /// Whether enough regions are shaped like `id`'s memory to stand for it where nothing else
+    /// can tell ([`LAYOUT_HINTS_FOR_RUNTIME`]).
+    pub(crate) fn shaped_like(&self, id: RuntimeId) -> bool {
+        self.layout_hints
+            .iter()
+            .any(|&(seen, count)| seen == id && count >= LAYOUT_HINTS_FOR_RUNTIME)
     }
 
     /// How the regions showed `id`, if they did.
@@ -85,5 +101,39 @@ impl Candidates {
     pub(crate) fn chosen(&self) -> Option<(u32, &[u8])> {
         self.chosen
             .map(|index| (index, self.paths[index as usize].as_slice()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::generic::C_HEAP;
+    use crate::classify::{rule, NameMatch, PermMatch, Stage};
+
+    #[test]
+    fn a_runtime_needs_enough_regions_of_its_shape() {
+        const SHAPED: RuntimeId = RuntimeId::new("shaped");
+        static HINT: &[Signal] = &[Signal::LayoutHint(SHAPED)];
+        let shaped = rule(
+            Stage::RuntimeLayout,
+            NameMatch::Exact(""),
+            PermMatch::Any,
+            &C_HEAP,
+        )
+        .by_layout()
+        .signals(HINT);
+        let mut signals = Signals::default();
+        for _ in 1..LAYOUT_HINTS_FOR_RUNTIME {
+            signals.note(&shaped);
+        }
+        assert!(!signals.shaped_like(SHAPED));
+        signals.note(&shaped);
+        assert!(signals.shaped_like(SHAPED));
+        assert_eq!(
+            signals.runtime(SHAPED),
+            None,
+            "a shape is no proof of presence"
+        );
+        assert!(!signals.shaped_like(RuntimeId::new("other")));
     }
 }

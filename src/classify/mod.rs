@@ -80,7 +80,16 @@ pub(crate) enum Condition {
 pub(crate) enum Signal {
     /// The runtime is present.
     Runtime(RuntimeId),
+    /// The region is shaped like the runtime's memory (its conditional layout rule matched).
+    /// Several such regions stand for the runtime when nothing else can say: in a saved file,
+    /// where the executable cannot be read (see [`LAYOUT_HINTS_FOR_RUNTIME`]).
+    LayoutHint(RuntimeId),
 }
+
+/// Regions shaped like a runtime's memory that show the runtime where nothing else can. One or
+/// two are within what a program maps of its own; real captures of programs without the
+/// runtime have none.
+pub(crate) const LAYOUT_HINTS_FOR_RUNTIME: u32 = 3;
 
 /// The rule table's order: rules of an earlier stage are tried first, and within a stage the
 /// generic rules first, then each runtime's in the registry's order.

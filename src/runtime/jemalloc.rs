@@ -44,13 +44,16 @@ pub(crate) static MESSAGE: Marker = Marker {
 
 const IS_JEMALLOC: &[Signal] = &[Signal::Runtime(JEMALLOC)];
 const JEMALLOC_LIBRARY: &[Signal] = &[Signal::Runtime(JEMALLOC)];
+/// In a saved file of a program that links jemalloc statically (a Rust service), nothing names
+/// it: several extent runs stand for it there.
+const SHAPED_LIKE_JEMALLOC: &[Signal] = &[Signal::LayoutHint(JEMALLOC)];
 
 #[rustfmt::skip]
 static RULES: &[Rule] = &[
     rule(Stage::RuntimeName, AnonPrefix("jemalloc"), PermMatch::Any, &HEAP).signals(IS_JEMALLOC),
     rule(Stage::RuntimeFile, Library("libjemalloc"), PermMatch::Any, &SHARED_LIBRARIES).signals(JEMALLOC_LIBRARY),
     rule(Stage::RuntimeLayout, UnnamedWhere(is_extent_run), PermMatch::PrivateReadWrite, &HEAP)
-        .when(Condition::Runtime(JEMALLOC)).by_layout(),
+        .when(Condition::Runtime(JEMALLOC)).by_layout().signals(SHAPED_LIKE_JEMALLOC),
 ];
 
 pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
@@ -83,12 +86,13 @@ const GROWTH_GRANULE_BYTES: u64 = 512 * 1024;
 /// every map where the kernel overcommits (`vm.overcommit_memory` 0 or 1, the default), and a
 /// plain `mmap` of the program's own does not: the kernel never merges the two, and the
 /// program's maps stay out whatever their size. A glibc thread arena's head (threads still use
-/// glibc's malloc for some of their own needs; its arenas are `MAP_NORESERVE` too) that the
-/// kernel merged on top is left out of the count.
+/// glibc's malloc for some of their own needs; its arenas are `MAP_NORESERVE` too) is not an
+/// extent run, and one the kernel merged on top of a run is left out of the count.
 fn is_extent_run(header: &Header<'_>, around: &Neighbours) -> bool {
     let end = glibc::merged_arena_head(header, around).unwrap_or(header.end);
     around.flags.no_reserve()
         && (end - header.start) % GROWTH_GRANULE_BYTES == 0
+        && !glibc::is_malloc_arena(header, around)
         && !is_guarded_thread_stack(header, around)
 }
 

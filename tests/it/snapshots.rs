@@ -64,6 +64,7 @@ snapshot_tests! {
     python_numpy: "python-numpy/smaps";
     python_own_maps: "python-own-maps/smaps";
     rust_jemalloc: "rust-jemalloc/smaps";
+    rust_jemalloc_5_2: "rust-jemalloc-5.2/smaps";
     c_jemalloc: "c-jemalloc/smaps";
     edge_android: "edge/android.smaps";
     edge_crlf: "edge/crlf.smaps";

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tempfile::{NamedTempFile, TempDir};
 
 /// The real captures, each `fixtures/NAME/smaps` with the kernel's `smaps_rollup` beside it.
-pub const CAPTURES: [&str; 19] = [
+pub const CAPTURES: [&str; 20] = [
     "c-arenas",
     "c-jemalloc",
     "c-threads",
@@ -27,6 +27,7 @@ pub const CAPTURES: [&str; 19] = [
     "python-numpy",
     "python-own-maps",
     "rust-jemalloc",
+    "rust-jemalloc-5.2",
 ];
 
 /// The files in `fixtures/edge/` that are not smaps memanalyzer can analyze (each is rejected
