@@ -12,9 +12,9 @@
 #   BENCH_MAPPINGS         mappings of the live workload (default 60000, ~43 MB of smaps)
 #   BENCH_SMALL_MAPPINGS   mappings of the small workload (default BENCH_MAPPINGS / 10)
 #   BENCH_THREADS          threads of each workload (default 4)
-#   BENCH_RUNS             timed runs per command, over all rounds (default 20)
+#   BENCH_RUNS             timed runs per command, over all rounds (default 30)
 #   BENCH_ROUNDS           hyperfine does not interleave commands, so the runs are split into
-#                          this many rounds that alternate between the commands (default 2)
+#                          this many rounds that alternate between the commands (default 5)
 #   BENCH_HUGE_REGIONS     regions of the generated file (default 1000000, ~730 MB)
 #   BENCH_HOSTILE_NAMES    regions, each with its own name, of the hostile inputs (default 1000000)
 #   BENCH_LONG_NAMES       regions with 60 KB names (default 3000, ~180 MB per input)
@@ -70,8 +70,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MAPPINGS=${BENCH_MAPPINGS:-60000}
 SMALL_MAPPINGS=${BENCH_SMALL_MAPPINGS:-$((MAPPINGS / 10))}
 THREADS=${BENCH_THREADS:-4}
-RUNS=${BENCH_RUNS:-20}
-ROUNDS=${BENCH_ROUNDS:-2}
+RUNS=${BENCH_RUNS:-30}
+ROUNDS=${BENCH_ROUNDS:-5}
 HUGE_REGIONS=${BENCH_HUGE_REGIONS:-1000000}
 HOSTILE_NAMES=${BENCH_HOSTILE_NAMES:-1000000}
 LONG_NAMES=${BENCH_LONG_NAMES:-3000}
