@@ -16,7 +16,7 @@ use std::io::{self, Read};
 use nix::errno::Errno;
 
 use super::process::ProcessDir;
-use super::{prefetched, stream, Options};
+use super::{new_aggregator, prefetched, stream, Counting, Options, Role};
 use crate::aggregate::{Aggregator, ProcessInfo};
 use crate::error::{Error, NoMemoryReason};
 use crate::report::{Report, Warning};
@@ -105,9 +105,11 @@ fn read_task(
         executable: task.executable_facts(),
         kernel_names_mappings: super::kernel::names_mappings(),
     };
-    // Overlap the kernel's generation of the text with our parsing, on a second core.
-    let smaps = prefetched(smaps, &info.path)?;
-    let (aggregator, warnings) = stream(smaps, &info, options)?;
+    // Overlap the kernel's generation of the text with our parsing, on a second core; the
+    // aggregation stays with the parsing (the kernel's part is the critical path).
+    let smaps = prefetched(smaps, &info.path, Role::Read)?;
+    let counting = Counting::Here(Box::new(new_aggregator(&info, options)));
+    let (aggregator, warnings) = stream(smaps, counting, &info)?;
     Ok(TaskRead {
         aggregator,
         info,

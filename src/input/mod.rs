@@ -1,10 +1,12 @@
 //! Where smaps text comes from — a live process, a saved file or standard input — and the
-//! checks that go with each. Reading is overlapped with parsing (`prefetch.rs`); a live read has
+//! checks that go with each. Reading is overlapped with parsing (`prefetch.rs`), and for a saved
+//! file the aggregation too, fed in batches (`batch.rs`); a live read has
 //! its own completeness checks (`live.rs`) and reads everything through one handle on
 //! `/proc/<pid>` (`process.rs`); `ps.rs` lists processes; `target.rs` finds a process by name and follows it
 //! across restarts; `elf.rs` reads the executable.
 
 // Only live analysis reads an executable, and live analysis needs Linux's /proc.
+mod batch;
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) mod elf;
 #[cfg(target_os = "linux")]
@@ -25,7 +27,7 @@ use crate::aggregate::{Aggregator, ProcessInfo};
 use crate::error::Error;
 use crate::report::{Listing, Report, Warning};
 use crate::smaps::{parse_chunks, Chunks, ReadChunks, StreamError};
-use prefetch::Prefetch;
+use prefetch::{AggregatorAside, Prefetch, Role};
 
 /// What to analyze.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,15 +115,13 @@ pub fn analyze(input: &Input, options: &Options) -> Result<Report, Error> {
                 path: path.clone(),
                 source,
             })?;
-            analyze_stream(prefetched(file, path)?, info_for(path, options), options)?
+            let chunks = prefetched(file, path, Role::ReadAndAggregate)?;
+            analyze_prefetched(chunks, info_for(path, options), options)?
         }
         Input::Stdin => {
             let path = Path::new("-");
-            analyze_stream(
-                prefetched(io::stdin(), path)?,
-                info_for(path, options),
-                options,
-            )?
+            let chunks = prefetched(io::stdin(), path, Role::ReadAndAggregate)?;
+            analyze_prefetched(chunks, info_for(path, options), options)?
         }
     };
     report.duration = started.elapsed();
@@ -142,11 +142,9 @@ pub fn analyze_self(options: &Options) -> Result<Report, Error> {
 /// Analyzes smaps text from any reader: a saved file, a network stream, a test string.
 pub fn analyze_reader<R: Read>(reader: R, options: &Options) -> Result<Report, Error> {
     let started = std::time::Instant::now();
-    let mut report = analyze_stream(
-        ReadChunks::new(reader),
-        info_for(Path::new("-"), options),
-        options,
-    )?;
+    let info = info_for(Path::new("-"), options);
+    let counting = Counting::Here(Box::new(new_aggregator(&info, options)));
+    let mut report = analyze_stream(ReadChunks::new(reader), counting, info, options)?;
     report.duration = started.elapsed();
     Ok(report)
 }
@@ -170,47 +168,86 @@ fn analyze_pid_unchecked(_pid: i32, _options: &Options) -> Result<Report, Error>
 }
 
 /// Reads `source` ahead on a second core while the caller parses (see `prefetch.rs`).
-fn prefetched<R: Read + Send + 'static>(source: R, path: &Path) -> Result<Prefetch, Error> {
-    Prefetch::new(source).map_err(|source| Error::Read {
+fn prefetched<R: Read + Send + 'static>(
+    source: R,
+    path: &Path,
+    role: Role,
+) -> Result<Prefetch, Error> {
+    Prefetch::new(source, role).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })
 }
 
-/// Parses and aggregates a whole stream that is not a live process.
-fn analyze_stream<C: Chunks>(
-    chunks: C,
+/// Analyzes a saved file or standard input, read ahead by a thread that aggregates too when
+/// there is more than its first buffer.
+fn analyze_prefetched(
+    mut chunks: Prefetch,
     info: ProcessInfo,
     options: &Options,
 ) -> Result<Report, Error> {
-    let (aggregator, warnings) = stream(chunks, &info, options)?;
+    let counting = match chunks.aggregate_aside(Box::new(new_aggregator(&info, options))) {
+        Ok(aside) => Counting::Aside(aside),
+        Err(aggregator) => Counting::Here(aggregator),
+    };
+    analyze_stream(chunks, counting, info, options)
+}
+
+/// Parses and aggregates a whole stream that is not a live process.
+fn analyze_stream<C: Chunks>(
+    chunks: C,
+    counting: Counting,
+    info: ProcessInfo,
+    options: &Options,
+) -> Result<Report, Error> {
+    let (aggregator, warnings) = stream(chunks, counting, &info)?;
     if aggregator.region_count() == 0 {
         return Err(Error::Empty { path: info.path });
     }
     Ok(aggregator.finish(info, options.listing, warnings))
 }
 
-/// Parses `chunks` into an aggregator, every region counted.
-fn stream<C: Chunks>(
-    chunks: C,
-    info: &ProcessInfo,
-    options: &Options,
-) -> Result<(Aggregator, Vec<Warning>), Error> {
+/// An aggregator for the analysis `options` ask for.
+fn new_aggregator(info: &ProcessInfo, options: &Options) -> Aggregator {
     let mut aggregator = Aggregator::new(options.listing, info.exe.as_deref());
     if options.region_groups {
         aggregator.collect_groups();
     }
-    let summary =
-        parse_chunks(chunks, |region| aggregator.add(region)).map_err(|error| match error {
-            StreamError::Io(source) => Error::Read {
-                path: info.path.clone(),
-                source,
-            },
-            StreamError::Parse(source) => Error::Parse {
-                path: info.path.clone(),
-                source,
-            },
-        })?;
+    aggregator
+}
+
+/// Where the parsed regions are counted.
+enum Counting {
+    /// On the parsing thread.
+    Here(Box<Aggregator>),
+    /// On the reader thread (see `prefetch.rs`).
+    Aside(AggregatorAside),
+}
+
+/// Parses `chunks`, every region counted.
+fn stream<C: Chunks>(
+    chunks: C,
+    counting: Counting,
+    info: &ProcessInfo,
+) -> Result<(Aggregator, Vec<Warning>), Error> {
+    let parsed = match counting {
+        Counting::Here(mut aggregator) => parse_chunks(chunks, |region| aggregator.add(region))
+            .map(|summary| (summary, aggregator)),
+        // After an error, no need to wait for the regions still being aggregated.
+        Counting::Aside(mut aside) => parse_chunks(chunks, |region| aside.add(region))
+            .map(|summary| (summary, aside.finish())),
+    };
+    let (summary, aggregator) = parsed.map_err(|error| match error {
+        StreamError::Io(source) => Error::Read {
+            path: info.path.clone(),
+            source,
+        },
+        StreamError::Parse(source) => Error::Parse {
+            path: info.path.clone(),
+            source,
+        },
+    })?;
+    let mut aggregator = *aggregator;
     aggregator.flush();
     let mut warnings: Vec<Warning> = summary.warnings.into_iter().map(Warning::Input).collect();
     warnings.extend(aggregator.warning());

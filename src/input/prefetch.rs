@@ -2,18 +2,36 @@
 //! (it walks every page table: the expensive part) overlaps with our parsing on another core.
 //! Memory stays bounded: a fixed number of fixed-size buffers circulate between the two threads.
 //! Small inputs never start the thread: the first buffer is filled before deciding.
+//!
+//! For a saved file or standard input, reading is cheap and the parser would be the whole
+//! critical path with the aggregation on its thread too: there the reader thread also
+//! aggregates ([`Prefetch::aggregate_aside`]), taking the parsed regions in batches
+//! (`batch.rs`) between its reads, so that each of the two threads has about half the work.
 
 use std::io::{self, Read};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread;
 
-use crate::smaps::Chunks;
+use super::batch::Batch;
+use crate::aggregate::Aggregator;
+use crate::smaps::{Chunks, Region};
 
 /// Size of each buffer. The kernel returns about 4 KiB of smaps per read, so one buffer
 /// collects many reads before it is handed over.
 const BUFFER_BYTES: usize = 128 * 1024;
 /// Buffers in flight: enough to keep the reader busy while the parser works on one.
 const BUFFERS: usize = 4;
+/// Batches of parsed regions in flight: one being filled, one being aggregated, one between.
+const BATCHES: usize = 3;
+
+/// What the reader thread does besides reading.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Only reads (a live process: the reading is the critical path).
+    Read,
+    /// Also aggregates, if handed an aggregator (a saved file or standard input).
+    ReadAndAggregate,
+}
 
 /// A buffer and how many of its bytes hold data; `last` marks the end of the input.
 struct Chunk {
@@ -22,10 +40,33 @@ struct Chunk {
     last: bool,
 }
 
+/// What the parsing thread sends the reader thread.
+enum ToReader {
+    /// A buffer the parser is done with.
+    Buffer(Vec<u8>),
+    /// The aggregator, to feed the batches to come.
+    Aggregator(Box<Aggregator>),
+    /// Parsed regions, in order.
+    Regions(Batch),
+    /// No more regions: the aggregator goes back.
+    Finish,
+}
+
+/// What the reader thread sends back as it aggregates.
+enum FromAggregator {
+    /// A batch it has taken, to fill again.
+    Emptied(Batch),
+    /// The aggregator, every region added.
+    Done(Box<Aggregator>),
+}
+
 /// Channels to the reader thread, once it runs.
 struct Reader {
     filled: Receiver<io::Result<Chunk>>,
-    recycle: SyncSender<Vec<u8>>,
+    to_reader: SyncSender<ToReader>,
+    /// Taken by [`Prefetch::aggregate_aside`].
+    from_aggregator: Option<Receiver<FromAggregator>>,
+    role: Role,
 }
 
 /// A `Read` whose data is read ahead by a background thread when there is much of it.
@@ -58,14 +99,15 @@ fn fill<R: Read>(source: &mut R, buffer: &mut [u8]) -> io::Result<(usize, bool)>
 }
 
 impl Prefetch {
-    /// Reads the first buffer now; if the input goes on, reads the rest on a new thread.
-    pub fn new<R: Read + Send + 'static>(mut source: R) -> io::Result<Prefetch> {
+    /// Reads the first buffer now; if the input goes on, reads the rest on a new thread, which
+    /// takes on `role`.
+    pub(crate) fn new<R: Read + Send + 'static>(mut source: R, role: Role) -> io::Result<Prefetch> {
         let mut buffer = new_buffer();
         let (length, last) = fill(&mut source, &mut buffer)?;
         let reader = if last {
             None
         } else {
-            Some(Reader::start(source)?)
+            Some(Reader::start(source, role)?)
         };
         Ok(Prefetch {
             current: Chunk {
@@ -80,44 +122,216 @@ impl Prefetch {
 }
 
 impl Reader {
-    fn start<R: Read + Send + 'static>(source: R) -> io::Result<Reader> {
+    fn start<R: Read + Send + 'static>(source: R, role: Role) -> io::Result<Reader> {
         let (filled_tx, filled) = mpsc::sync_channel(BUFFERS);
-        let (recycle, recycle_rx) = mpsc::sync_channel(BUFFERS);
+        // Room for every buffer and batch there can be, and the end: sends never wait.
+        let (to_reader, inbox) = mpsc::sync_channel(BUFFERS + BATCHES + 2);
+        let (outbox, from_aggregator) = mpsc::sync_channel(BATCHES + 1);
         thread::Builder::new()
             .name("smaps-reader".to_string())
-            .spawn(move || read_ahead(source, filled_tx, recycle_rx))?;
-        Ok(Reader { filled, recycle })
+            .spawn(move || {
+                let thread = ReaderThread {
+                    filled: filled_tx,
+                    inbox,
+                    outbox,
+                    role,
+                    free: Vec::new(),
+                    allocated: 1, // the consumer holds the first buffer
+                    aggregator: None,
+                };
+                thread.run(source);
+            })?;
+        Ok(Reader {
+            filled,
+            to_reader,
+            from_aggregator: Some(from_aggregator),
+            role,
+        })
     }
 }
 
-fn read_ahead<R: Read>(
-    mut source: R,
+/// The reader thread's state.
+struct ReaderThread {
     filled: SyncSender<io::Result<Chunk>>,
-    recycle: Receiver<Vec<u8>>,
-) {
-    let mut allocated = 1; // the consumer holds the first buffer
-    loop {
-        // A new buffer while the pool is not complete, else wait for one the parser is done with.
-        let mut buffer = match recycle.try_recv() {
-            Ok(buffer) => buffer,
-            Err(_) if allocated < BUFFERS => {
-                allocated += 1;
-                new_buffer()
+    inbox: Receiver<ToReader>,
+    outbox: SyncSender<FromAggregator>,
+    role: Role,
+    /// Buffers the parser is done with.
+    free: Vec<Vec<u8>>,
+    allocated: usize,
+    aggregator: Option<Box<Aggregator>>,
+}
+
+impl ReaderThread {
+    fn run<R: Read>(mut self, mut source: R) {
+        let mut reading = true;
+        loop {
+            // Messages first: a batch waiting to be aggregated holds the parser up.
+            loop {
+                match self.inbox.try_recv() {
+                    Ok(message) => {
+                        if !self.handle(message) {
+                            return;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return, // the consumer has gone away
+                }
             }
-            Err(_) => match recycle.recv() {
-                Ok(buffer) => buffer,
-                Err(_) => return, // the consumer has gone away
-            },
-        };
-        let message = fill(&mut source, &mut buffer).map(|(length, last)| Chunk {
-            buffer,
-            length,
-            last,
-        });
-        let stop = message.as_ref().map_or(true, |chunk| chunk.last);
-        if filled.send(message).is_err() || stop {
-            return;
+            if reading {
+                // A new buffer while the pool is not complete, else one the parser is done with.
+                let buffer = self.free.pop().or_else(|| {
+                    (self.allocated < BUFFERS).then(|| {
+                        self.allocated += 1;
+                        new_buffer()
+                    })
+                });
+                if let Some(mut buffer) = buffer {
+                    let message = fill(&mut source, &mut buffer).map(|(length, last)| Chunk {
+                        buffer,
+                        length,
+                        last,
+                    });
+                    let last = message.as_ref().map_or(true, |chunk| chunk.last);
+                    // The parser stops taking chunks at the input's end or at an error; an
+                    // aggregator may still want the batches it sent.
+                    let parser_gone = self.filled.send(message).is_err();
+                    if last || parser_gone {
+                        reading = false;
+                        if self.role == Role::Read {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+            }
+            // Nothing to read into, or nothing left to read: wait for the parser.
+            match self.inbox.recv() {
+                Ok(message) => {
+                    if !self.handle(message) {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
         }
+    }
+
+    /// Acts on a message from the parser; false once there is nothing more to do.
+    fn handle(&mut self, message: ToReader) -> bool {
+        match message {
+            ToReader::Buffer(buffer) => self.free.push(buffer),
+            ToReader::Aggregator(aggregator) => self.aggregator = Some(aggregator),
+            ToReader::Regions(mut batch) => {
+                if let Some(aggregator) = &mut self.aggregator {
+                    batch.for_each(|region| aggregator.add(region));
+                }
+                batch.clear();
+                // Never waits: no more batches exist than the channel holds.
+                let _ = self.outbox.try_send(FromAggregator::Emptied(batch));
+            }
+            ToReader::Finish => {
+                if let Some(aggregator) = self.aggregator.take() {
+                    let _ = self.outbox.try_send(FromAggregator::Done(aggregator));
+                }
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The parsing thread's end of an aggregator that runs on the reader thread: regions added here
+/// are copied into batches and aggregated there, in order.
+pub(crate) struct AggregatorAside {
+    to_reader: SyncSender<ToReader>,
+    from_aggregator: Receiver<FromAggregator>,
+    batch: Batch,
+    /// Batches made so far (at most [`BATCHES`]).
+    batches: usize,
+}
+
+impl AggregatorAside {
+    /// Adds a region (see [`Aggregator::add`]).
+    pub(crate) fn add(&mut self, region: &Region<'_>) {
+        self.batch.push(region);
+        if self.batch.is_full() {
+            let next = self.empty_batch();
+            let full = std::mem::replace(&mut self.batch, next);
+            // Fails only if the reader thread has stopped, and then `finish` says so.
+            let _ = self.to_reader.try_send(ToReader::Regions(full));
+        }
+    }
+
+    /// A batch to fill: a new one while there are fewer than [`BATCHES`], else one the reader
+    /// thread has aggregated.
+    fn empty_batch(&mut self) -> Batch {
+        loop {
+            match self.from_aggregator.try_recv() {
+                Ok(FromAggregator::Emptied(batch)) => return batch,
+                Ok(FromAggregator::Done(_)) => {}
+                Err(_) if self.batches < BATCHES => {
+                    self.batches += 1;
+                    return Batch::default();
+                }
+                Err(TryRecvError::Empty) => match self.from_aggregator.recv() {
+                    Ok(FromAggregator::Emptied(batch)) => return batch,
+                    Ok(FromAggregator::Done(_)) | Err(_) => return Batch::default(),
+                },
+                Err(TryRecvError::Disconnected) => return Batch::default(),
+            }
+        }
+    }
+
+    /// The aggregator, once it has taken every region added.
+    pub(crate) fn finish(mut self) -> Box<Aggregator> {
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            let _ = self.to_reader.try_send(ToReader::Regions(batch));
+        }
+        let _ = self.to_reader.try_send(ToReader::Finish);
+        self.from_aggregator
+            .iter()
+            .find_map(|message| match message {
+                FromAggregator::Done(aggregator) => Some(aggregator),
+                FromAggregator::Emptied(_) => None,
+            })
+            .expect("the reader thread hands the aggregator back unless it panicked (an abort)")
+    }
+}
+
+impl Prefetch {
+    /// Hands `aggregator` to the reader thread, which then aggregates the regions added to the
+    /// returned end between its reads. `Err(aggregator)` if no reader thread runs (the input
+    /// fitted in the first buffer) or it only reads ([`Role::Read`]).
+    pub(crate) fn aggregate_aside(
+        &mut self,
+        aggregator: Box<Aggregator>,
+    ) -> Result<AggregatorAside, Box<Aggregator>> {
+        let Some(reader) = self
+            .reader
+            .as_mut()
+            .filter(|reader| reader.role != Role::Read)
+        else {
+            return Err(aggregator);
+        };
+        let Some(from_aggregator) = reader.from_aggregator.take() else {
+            return Err(aggregator);
+        };
+        let to_reader = reader.to_reader.clone();
+        if let Err(
+            mpsc::TrySendError::Full(ToReader::Aggregator(aggregator))
+            | mpsc::TrySendError::Disconnected(ToReader::Aggregator(aggregator)),
+        ) = to_reader.try_send(ToReader::Aggregator(aggregator))
+        {
+            return Err(aggregator);
+        }
+        Ok(AggregatorAside {
+            to_reader,
+            from_aggregator,
+            batch: Batch::default(),
+            batches: 1,
+        })
     }
 }
 
@@ -139,7 +353,7 @@ impl Prefetch {
             let next = next.inspect_err(|_| self.current.last = true)?;
             let used = std::mem::replace(&mut self.current, next);
             // The reader may already have finished; then the buffer is simply dropped.
-            let _ = reader.recycle.try_send(used.buffer);
+            let _ = reader.to_reader.try_send(ToReader::Buffer(used.buffer));
             self.position = 0;
         }
         Ok(true)
@@ -195,14 +409,42 @@ mod tests {
     }
 
     fn read_through(data: &[u8]) -> Vec<u8> {
-        let mut prefetch = Prefetch::new(Trickle {
-            data: data.to_vec(),
-            position: 0,
-        })
+        let mut prefetch = Prefetch::new(
+            Trickle {
+                data: data.to_vec(),
+                position: 0,
+            },
+            Role::Read,
+        )
         .unwrap();
         let mut copy = Vec::new();
         prefetch.read_to_end(&mut copy).unwrap();
         copy
+    }
+
+    #[test]
+    fn only_a_reader_that_may_aggregate_takes_the_aggregator() {
+        let aggregator = || Box::new(Aggregator::new(crate::Listing::Top(20), None));
+        let big = || io::Cursor::new(vec![b'x'; 3 * BUFFER_BYTES]);
+        let mut reads_only = Prefetch::new(big(), Role::Read).unwrap();
+        assert!(reads_only.aggregate_aside(aggregator()).is_err());
+        let mut small =
+            Prefetch::new(io::Cursor::new(vec![1u8; 100]), Role::ReadAndAggregate).unwrap();
+        assert!(
+            small.aggregate_aside(aggregator()).is_err(),
+            "no thread for a small input"
+        );
+        let mut both = Prefetch::new(big(), Role::ReadAndAggregate).unwrap();
+        let aside = both
+            .aggregate_aside(aggregator())
+            .ok()
+            .expect("a reader thread");
+        assert!(
+            both.aggregate_aside(aggregator()).is_err(),
+            "one aggregator at a time"
+        );
+        drop(both);
+        assert_eq!(aside.finish().region_count(), 0);
     }
 
     #[test]
@@ -225,7 +467,7 @@ mod tests {
             let data: Vec<u8> = (0..size).map(|i| (i % 13) as u8).collect();
             assert_eq!(read_through(&data), data, "{size} bytes");
         }
-        let small = Prefetch::new(io::Cursor::new(vec![1u8; 100])).unwrap();
+        let small = Prefetch::new(io::Cursor::new(vec![1u8; 100]), Role::Read).unwrap();
         assert!(small.reader.is_none());
     }
 
@@ -243,7 +485,7 @@ mod tests {
             }
         }
         let mut data = Vec::new();
-        let error = Prefetch::new(FailsEarly(false))
+        let error = Prefetch::new(FailsEarly(false), Role::Read)
             .unwrap()
             .read_to_end(&mut data)
             .unwrap_err();
@@ -262,7 +504,7 @@ mod tests {
                 }
             }
         }
-        let mut prefetch = Prefetch::new(Failing(0)).unwrap();
+        let mut prefetch = Prefetch::new(Failing(0), Role::Read).unwrap();
         let mut data = Vec::new();
         let error = prefetch.read_to_end(&mut data).unwrap_err();
         assert_eq!(error.to_string(), "device went away");
@@ -285,7 +527,7 @@ mod tests {
             }
         }
         let (dropped_tx, dropped) = mpsc::channel();
-        let mut prefetch = Prefetch::new(Endless(dropped_tx)).unwrap();
+        let mut prefetch = Prefetch::new(Endless(dropped_tx), Role::Read).unwrap();
         assert!(prefetch.reader.is_some(), "endless input starts the reader");
         let mut some = [0u8; 10];
         prefetch.read_exact(&mut some).unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use memanalyzer::{analyze, CategoryReport, Evidence, Input, Listing, Options, Report, SectionId};
 
-use crate::support::files::{fixture_path, fixtures_dir, CAPTURES};
+use crate::support::files::{fixture_path, fixtures_dir, temp_file, CAPTURES};
 use crate::support::invariants::check_report;
 
 fn analyze_file(path: &Path) -> Report {
@@ -515,4 +515,71 @@ fn no_capture_without_jemalloc_infers_it() {
         );
         assert!(report.category("jemalloc.heap").is_none(), "{capture}");
     }
+}
+
+/// Smaps text of `count` anonymous regions, each with its own name, in address order: about
+/// 200 bytes and 7 lines a region, so that a few thousand fill many read-ahead buffers.
+fn many_named_regions(count: u64) -> String {
+    let mut text = String::new();
+    for index in 0..count {
+        let start = 0x7f00_0000_0000 + index * 0x3000;
+        text.push_str(&format!(
+            "{start:012x}-{:012x} rw-p 00000000 00:00 0                          [anon:pool-{}]\n",
+            start + 0x2000,
+            index % 700
+        ));
+        for (key, value) in [("Size:", 8), ("Rss:", 4 + index % 5 * 4), ("Pss:", 4)] {
+            text.push_str(&format!("{key:<16}{value:>8} kB\n"));
+        }
+        text.push_str("Private_Dirty:         4 kB\nSwap:                  0 kB\nVmFlags: rd wr mr mw me ac\n");
+    }
+    text
+}
+
+#[test]
+fn a_file_aggregated_beside_its_reader_equals_one_aggregated_as_parsed() {
+    // A file beyond the first read-ahead buffer (128 KiB) is aggregated on the reader thread;
+    // analyze_reader aggregates on the parsing thread. Every part of the report must agree.
+    let generated = temp_file(many_named_regions(20_000));
+    let mut inputs: Vec<std::path::PathBuf> = CAPTURES
+        .iter()
+        .map(|name| fixture_path(&format!("{name}/smaps")))
+        .collect();
+    inputs.push(generated.path().to_path_buf());
+    let large = inputs
+        .iter()
+        .filter(|path| fs::metadata(path).unwrap().len() > 128 * 1024)
+        .count();
+    assert!(large >= 4, "only {large} inputs start the reader thread");
+    for options in [
+        Options::default(),
+        Options::default().all().region_groups(),
+        Options::default().top(3),
+    ] {
+        for path in &inputs {
+            let aside = analyze(&Input::File(path.clone()), &options).unwrap();
+            let file = fs::File::open(path).unwrap();
+            let mut here = memanalyzer::analyze_reader(file, &options).unwrap();
+            here.source = aside.source.clone();
+            here.duration = aside.duration;
+            assert!(here == aside, "{}: {options:?}", path.display());
+        }
+    }
+}
+
+#[test]
+fn an_error_far_into_a_file_aggregated_beside_its_reader_is_the_same_error() {
+    let text = many_named_regions(10_000) + "not smaps at all\n" + &many_named_regions(10);
+    let file = temp_file(&text);
+    let aside = analyze(&Input::File(file.path().to_path_buf()), &Options::default()).unwrap_err();
+    let here = memanalyzer::analyze_reader(text.as_bytes(), &Options::default()).unwrap_err();
+    let (
+        memanalyzer::Error::Parse { source: aside, .. },
+        memanalyzer::Error::Parse { source: here, .. },
+    ) = (&aside, &here)
+    else {
+        panic!("{aside:?} / {here:?}");
+    };
+    assert_eq!(aside, here);
+    assert!(aside.to_string().contains("line 70001"), "{aside}");
 }
