@@ -385,9 +385,9 @@ impl Chunks for Prefetch {
     }
 }
 
-// Dropping a `Prefetch` drops its ends of both channels, which makes the reader thread stop
-// after its current read. The thread is not joined: a read that blocks must not keep us from
-// exiting.
+// Dropping a `Prefetch` (and its `AggregatorAside`, if it has one) drops the parsing thread's
+// ends of the channels, which makes the reader thread stop after its current read. The thread is
+// not joined: a read that blocks must not keep us from exiting.
 
 #[cfg(test)]
 mod tests {
