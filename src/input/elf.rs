@@ -64,6 +64,43 @@ impl ElfFacts {
     }
 }
 
+/// The facts of the executable read last, and the identity of the file they came from
+/// (device, inode, size, times): `-watch` and `-http` analyze one process again and again, and
+/// reading a stripped executable's read-only data costs up to 16 MiB each time.
+pub(crate) struct LastRead<K> {
+    last: std::sync::Mutex<Option<(K, ExecutableFacts)>>,
+}
+
+impl<K: PartialEq> LastRead<K> {
+    pub(crate) const fn new() -> LastRead<K> {
+        LastRead {
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The facts kept for `file`, or those `read` returns (then kept instead).
+    pub(crate) fn get_or_read(
+        &self,
+        file: K,
+        read: impl FnOnce() -> ExecutableFacts,
+    ) -> ExecutableFacts {
+        let lock = || {
+            self.last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((known, facts)) = lock().as_ref() {
+            if *known == file {
+                return facts.clone();
+            }
+        }
+        // Read without the lock held: another thread's different executable must not wait.
+        let facts = read();
+        *lock() = Some((file, facts.clone()));
+        facts
+    }
+}
+
 impl ExecutableFacts {
     /// Reads what matters from an open executable, looking for the clues that reveal the
     /// runtimes linked in; unreadable means nothing is known.
@@ -459,6 +496,32 @@ fn read_up_to<F: ReadAt>(file: &F, offset: u64, buf: &mut [u8]) -> io::Result<us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_executable_read_last_is_read_again_only_once_its_file_changes() {
+        let cache: LastRead<(u64, u64)> = LastRead::new();
+        let reads = std::cell::Cell::new(0);
+        let facts = |marker: &'static str| {
+            reads.set(reads.get() + 1);
+            ExecutableFacts {
+                elf: Some(ElfFacts {
+                    markers: vec![marker],
+                    ..ElfFacts::default()
+                }),
+            }
+        };
+        let first = cache.get_or_read((1, 100), || facts("first"));
+        assert_eq!(cache.get_or_read((1, 100), || facts("again")), first);
+        assert_eq!(reads.get(), 1);
+        let rewritten = cache.get_or_read((1, 101), || facts("rewritten"));
+        assert!(rewritten.elf.unwrap().has_marker("rewritten"));
+        assert_eq!(reads.get(), 2);
+        assert!(cache
+            .get_or_read((1, 100), || facts("first again"))
+            .elf
+            .unwrap()
+            .has_marker("first again"));
+    }
 
     #[test]
     fn reads_the_inline_version() {

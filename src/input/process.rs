@@ -12,12 +12,38 @@ use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::Mode;
 
-use super::elf::ExecutableFacts;
+use super::elf::{ExecutableFacts, LastRead};
 
 /// The kernel's PF_KTHREAD flag in `/proc/<pid>/stat`.
 const PF_KTHREAD: u64 = 0x0020_0000;
 /// PF_EXITING: set from the start of exit, while the state letter can still say `R`.
 const PF_EXITING: u64 = 0x0000_0004;
+
+/// The executable analyzed last, kept while its file is unchanged.
+static LAST_EXECUTABLE: LastRead<FileIdentity> = LastRead::new();
+
+/// What tells one executable file, or a rewritten one, from another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+impl FileIdentity {
+    fn of(metadata: &std::fs::Metadata) -> FileIdentity {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            size: metadata.size(),
+            modified: (metadata.mtime(), metadata.mtime_nsec()),
+            changed: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+}
 
 /// A handle on `/proc/<pid>`, valid for that one process even if its PID is later reused.
 pub(crate) struct ProcessDir {
@@ -123,9 +149,13 @@ impl ProcessDir {
 
     /// What the executable file says, read from its first bytes only.
     pub(crate) fn executable_facts(&self) -> ExecutableFacts {
-        match self.open_file("exe") {
-            Ok(exe) => ExecutableFacts::read(&exe, &crate::runtime::executable_clues()),
-            Err(_) => ExecutableFacts::default(),
+        let Ok(exe) = self.open_file("exe") else {
+            return ExecutableFacts::default();
+        };
+        let read = || ExecutableFacts::read(&exe, &crate::runtime::executable_clues());
+        match exe.metadata() {
+            Ok(metadata) => LAST_EXECUTABLE.get_or_read(FileIdentity::of(&metadata), read),
+            Err(_) => read(),
         }
     }
 
