@@ -22,6 +22,7 @@ struct Parked {
     line: u64,
 }
 
+/// Regions in the order the parser gave them, owning copies of their bytes.
 #[derive(Default)]
 pub(crate) struct Batch {
     regions: Vec<Parked>,
