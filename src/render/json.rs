@@ -802,25 +802,21 @@ fn write_regions(out: &mut dyn Write, regions: &Regions<'_>) -> io::Result<()> {
         key!("evidence");
         push_json_string(&mut text, region.evidence.key());
         text.push(b',');
+        // A number of bytes, and the comma after it.
+        macro_rules! bytes {
+            ($name:literal, $value:expr) => {
+                key!($name);
+                push_decimal(&mut text, $value);
+                text.push(b',');
+            };
+        }
         let amounts = &region.amounts;
-        key!("size_bytes");
-        push_decimal(&mut text, amounts.size);
-        text.push(b',');
-        key!("rss_bytes");
-        push_decimal(&mut text, amounts.rss);
-        text.push(b',');
-        key!("pss_bytes");
-        push_decimal(&mut text, amounts.pss);
-        text.push(b',');
-        key!("private_bytes");
-        push_decimal(&mut text, amounts.private);
-        text.push(b',');
-        key!("shared_bytes");
-        push_decimal(&mut text, amounts.shared);
-        text.push(b',');
-        key!("swap_bytes");
-        push_decimal(&mut text, amounts.swap);
-        text.push(b',');
+        bytes!("size_bytes", amounts.size);
+        bytes!("rss_bytes", amounts.rss);
+        bytes!("pss_bytes", amounts.pss);
+        bytes!("private_bytes", amounts.private);
+        bytes!("shared_bytes", amounts.shared);
+        bytes!("swap_bytes", amounts.swap);
         text.pop(); // the last comma
         text.extend_from_slice(b"\n    }");
         out.write_all(&text)?;
