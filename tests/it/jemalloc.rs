@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::support::prelude::{
     accounting_rows, category_by_id, fixture_path, jemalloc_figures, json_of, path_of,
-    runtime_error, stdout_of, temp_file, u64_at,
+    runtime_error, stdout_of, temp_file, u64_at, JEMALLOC_STATS,
 };
 use crate::support::prometheus::parse_exposition;
 use crate::support::runtime_program::*;
@@ -224,14 +224,7 @@ fn live_figures_are_reconciled_with_the_live_analysis() {
         path_of(&stats),
     ]);
     let rows = jemalloc_rows(&doc);
-    for name in [
-        "allocated",
-        "active",
-        "metadata",
-        "resident",
-        "mapped",
-        "retained",
-    ] {
+    for name in JEMALLOC_STATS {
         assert_eq!(
             rows[name].0,
             program.figure(&format!("jemalloc.{name}")),

@@ -405,14 +405,7 @@ fn check_jemalloc_capture(capture: &str, version: &str) {
     let doc = jemalloc_doc(capture, json_path.to_str().unwrap());
     let rows = jemalloc_rows(&doc);
     let stat = |name: &str| u64_at(jemalloc, &format!("/stats/{name}"));
-    for name in [
-        "allocated",
-        "active",
-        "metadata",
-        "resident",
-        "mapped",
-        "retained",
-    ] {
+    for name in JEMALLOC_STATS {
         assert_eq!(rows[name], stat(name), "{capture}: {name}");
     }
     let page = u64_at(jemalloc, "/arenas/page");

@@ -50,6 +50,17 @@ pub fn accounting_rows<T>(
         .collect()
 }
 
+/// The six figures jemalloc's statistics give in both forms, as `-jemalloc-stats` names its
+/// rows.
+pub const JEMALLOC_STATS: [&str; 6] = [
+    "allocated",
+    "active",
+    "metadata",
+    "resident",
+    "mapped",
+    "retained",
+];
+
 /// The `jemalloc.NAME=BYTES` lines a tikv-jemalloc-ctl program prints (the `-jemalloc-stats`
 /// figures form), by name.
 pub fn jemalloc_figures(path: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
