@@ -54,6 +54,37 @@ impl Amounts {
         }
     }
 
+    /// The amounts in their declared order (size, rss, pss, private, shared, swap, swap_pss,
+    /// hugetlb): the order of the names in [`crate::render`]'s JSON keys.
+    pub(crate) fn to_array(self) -> [u64; 8] {
+        [
+            self.size,
+            self.rss,
+            self.pss,
+            self.private,
+            self.shared,
+            self.swap,
+            self.swap_pss,
+            self.hugetlb,
+        ]
+    }
+
+    /// The inverse of [`Amounts::to_array`].
+    pub(crate) fn from_array(
+        [size, rss, pss, private, shared, swap, swap_pss, hugetlb]: [u64; 8],
+    ) -> Amounts {
+        Amounts {
+            size,
+            rss,
+            pss,
+            private,
+            shared,
+            swap,
+            swap_pss,
+            hugetlb,
+        }
+    }
+
     fn combine(self, other: Amounts, op: fn(u64, u64) -> u64) -> Amounts {
         Amounts {
             size: op(self.size, other.size),

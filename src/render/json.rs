@@ -303,31 +303,43 @@ struct Runtime {
     evidence: &'static str,
 }
 
-/// Amounts as JSON writes them: the one place their field names are spelled.
-#[derive(Serialize)]
-pub(crate) struct AmountsOut {
-    size_bytes: u64,
-    rss_bytes: u64,
-    pss_bytes: u64,
-    private_bytes: u64,
-    shared_bytes: u64,
-    swap_bytes: u64,
-    swap_pss_bytes: u64,
-    hugetlb_bytes: u64,
+/// The JSON names of an [`Amounts`]' byte counts, in the order of [`Amounts::to_array`]: the one
+/// place they are spelled (totals, categories, listed regions and region groups all carry the
+/// eight; reading JSON back uses them too).
+pub(crate) const AMOUNT_KEYS: [&str; 8] = [
+    "size_bytes",
+    "rss_bytes",
+    "pss_bytes",
+    "private_bytes",
+    "shared_bytes",
+    "swap_bytes",
+    "swap_pss_bytes",
+    "hugetlb_bytes",
+];
+
+/// The byte counts with their JSON names.
+fn named_amounts(amounts: Amounts) -> impl Iterator<Item = (&'static str, u64)> {
+    AMOUNT_KEYS.into_iter().zip(amounts.to_array())
 }
+
+/// Amounts as JSON writes them, as fields of the object around them (`#[serde(flatten)]`) or
+/// as an object of their own.
+pub(crate) struct AmountsOut(Amounts);
 
 impl From<Amounts> for AmountsOut {
     fn from(amounts: Amounts) -> AmountsOut {
-        AmountsOut {
-            size_bytes: amounts.size,
-            rss_bytes: amounts.rss,
-            pss_bytes: amounts.pss,
-            private_bytes: amounts.private,
-            shared_bytes: amounts.shared,
-            swap_bytes: amounts.swap,
-            swap_pss_bytes: amounts.swap_pss,
-            hugetlb_bytes: amounts.hugetlb,
+        AmountsOut(amounts)
+    }
+}
+
+impl Serialize for AmountsOut {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Amounts", AMOUNT_KEYS.len())?;
+        for (key, bytes) in named_amounts(self.0) {
+            out.serialize_field(key, &bytes)?;
         }
+        out.end()
     }
 }
 
@@ -355,19 +367,16 @@ impl Serialize for Category<'_> {
         use serde::ser::SerializeStruct;
         let category = self.0;
         let amounts = &category.amounts;
-        let mut out = serializer.serialize_struct("Category", 12)?;
+        let mut out = serializer.serialize_struct("Category", 6 + AMOUNT_KEYS.len())?;
         out.serialize_field("name", &for_json_borrowed(&category.title()))?;
         // A key: unique within its section, so escaped injectively (a name holding the byte
         // 0xff and one holding the text `\xff` must not print the same).
         out.serialize_field("label", &injective(&category.label))?;
         out.serialize_field("id", &category.id.key())?;
         out.serialize_field("regions", &category.regions)?;
-        out.serialize_field("size_bytes", &amounts.size)?;
-        out.serialize_field("rss_bytes", &amounts.rss)?;
-        out.serialize_field("pss_bytes", &amounts.pss)?;
-        out.serialize_field("private_bytes", &amounts.private)?;
-        out.serialize_field("shared_bytes", &amounts.shared)?;
-        out.serialize_field("swap_bytes", &amounts.swap)?;
+        for (key, bytes) in named_amounts(*amounts) {
+            out.serialize_field(key, &bytes)?;
+        }
         // The weakest evidence among the rules that put regions here.
         out.serialize_field("evidence", category.evidence.key())?;
         // The RSS of the regions placed here by layout (a heuristic), not by name.
@@ -802,21 +811,13 @@ fn write_regions(out: &mut dyn Write, regions: &Regions<'_>) -> io::Result<()> {
         key!("evidence");
         push_json_string(&mut text, region.evidence.key());
         text.push(b',');
-        // A number of bytes, and the comma after it.
-        macro_rules! bytes {
-            ($name:literal, $value:expr) => {
-                key!($name);
-                push_decimal(&mut text, $value);
-                text.push(b',');
-            };
+        for (key, bytes) in named_amounts(region.amounts) {
+            text.extend_from_slice(b"\n      \"");
+            text.extend_from_slice(key.as_bytes());
+            text.extend_from_slice(b"\": ");
+            push_decimal(&mut text, bytes);
+            text.push(b',');
         }
-        let amounts = &region.amounts;
-        bytes!("size_bytes", amounts.size);
-        bytes!("rss_bytes", amounts.rss);
-        bytes!("pss_bytes", amounts.pss);
-        bytes!("private_bytes", amounts.private);
-        bytes!("shared_bytes", amounts.shared);
-        bytes!("swap_bytes", amounts.swap);
         text.pop(); // the last comma
         text.extend_from_slice(b"\n    }");
         out.write_all(&text)?;
@@ -958,6 +959,8 @@ mod tests {
         private_bytes: u64,
         shared_bytes: u64,
         swap_bytes: u64,
+        swap_pss_bytes: u64,
+        hugetlb_bytes: u64,
     }
 
     #[derive(Serialize)]
@@ -1052,6 +1055,8 @@ mod tests {
                             private_bytes: region.amounts.private,
                             shared_bytes: region.amounts.shared,
                             swap_bytes: region.amounts.swap,
+                            swap_pss_bytes: region.amounts.swap_pss,
+                            hugetlb_bytes: region.amounts.hugetlb,
                         }
                     })
                     .collect(),

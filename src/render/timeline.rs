@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::escape::for_terminal;
-use super::json::AmountsOut;
+use super::json::{AmountsOut, AMOUNT_KEYS};
 use super::Unit;
 use crate::timeline::diff::{CategoryChange, Change, Diff, GroupChange};
 use crate::timeline::history::{min_leak_rate, CategorySeries, History};
@@ -209,26 +209,23 @@ fn write_group(group: &GroupChange, unit: Unit, out: &mut dyn Write) -> io::Resu
     )
 }
 
-#[derive(Serialize)]
-struct ChangeOut {
-    size_bytes: i64,
-    rss_bytes: i64,
-    pss_bytes: i64,
-    private_bytes: i64,
-    shared_bytes: i64,
-    swap_bytes: i64,
-}
+/// A change of every amount, under the amounts' JSON names.
+struct ChangeOut(Change);
 
 impl From<Change> for ChangeOut {
     fn from(change: Change) -> ChangeOut {
-        ChangeOut {
-            size_bytes: change.size,
-            rss_bytes: change.rss,
-            pss_bytes: change.pss,
-            private_bytes: change.private,
-            shared_bytes: change.shared,
-            swap_bytes: change.swap,
+        ChangeOut(change)
+    }
+}
+
+impl Serialize for ChangeOut {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Change", AMOUNT_KEYS.len())?;
+        for (key, change) in AMOUNT_KEYS.into_iter().zip(self.0.to_array()) {
+            out.serialize_field(key, &change)?;
         }
+        out.end()
     }
 }
 

@@ -31,6 +31,20 @@ pub struct Change {
 }
 
 impl Change {
+    /// The changes in the order of [`Amounts::to_array`].
+    pub(crate) fn to_array(self) -> [i64; 8] {
+        [
+            self.size,
+            self.rss,
+            self.pss,
+            self.private,
+            self.shared,
+            self.swap,
+            self.swap_pss,
+            self.hugetlb,
+        ]
+    }
+
     /// `now − base`, from the saturating differences in both directions (one is zero).
     pub fn between(base: Amounts, now: Amounts) -> Change {
         let (up, down) = (now - base, base - now);

@@ -3,9 +3,11 @@
 //! JSON report memanalyzer wrote (`-format json`, or a line of a `-record` file), tolerating the
 //! fields it does not know. A [`Sample`] is a snapshot or just the totals, at a time.
 
-use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::render::escape::for_json;
+use crate::render::json::AMOUNT_KEYS;
 use crate::report::{Amounts, Report};
 
 /// A process's memory at one moment, in a form two moments can be compared in. Names and
@@ -40,7 +42,8 @@ pub struct CategoryAmounts {
     pub section: String,
     /// Number of regions.
     pub regions: u64,
-    /// Their amounts. From JSON, `swap_pss` and `hugetlb` are not known per category (0).
+    /// Their amounts. From JSON written before categories carried `swap_pss_bytes` and
+    /// `hugetlb_bytes`, those two are 0.
     pub amounts: Amounts,
 }
 
@@ -240,38 +243,54 @@ struct GroupDoc {
     amounts: AmountsDoc,
 }
 
-/// Amounts as JSON writes them (`rss_bytes`, …); absent fields are 0.
-#[derive(Deserialize, Default, Clone, Copy)]
-pub(crate) struct AmountsDoc {
-    #[serde(default)]
-    size_bytes: u64,
-    rss_bytes: u64,
-    #[serde(default)]
-    pss_bytes: u64,
-    #[serde(default)]
-    private_bytes: u64,
-    #[serde(default)]
-    shared_bytes: u64,
-    #[serde(default)]
-    swap_bytes: u64,
-    #[serde(default)]
-    swap_pss_bytes: u64,
-    #[serde(default)]
-    hugetlb_bytes: u64,
+/// Amounts as JSON writes them (`rss_bytes`, …, the names of [`AMOUNT_KEYS`]): `rss_bytes` is
+/// required, the others are 0 when absent (reports of older versions lack some), and other
+/// fields beside them are skipped.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct AmountsDoc(Amounts);
+
+/// The one field every amounts object has had since the first version.
+const REQUIRED_AMOUNT: &str = "rss_bytes";
+
+impl<'de> Deserialize<'de> for AmountsDoc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<AmountsDoc, D::Error> {
+        deserializer.deserialize_map(AmountsVisitor)
+    }
+}
+
+struct AmountsVisitor;
+
+impl<'de> Visitor<'de> for AmountsVisitor {
+    type Value = AmountsDoc;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("an object with byte counts (rss_bytes, …)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AmountsDoc, A::Error> {
+        let mut values = [0; AMOUNT_KEYS.len()];
+        let mut has_required = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match AMOUNT_KEYS.iter().position(|known| *known == key) {
+                Some(index) => {
+                    values[index] = map.next_value()?;
+                    has_required |= key == REQUIRED_AMOUNT;
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !has_required {
+            return Err(de::Error::missing_field(REQUIRED_AMOUNT));
+        }
+        Ok(AmountsDoc(Amounts::from_array(values)))
+    }
 }
 
 impl AmountsDoc {
     pub(crate) fn amounts(&self) -> Amounts {
-        Amounts {
-            size: self.size_bytes,
-            rss: self.rss_bytes,
-            pss: self.pss_bytes,
-            private: self.private_bytes,
-            shared: self.shared_bytes,
-            swap: self.swap_bytes,
-            swap_pss: self.swap_pss_bytes,
-            hugetlb: self.hugetlb_bytes,
-        }
+        self.0
     }
 }
 
@@ -428,6 +447,10 @@ Rss: 400 kB
 Pss: 400 kB
 Private_Dirty: 400 kB
 Swap: 8 kB
+SwapPss: 8 kB
+7f0000200000-7f0000400000 rw-s 00000000 00:10 5 /dev/hugepages/buffer
+Size: 2048 kB
+Private_Hugetlb: 2048 kB
 7f0000b00000-7f0000c00000 r-xp 00000000 08:01 9 /lib/libc.so.6
 Size: 1024 kB
 Rss: 200 kB
@@ -460,23 +483,19 @@ Private_Dirty: 12 kB
         let made = Snapshot::of_report(&report);
         assert_eq!(back.totals, made.totals);
         assert_eq!(back.groups, made.groups);
-        assert_eq!(back.region_count, 3);
+        assert_eq!(back.region_count, 4);
         assert!(back.has_groups);
-        let strip = |categories: &[CategoryAmounts]| {
-            categories
+        // Every amount of every category, swap_pss and hugetlb too.
+        assert_eq!(back.categories, made.categories);
+        let amounts = |key: &str| {
+            back.categories
                 .iter()
-                .map(|c| {
-                    (
-                        c.key.clone(),
-                        c.label.clone(),
-                        c.regions,
-                        c.amounts.rss,
-                        c.amounts.swap,
-                    )
-                })
-                .collect::<Vec<_>>()
+                .find(|category| category.key == key)
+                .map(|category| category.amounts)
         };
-        assert_eq!(strip(&back.categories), strip(&made.categories));
+        assert_eq!(amounts("c.heap").map(|a| a.swap_pss), Some(8 * 1024));
+        let hugetlb: u64 = back.categories.iter().map(|c| c.amounts.hugetlb).sum();
+        assert_eq!(hugetlb, 2048 * 1024);
     }
 
     #[cfg(target_os = "linux")]

@@ -82,6 +82,8 @@ fn a_diff_against_a_json_baseline_adds_up_to_the_totals_change() {
     ]));
     assert_eq!(from_smaps["totals"], diff["totals"]);
     assert_eq!(from_smaps["region_groups"], diff["region_groups"]);
+    // Every amount of every category, swap_pss and hugetlb too, read back from the JSON.
+    assert_eq!(from_smaps["categories"], diff["categories"]);
     // Text: the stable labels, base / now / change.
     let text = stdout_of(&["-file", now.to_str().unwrap(), "-diff", path_of(&base)]);
     let rss = text
@@ -90,6 +92,50 @@ fn a_diff_against_a_json_baseline_adds_up_to_the_totals_change() {
         .unwrap();
     let fields: Vec<&str> = rss.split_whitespace().collect();
     assert_eq!(fields[6], "+37", "{rss}");
+}
+
+/// Swapped and hugetlbfs pages per category: a JSON baseline carries them as the smaps does.
+#[test]
+fn a_diff_against_a_json_baseline_has_swap_pss_and_hugetlb_per_category() {
+    let [base, now] = ["edge/hugetlb.smaps", "edge/swap.smaps"].map(fixture_path);
+    let base_json = temp_file(bytes_of(&[
+        "-file",
+        base.to_str().unwrap(),
+        "-format",
+        "json",
+    ]));
+    let diff_from = |base: &str| {
+        json(&bytes_of(&[
+            "-file",
+            now.to_str().unwrap(),
+            "-diff",
+            base,
+            "-format",
+            "json",
+        ]))
+    };
+    let (from_json, from_smaps) = (
+        diff_from(path_of(&base_json)),
+        diff_from(base.to_str().unwrap()),
+    );
+    assert_eq!(from_json["categories"], from_smaps["categories"]);
+    for field in ["swap_pss_bytes", "hugetlb_bytes"] {
+        let changes: Vec<i64> = from_json["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["change"][field].as_i64().unwrap())
+            .collect();
+        assert!(
+            changes.iter().any(|change| *change != 0),
+            "{field}: {changes:?}"
+        );
+        assert_eq!(
+            changes.iter().sum::<i64>(),
+            from_json["totals"]["change"][field].as_i64().unwrap(),
+            "{field}"
+        );
+    }
 }
 
 #[test]

@@ -3,13 +3,15 @@
 use serde_json::Value;
 
 /// The byte counts every category and listed region has.
-pub const AMOUNT_KEYS: [&str; 6] = [
+pub const AMOUNT_KEYS: [&str; 8] = [
     "size_bytes",
     "rss_bytes",
     "pss_bytes",
     "private_bytes",
     "shared_bytes",
     "swap_bytes",
+    "swap_pss_bytes",
+    "hugetlb_bytes",
 ];
 
 pub fn u64_at(value: &Value, pointer: &str) -> u64 {
