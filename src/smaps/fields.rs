@@ -1,6 +1,6 @@
 //! The field lines of an smaps record: every key the parser knows, written once in
-//! [`smaps_fields!`], which generates the key enum, the kernel's order, the printed names, the
-//! units and the [`Fields`] struct that holds the values.
+//! `smaps_fields!` (below), which generates the key enum, the kernel's order, the printed names,
+//! the units and the [`Fields`] struct that holds the values.
 
 /// What follows a key's value on its line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
