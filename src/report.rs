@@ -973,6 +973,28 @@ pub enum Warning {
     },
 }
 
+impl Warning {
+    /// A stable id for machines (JSON's `warning_details`): the input's
+    /// ([`smaps::Warning::kind`](crate::smaps::Warning::kind)), `overlapping_records` or
+    /// `read_through_thread`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Warning::Input(warning) => warning.kind(),
+            Warning::Overlapping { .. } => "overlapping_records",
+            Warning::ReadThroughThread { .. } => "read_through_thread",
+        }
+    }
+
+    /// The input line the warning is about, if it is about one.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            Warning::Input(warning) => warning.line(),
+            Warning::Overlapping { first_line, .. } => Some(*first_line),
+            Warning::ReadThroughThread { .. } => None,
+        }
+    }
+}
+
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

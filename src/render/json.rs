@@ -32,7 +32,10 @@ struct Document<'a> {
     unexplained: UnexplainedShare,
     listing: &'static str,
     top_regions: Regions<'a>,
+    /// Each warning as one line for people, prefixed with the input's path.
     warnings: Vec<String>,
+    /// The same warnings for machines, in the same order.
+    warning_details: Vec<WarningDetail>,
     /// `-cgroup` only: the container view.
     #[serde(skip_serializing_if = "Option::is_none")]
     container: Option<ContainerDoc>,
@@ -385,6 +388,14 @@ impl Serialize for Category<'_> {
     }
 }
 
+/// A warning with its stable kind and the line it is about.
+#[derive(Serialize)]
+struct WarningDetail {
+    kind: &'static str,
+    line: Option<u64>,
+    message: String,
+}
+
 /// RSS still in generic categories (Anonymous Memory, Other / Unrecognized).
 #[derive(Serialize)]
 struct UnexplainedShare {
@@ -618,6 +629,15 @@ fn document(report: &Report) -> Document<'_> {
                     "{}: {warning}",
                     for_json(source.path.as_os_str().as_encoded_bytes())
                 )
+            })
+            .collect(),
+        warning_details: report
+            .warnings
+            .iter()
+            .map(|warning| WarningDetail {
+                kind: warning.kind(),
+                line: warning.line(),
+                message: warning.to_string(),
             })
             .collect(),
         container: report.container.as_ref().map(container_doc),

@@ -211,6 +211,26 @@ pub enum Warning {
     },
 }
 
+impl Warning {
+    /// A stable id for machines (JSON's `warning_details`): `crlf_line_ends`,
+    /// `final_record_cut_short`, `final_line_cut`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Warning::CrlfLineEnds => "crlf_line_ends",
+            Warning::FinalRecordCutShort { .. } => "final_record_cut_short",
+            Warning::FinalLineCut { .. } => "final_line_cut",
+        }
+    }
+
+    /// The input line the warning is about, if it is about one.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            Warning::CrlfLineEnds => None,
+            Warning::FinalRecordCutShort { line } | Warning::FinalLineCut { line } => Some(*line),
+        }
+    }
+}
+
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -196,7 +196,20 @@ fn final_record_cut_short_is_analyzed_with_a_warning() {
     assert_one_warning(&assert.get_output().stderr, "cut short");
     let doc = json(&assert.get_output().stdout);
     assert_eq!(u64_at(&doc, "/totals/regions"), SAMPLE_REGIONS.len() as u64);
-    assert_eq!(doc["warnings"].as_array().map(Vec::len), Some(1));
+    let header_line = cut[..cut.rfind('\n').unwrap()]
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            line.split(' ')
+                .next()
+                .is_some_and(|range| range.contains('-'))
+        })
+        .last()
+        .map(|(index, _)| index as u64 + 1);
+    assert_eq!(
+        warning_kinds(&doc),
+        [("final_record_cut_short".to_string(), header_line)]
+    );
 }
 
 #[test]
@@ -217,6 +230,8 @@ fn crlf_line_ends_are_analyzed_with_a_warning() {
     assert_one_warning(&assert.get_output().stderr, "CRLF");
     let crlf = json(&assert.get_output().stdout);
     assert_eq!(analysis(&crlf), analysis(&lf));
+    assert_eq!(warning_kinds(&crlf), [("crlf_line_ends".to_string(), None)]);
+    assert!(warning_kinds(&lf).is_empty());
 }
 
 /// The same fixtures through the library: the warnings are typed, and the figures whole.
@@ -294,6 +309,18 @@ fn overlapping_records_warn_on_stderr_and_in_json() {
         warnings[0].as_str().unwrap().contains("overlap"),
         "{warnings:?}"
     );
+    let [(kind, line)] = &warning_kinds(&doc)[..] else {
+        panic!("{doc:#}")
+    };
+    assert_eq!(kind, "overlapping_records");
+    let first_line = line.expect("the first overlapping record's line");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("line {first_line}")),
+        "{warnings:?}"
+    );
 }
 
 #[test]
@@ -328,6 +355,11 @@ fn a_capture_cut_after_a_key_is_analyzed_with_a_warning() {
     assert_eq!(
         u64_at(&doc, "/totals/rss_bytes"),
         sample_rss_bytes() + 4 * 1024
+    );
+    let last_line = cut.lines().count() as u64;
+    assert_eq!(
+        warning_kinds(&doc),
+        [("final_line_cut".to_string(), Some(last_line))]
     );
 
     // The same line with its newline is malformed, not cut: an error naming the line.

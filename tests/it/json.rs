@@ -7,6 +7,14 @@ use crate::support::prelude::*;
 
 const SECTION_IDS: [&str; 6] = ["runtime", "named", "file", "shared", "anonymous", "other"];
 const EVIDENCE: [&str; 3] = ["name", "executable", "layout"];
+/// The `kind`s of `warning_details`, as the README lists them.
+const WARNING_KINDS: [&str; 5] = [
+    "crlf_line_ends",
+    "final_record_cut_short",
+    "final_line_cut",
+    "overlapping_records",
+    "read_through_thread",
+];
 
 fn assert_schema(doc: &Value) {
     assert_eq!(doc["schema_version"], 1);
@@ -38,6 +46,9 @@ fn assert_schema(doc: &Value) {
     }
     for key in AMOUNT_KEYS.into_iter().chain(["regions"]) {
         u64_at(doc, &format!("/totals/{key}"));
+    }
+    for (kind, _) in warning_kinds(doc) {
+        assert!(WARNING_KINDS.contains(&kind.as_str()), "{kind}");
     }
     let mut ids = std::collections::BTreeMap::new();
     for section in sections(doc) {

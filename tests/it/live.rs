@@ -325,6 +325,10 @@ fn a_process_whose_main_thread_exited_is_read_through_a_live_thread() {
     let source = doc["source"]["path"].as_str().unwrap().to_string();
     assert_eq!(source, format!("/proc/{pid}/task/{tid}/smaps"));
     assert!(doc["warnings"][0].as_str().unwrap().contains(&tid));
+    assert_eq!(
+        warning_kinds(&doc),
+        [("read_through_thread".to_string(), None)]
+    );
     assert_json_sums_are_consistent(&doc);
     // The whole address space: the 16 MiB region, and the totals the thread's rollup gives.
     assert!(

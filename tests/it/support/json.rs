@@ -14,6 +14,31 @@ pub const AMOUNT_KEYS: [&str; 8] = [
     "hugetlb_bytes",
 ];
 
+/// The `kind` and `line` of each of a JSON report's `warning_details`, checked against its
+/// `warnings`: one detail per warning, in the same order, whose message the warning ends with.
+pub fn warning_kinds(doc: &Value) -> Vec<(String, Option<u64>)> {
+    let warnings = doc["warnings"].as_array().expect("warnings");
+    let details = doc["warning_details"].as_array().expect("warning_details");
+    assert_eq!(details.len(), warnings.len(), "{doc:#}");
+    warnings
+        .iter()
+        .zip(details)
+        .map(|(warning, detail)| {
+            let message = detail["message"].as_str().expect("a message");
+            assert!(
+                warning.as_str().unwrap().ends_with(message),
+                "{warning} / {detail}"
+            );
+            let line = &detail["line"];
+            assert!(line.is_null() || line.is_u64(), "{detail}");
+            (
+                detail["kind"].as_str().expect("a kind").to_string(),
+                line.as_u64(),
+            )
+        })
+        .collect()
+}
+
 pub fn u64_at(value: &Value, pointer: &str) -> u64 {
     value
         .pointer(pointer)
