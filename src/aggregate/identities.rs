@@ -8,7 +8,7 @@
 //! with the number of regions or the length of their names.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 use super::tally::{CellKey, Count};
 use super::window::OwnedRegion;
@@ -46,7 +46,7 @@ pub(crate) struct IdentityGroup {
 pub(crate) struct Identities {
     groups: Vec<IdentityGroup>,
     /// Groups by the hash of their cell and identity; a bucket lists the indexes that share it.
-    index: HashMap<u64, Vec<usize>>,
+    index: HashMap<u64, Vec<usize>, BuildHasherDefault<AlreadyHashed>>,
     hasher: std::collections::hash_map::RandomState,
     /// The identity of the region being counted, reused for every region.
     scratch: Identity,
@@ -114,6 +114,29 @@ impl Identities {
 
     pub(crate) fn into_groups(self) -> Vec<IdentityGroup> {
         self.groups
+    }
+}
+
+/// The hasher of a map whose keys are already hashes, made with a random key (`RandomState`, so
+/// a target's names cannot be chosen to collide): it uses the key as it is, instead of hashing
+/// every region's identity a second time.
+#[derive(Default)]
+struct AlreadyHashed(u64);
+
+impl Hasher for AlreadyHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+
+    /// Only `u64` keys are hashed here; other bytes are mixed in all the same.
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
     }
 }
 
