@@ -52,6 +52,9 @@ pub(crate) struct Identities {
     scratch: Identity,
     /// The bytes of the names kept.
     name_bytes: usize,
+    /// The group of the region counted last: the next region is often of the same (the
+    /// segments of one file, runs of anonymous maps), and comparing costs less than hashing.
+    last: Option<usize>,
 }
 
 impl Identities {
@@ -67,11 +70,19 @@ impl Identities {
             scratch.name.clear();
             scratch.name.extend_from_slice(&region.name);
         }
+        if let Some(last) = self.last {
+            let group = &mut self.groups[last];
+            if group.cell == cell && group.identity.as_ref() == Some(&self.scratch) {
+                group.count.add(region.amounts);
+                return;
+            }
+        }
         let full = self.groups.len() >= MAX_IDENTITIES
             || self.name_bytes + self.scratch.name.len() > MAX_NAME_BYTES;
         let hash = self.hash(&cell, Some(&self.scratch));
         if let Some(index) = self.find(hash, &cell, Some(&self.scratch)) {
             self.groups[index].count.add(region.amounts);
+            self.last = Some(index);
             return;
         }
         let (hash, identity) = if full {
@@ -96,6 +107,8 @@ impl Identities {
             }
         };
         self.groups[index].count.add(region.amounts);
+        // A rest group matches regions of other identities too: only its cell is compared.
+        self.last = self.groups[index].identity.is_some().then_some(index);
     }
 
     fn hash(&self, cell: &CellKey, identity: Option<&Identity>) -> u64 {
