@@ -222,6 +222,37 @@ mod tests {
     }
 
     #[test]
+    fn the_same_identity_in_another_cell_or_after_another_identity_finds_its_own_group() {
+        let mut identities = Identities::default();
+        let (heap, other) = (cell(0), cell(1));
+        for (cell, name) in [
+            (heap, "a"),
+            (other, "a"),
+            (heap, "b"),
+            (heap, "a"),
+            (heap, "a"),
+        ] {
+            identities.add(cell, &region(name, "rw-p", 0, 0, 1));
+        }
+        let counts: Vec<(u32, String, u64)> = identities
+            .into_groups()
+            .iter()
+            .map(|group| {
+                let name = group.identity.as_ref().unwrap().name.clone();
+                (
+                    group.cell.1,
+                    String::from_utf8(name).unwrap(),
+                    group.count.regions,
+                )
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            [(0, "a".into(), 3), (1, "a".into(), 1), (0, "b".into(), 1)]
+        );
+    }
+
+    #[test]
     fn identities_beyond_the_limit_go_to_one_rest_group_per_classification() {
         let mut identities = Identities::default();
         let cell = cell(0);
