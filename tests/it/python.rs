@@ -115,8 +115,8 @@ fn cpython_arenas_and_large_blocks_match_the_interpreters_figures() {
 /// its own memory (its objects' pools and their headers): the kernel merged them with a block
 /// that is not an arena (a bytearray's 30 MiB, a 128 KiB malloc'd block), and layout cannot split
 /// such a mapping, so it is one of the large blocks. The target of 10% (the line against
-/// pymalloc's count) is met only when few arenas are merged so: 0.88–0.96 in 30 runs here, 0.85 in
-/// one CI run, with 30 arenas beside the bytearray.
+/// pymalloc's count) is met only when few arenas are merged so: 0.88–0.96 in 30 runs here (8 or 9
+/// arenas beside the bytearray), 0.85 in one CI run.
 ///
 /// Checked, for every run: each arena outside the line lies in a large-blocks mapping that holds
 /// more than arenas (or, as documented, a run of arenas that lies where the kernel puts one map
