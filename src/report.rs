@@ -514,6 +514,18 @@ impl Names {
         }
     }
 
+    /// Stores `name` as [`Names::push`] does, taking the buffer over where names are kept one
+    /// per row (each row its own, as the list asked for).
+    fn push_owned(&mut self, name: Vec<u8>, last: Option<&PackedRow>) -> usize {
+        match self {
+            Names::PerRow(names) => {
+                names.push(name);
+                names.len() - 1
+            }
+            Names::Packed(_) => self.push(&name, last),
+        }
+    }
+
     /// Bytes held for names.
     #[cfg(test)]
     fn bytes(&self) -> usize {
@@ -771,13 +783,7 @@ impl RegionList {
         tag: u32,
     ) {
         let name_len = name.len();
-        let name_at = match &mut self.names {
-            Names::PerRow(names) => {
-                names.push(name);
-                names.len() - 1
-            }
-            Names::Packed(_) => self.names.push(&name, self.rows.last()),
-        };
+        let name_at = self.names.push_owned(name, self.rows.last());
         self.push_row(header, amounts, tag, name_at, name_len);
     }
 
