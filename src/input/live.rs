@@ -108,7 +108,7 @@ fn read_task(
     // Overlap the kernel's generation of the text with our parsing, on a second core; the
     // aggregation stays with the parsing (the kernel's part is the critical path).
     let smaps = prefetched(smaps, &info.path, Role::Read)?;
-    let counting = Counting::Here(Box::new(new_aggregator(&info, options)));
+    let counting = Counting::Here(new_aggregator(&info, options));
     let (aggregator, warnings) = stream(smaps, counting, &info)?;
     Ok(TaskRead {
         aggregator,

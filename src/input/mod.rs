@@ -143,7 +143,7 @@ pub fn analyze_self(options: &Options) -> Result<Report, Error> {
 pub fn analyze_reader<R: Read>(reader: R, options: &Options) -> Result<Report, Error> {
     let started = std::time::Instant::now();
     let info = info_for(Path::new("-"), options);
-    let counting = Counting::Here(Box::new(new_aggregator(&info, options)));
+    let counting = Counting::Here(new_aggregator(&info, options));
     let mut report = analyze_stream(ReadChunks::new(reader), counting, info, options)?;
     report.duration = started.elapsed();
     Ok(report)
@@ -186,7 +186,7 @@ fn analyze_prefetched(
     info: ProcessInfo,
     options: &Options,
 ) -> Result<Report, Error> {
-    let counting = match chunks.aggregate_aside(Box::new(new_aggregator(&info, options))) {
+    let counting = match chunks.aggregate_aside(new_aggregator(&info, options)) {
         Ok(aside) => Counting::Aside(aside),
         Err(aggregator) => Counting::Here(aggregator),
     };
@@ -207,13 +207,14 @@ fn analyze_stream<C: Chunks>(
     Ok(aggregator.finish(info, options.listing, warnings))
 }
 
-/// An aggregator for the analysis `options` ask for.
-fn new_aggregator(info: &ProcessInfo, options: &Options) -> Aggregator {
+/// An aggregator for the analysis `options` ask for (boxed: it moves between threads, see
+/// [`Counting`]).
+fn new_aggregator(info: &ProcessInfo, options: &Options) -> Box<Aggregator> {
     let mut aggregator = Aggregator::new(options.listing, info.exe.as_deref());
     if options.region_groups {
         aggregator.collect_groups();
     }
-    aggregator
+    Box::new(aggregator)
 }
 
 /// Where the parsed regions are counted.
