@@ -23,7 +23,7 @@ _memanalyzer_clap() {
 
     case "${cmd}" in
         memanalyzer)
-            opts="-h -V --pid --top --all --file --ps --cgroup --jemalloc-stats --pprof --format --unit --color --output --http --name --min-interval --token-file --diff --watch --count --full-every --record --limit --max-rss --max-growth --plot --max-rate --help --version"
+            opts="-h -V --pid --top --all --file --ps --no-memory-reads --cgroup --jemalloc-stats --pprof --format --unit --color --output --http --name --min-interval --token-file --diff --watch --count --full-every --record --limit --max-rss --max-growth --plot --max-rate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -159,7 +159,7 @@ _memanalyzer() {
             ;;
     esac
     if [[ $cur == "" || ($cur == -* && $cur != --*) ]]; then
-        COMPREPLY=($(compgen -W "-pid -top -all -file -ps -cgroup -jemalloc-stats -pprof -format -unit -color -output -http -name -min-interval -token-file -diff -watch -count -full-every -record -limit -max-rss -max-growth -plot -max-rate -help -version -h -V" -- "$cur"))
+        COMPREPLY=($(compgen -W "-pid -top -all -file -ps -no-memory-reads -cgroup -jemalloc-stats -pprof -format -unit -color -output -http -name -min-interval -token-file -diff -watch -count -full-every -record -limit -max-rss -max-growth -plot -max-rate -help -version -h -V" -- "$cur"))
         return 0
     fi
     _memanalyzer_clap "$cmd" "$cur" "$prev"

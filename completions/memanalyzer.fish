@@ -34,6 +34,7 @@ complete -c memanalyzer -l plot -o plot -d 'With -watch or a recording: draw the
 complete -c memanalyzer -l max-rate -o max-rate -d 'With -watch or a recording: exit with status 3 if RSS grows significantly faster than RATE (5MB/h)' -r
 complete -c memanalyzer -l all -o all -d 'List every region, largest first, instead of the top N'
 complete -c memanalyzer -l ps -o ps -d 'List the processes this user can see, by PSS (from smaps_rollup), instead of one process'
+complete -c memanalyzer -l no-memory-reads -o no-memory-reads -d 'Never read the process\'s memory. By default, in a CPython process, memanalyzer reads /proc/PID/pagemap and one 48-byte pool header per resident 16 KiB page of its unnamed read-write mappings from /proc/PID/mem (never a page that is not in RAM): pymalloc\'s own headers show its arenas where the kernel merged them with other memory. With this flag the arenas are placed by their layout alone (marked *)'
 complete -c memanalyzer -l cgroup -o cgroup -d 'Add the container view: the process\'s cgroup (limit, usage by kind, working set, OOM); with -ps, group the processes by cgroup'
 complete -c memanalyzer -s h -l help -o help -d 'Print help (see more with \'--help\')'
 complete -c memanalyzer -s V -l version -o version -d 'Print version'

@@ -81,6 +81,8 @@ auto\:"Whatever reads best for each number (KiB, MiB, GiB, ...)"))' \
 '(--top -top -all --all)-all[List every region, largest first, instead of the top N]' \
 '(-ps --ps)--ps[List the processes this user can see, by PSS (from smaps_rollup), instead of one process]' \
 '(-ps --ps)-ps[List the processes this user can see, by PSS (from smaps_rollup), instead of one process]' \
+'(--file -file --ps -ps -no-memory-reads --no-memory-reads)--no-memory-reads[Never read the process'\''s memory. By default, in a CPython process, memanalyzer reads /proc/PID/pagemap and one 48-byte pool header per resident 16 KiB page of its unnamed read-write mappings from /proc/PID/mem (never a page that is not in RAM)\: pymalloc'\''s own headers show its arenas where the kernel merged them with other memory. With this flag the arenas are placed by their layout alone (marked *)]' \
+'(--file -file --ps -ps -no-memory-reads --no-memory-reads)-no-memory-reads[Never read the process'\''s memory. By default, in a CPython process, memanalyzer reads /proc/PID/pagemap and one 48-byte pool header per resident 16 KiB page of its unnamed read-write mappings from /proc/PID/mem (never a page that is not in RAM)\: pymalloc'\''s own headers show its arenas where the kernel merged them with other memory. With this flag the arenas are placed by their layout alone (marked *)]' \
 '(--file -file -cgroup --cgroup)--cgroup[Add the container view\: the process'\''s cgroup (limit, usage by kind, working set, OOM); with -ps, group the processes by cgroup]' \
 '(--file -file -cgroup --cgroup)-cgroup[Add the container view\: the process'\''s cgroup (limit, usage by kind, working set, OOM); with -ps, group the processes by cgroup]' \
 '-h[Print help (see more with '\''--help'\'')]' \

@@ -61,6 +61,8 @@
 #        BENCH_HTTP_SECONDS on /debug/memory: >= 1,000 requests/s, all 200, one smaps read;
 #        the server's RSS after a warm-up run and after the load run within 1 MiB (flat).
 #        Then scripts/bench-http.sh for its robustness checks.
+#   CPython process (fixtures/sources/python/objects.py): -pid, which reads pymalloc's pool
+#        headers, <= 2x -pid -no-memory-reads (cat for information).
 #   earlier targets: tiny process (-pid $$ <= 1.5x cat), allocations not growing with the
 #        number of regions (tests/alloc.rs), and the release binary's size.
 set -euo pipefail
@@ -527,6 +529,26 @@ result tiny_mean "$mean"
 result tiny_median "$median"
 
 # ---------------------------------------------------------------------------------------------
+log "CPython process (fixtures/sources/python/objects.py): pool headers read vs not"
+mkfifo "$TMP/python.in"
+python3 fixtures/sources/python/objects.py <"$TMP/python.in" >"$TMP/python.out" &
+PYTHON_PID=$!
+exec {python_in}>"$TMP/python.in"
+for _ in $(seq 300); do grep -q '^READY' "$TMP/python.out" && break; sleep 0.1; done
+grep -q '^READY' "$TMP/python.out" || die "objects.py did not start"
+echo "CPython process: $(grep -c '^VmFlags' "/proc/$PYTHON_PID/smaps") regions, $(awk '/^Rss/ {print $2}' "/proc/$PYTHON_PID/smaps_rollup") kB RSS"
+bench python "$PER_ROUND" \
+    -n memanalyzer "$BIN -pid $PYTHON_PID" \
+    -n no-reads "$BIN -pid $PYTHON_PID -no-memory-reads" \
+    -n cat "cat /proc/$PYTHON_PID/smaps"
+read -r mean median < <(stats ratio "$TMP/python" memanalyzer no-reads)
+result python_reads_mean "$mean"
+read -r mean median < <(stats ratio "$TMP/python" memanalyzer cat)
+result python_cat_mean "$mean"
+exec {python_in}>&-
+wait "$PYTHON_PID" || true
+
+# ---------------------------------------------------------------------------------------------
 log "generated file: $HUGE_REGIONS regions"
 "$GENERATE" realistic "$HUGE_REGIONS" >"$TMP/huge.smaps"
 result huge_bytes "$(stat -c %s "$TMP/huge.smaps")"
@@ -692,6 +714,9 @@ if "http_checks" in r:
         f"{passed} passed, {failed} failed", r["http_checks"] == "PASS")
 row("tiny process (`-pid $$`) vs `cat`", "≤ 1.5×", f"{f('tiny_mean'):.2f}×",
     f("tiny_mean") <= 1.5)
+row("CPython process (`objects.py`, 270 MB): `-pid` vs `-pid -no-memory-reads`", "≤ 2×",
+    f"{f('python_reads_mean'):.2f}× ({f('python_cat_mean'):.2f}× `cat`)",
+    f("python_reads_mean") <= 2)
 if "alloc" in r:
     row("allocations, top-N mode (regions: allocations)", "not growing",
         r["alloc_counts"] or "n/a", r["alloc"] == "PASS")

@@ -16,7 +16,7 @@ mod window;
 
 use std::path::PathBuf;
 
-use crate::classify::{named_group_source, Classifier, Condition, MapFlags, Target};
+use crate::classify::{named_group_source, Classifier, Condition, Inspection, MapFlags, Target};
 use crate::input::elf::ExecutableFacts;
 use crate::report::{Amounts, Listing, Report, Warning};
 use crate::smaps::Region;
@@ -90,6 +90,12 @@ impl Aggregator {
     /// already counted is left out (and noted): its figures cover addresses already counted,
     /// and smaps gives no way to split them.
     pub(crate) fn add(&mut self, region: &Region<'_>) {
+        self.add_inspected(region, Inspection::NotRead);
+    }
+
+    /// [`Aggregator::add`], for a region (or a piece of one) whose memory was read
+    /// (`input/arenas.rs`).
+    pub(crate) fn add_inspected(&mut self, region: &Region<'_>, inspection: Inspection) {
         if region.header.start < self.counted_end {
             let (records, _) = self.overlapping.get_or_insert((0, region.line));
             *records += 1;
@@ -111,11 +117,17 @@ impl Aggregator {
             ..
         } = self;
         let flags = MapFlags::of(region.vm_flags);
-        window.push(&region.header, amounts, flags, |ready, around| {
-            count(
-                classifier, tally, groups, kept, identities, signals, candidates, ready, around,
-            )
-        });
+        window.push(
+            &region.header,
+            amounts,
+            flags,
+            inspection,
+            |ready, around| {
+                count(
+                    classifier, tally, groups, kept, identities, signals, candidates, ready, around,
+                )
+            },
+        );
     }
 
     /// Counts the last region; call once the input has ended.

@@ -3,7 +3,7 @@
 //! it). The region waiting for its successor is an owned copy in a buffer that is reused, so
 //! the window costs no allocation per region.
 
-use crate::classify::{MapFlags, Neighbour, Neighbours};
+use crate::classify::{Inspection, MapFlags, Neighbour, Neighbours};
 use crate::report::Amounts;
 use crate::smaps::{Header, Perms};
 
@@ -21,6 +21,8 @@ pub(crate) struct OwnedRegion {
     pub amounts: Amounts,
     /// What its `VmFlags` line says (see [`Neighbours::flags`]).
     pub flags: MapFlags,
+    /// See [`Neighbours::inspection`].
+    pub inspection: Inspection,
 }
 
 impl OwnedRegion {
@@ -70,6 +72,7 @@ impl Window {
         header: &Header<'_>,
         amounts: Amounts,
         flags: MapFlags,
+        inspection: Inspection,
         ready: impl FnOnce(&OwnedRegion, &Neighbours),
     ) {
         if let Some(pending) = self.pending.take() {
@@ -79,6 +82,7 @@ impl Window {
         let mut next = std::mem::take(&mut self.spare);
         next.copy_from(header, amounts);
         next.flags = flags;
+        next.inspection = inspection;
         self.pending = Some(next);
     }
 
@@ -99,6 +103,7 @@ impl Window {
             previous: self.previous,
             next,
             flags: region.flags,
+            inspection: region.inspection,
         };
         ready(region, &around);
         self.previous = Some(Neighbour::of(&region.header()));

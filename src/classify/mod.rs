@@ -250,6 +250,13 @@ impl Rule {
         self.evidence = Evidence::Layout;
         self
     }
+
+    /// The rule goes by the runtime's own structures, read in the process's memory
+    /// ([`Neighbours::inspection`]).
+    pub(crate) const fn by_runtime_data(mut self) -> Rule {
+        self.evidence = Evidence::Runtime;
+        self
+    }
 }
 
 /// Index of a rule in the assembled table.
@@ -307,6 +314,22 @@ pub(crate) struct Neighbours {
     pub next: Option<Neighbour>,
     /// What the region's own `VmFlags` line says.
     pub flags: MapFlags,
+    /// What the runtime's own structures in the live process's memory say about the region.
+    pub inspection: Inspection,
+}
+
+/// What reading a runtime's own structures in a live process's memory (`input/arenas.rs`)
+/// found in an unnamed mapping, or in the piece of one it was split into.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Inspection {
+    /// Not read: a saved file, another runtime, reads refused, or pages that were swapped out.
+    #[default]
+    NotRead,
+    /// Arenas of this runtime, from end to end: its pool headers say so.
+    Arenas(RuntimeId),
+    /// Every place where an arena of this runtime would show its headers was read, and none
+    /// did: no arena lies here, whatever the layout suggests.
+    NoArenas(RuntimeId),
 }
 
 /// The few `VmFlags` codes of a region that rules look at. Two mappings whose flags differ are

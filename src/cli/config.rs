@@ -42,6 +42,9 @@ pub struct HttpSettings {
     pub min_interval: Duration,
     /// The file holding the bearer token requests must carry.
     pub token_file: Option<PathBuf>,
+    /// How each analysis reads the process (every region kept, so that each request lists as
+    /// many as it asks for).
+    pub options: Options,
 }
 
 /// How a watch samples.
@@ -54,6 +57,8 @@ pub struct WatchSettings {
     pub full_every: u64,
     /// Append every sample to this file.
     pub record: Option<PathBuf>,
+    /// How each sample reads the process (no regions listed; grouped for the verdict).
+    pub options: Options,
 }
 
 /// Limits for scripts and CI (exit status 3), and the limit a growth is counted down to.
@@ -182,6 +187,11 @@ impl Config {
         } else {
             options
         };
+        let options = if cli.no_memory_reads {
+            options.no_memory_reads()
+        } else {
+            options
+        };
         let mode = if let Some(address) = cli.http {
             let target = match &cli.name {
                 Some(name) => Target::Name(name.as_encoded_bytes().to_vec()),
@@ -192,6 +202,7 @@ impl Config {
                 target,
                 min_interval: cli.min_interval,
                 token_file: cli.token_file.clone(),
+                options: options.all(),
             })
         } else if cli.ps {
             Mode::ProcessList {
@@ -211,6 +222,7 @@ impl Config {
                     count: cli.count,
                     full_every: cli.full_every,
                     record: cli.record.clone(),
+                    options: options.top(0).region_groups(),
                 },
             }
         } else {

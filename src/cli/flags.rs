@@ -43,7 +43,9 @@ Examples:
                                         by more than 10 MB (for CI)
 
 Single-dash flags (-pid 1, -pid=1) and GNU forms (--pid 1, --pid=1) mean the same.
-memanalyzer only reads /proc/PID/{smaps,exe,comm,stat}; it never stops or attaches to the process.";
+memanalyzer reads /proc/PID/{smaps,exe,comm,stat} and, in a CPython process, pagemap and the
+headers of pymalloc's pools in mem (see -no-memory-reads); it never stops, attaches to or
+writes to the process.";
 
 pub const OUTPUT_GUIDE: &str = "\
 The output:
@@ -135,6 +137,14 @@ pub struct Cli {
     /// List the processes this user can see, by PSS (from smaps_rollup), instead of one process
     #[arg(long, help_heading = heading::INPUT)]
     pub ps: bool,
+
+    /// Never read the process's memory. By default, in a CPython process, memanalyzer reads
+    /// /proc/PID/pagemap and one 48-byte pool header per resident 16 KiB page of its unnamed
+    /// read-write mappings from /proc/PID/mem (never a page that is not in RAM): pymalloc's own
+    /// headers show its arenas where the kernel merged them with other memory. With this flag
+    /// the arenas are placed by their layout alone (marked *)
+    #[arg(long, conflicts_with_all = ["file", "ps"], help_heading = heading::INPUT)]
+    pub no_memory_reads: bool,
 
     /// Add the container view: the process's cgroup (limit, usage by kind, working set, OOM);
     /// with -ps, group the processes by cgroup

@@ -199,12 +199,12 @@ fn ascii_only(text: &str) -> String {
 /// How the synopsis groups the options: `[a|b]` is optional, `a` is required, a name is a long
 /// option (or a short one, for `h` and `V`). Every option must appear (checked below).
 const SYNOPSIS: [&str; 7] = [
-    "[pid|file] [top|all] [cgroup] [pprof] [jemalloc-stats] [format] [unit] [color] [output]",
+    "[pid|file] [top|all] [cgroup] [no-memory-reads] [pprof] [jemalloc-stats] [format] [unit] [color] [output]",
     "[pid|file] diff [top|all] [format] [unit] [max-rss] [max-growth] [output]",
     "pid watch [count] [full-every] [record] [plot] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
     "file [plot] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
     "ps [cgroup] [format] [unit] [color] [output]",
-    "http pid|name [min-interval] [token-file]",
+    "http pid|name [min-interval] [token-file] [no-memory-reads]",
     "h|V",
 ];
 
@@ -381,6 +381,15 @@ fn files() -> String {
                  and the first bytes of its .go.buildinfo section are read).",
             ),
             ("/proc/PID/comm", "The process's name."),
+            (
+                "/proc/PID/pagemap, /proc/PID/mem",
+                "In a CPython process (unless -no-memory-reads): which pages of its unnamed \
+                 read-write mappings are in RAM, and at each such page on pymalloc's 16 KiB \
+                 pool grid the pool's 48-byte header, which names the pool's arena. Pages not in \
+                 RAM are never read (reading would bring them in). Reading mem takes the right \
+                 to trace the process (the same user and, under Yama's ptrace_scope 1, \
+                 CAP_SYS_PTRACE); without it the arenas are placed by their layout.",
+            ),
             (
                 "/proc/PID/cgroup, /proc/self/mountinfo",
                 "With -cgroup: the process's cgroup, and where the cgroup filesystem is mounted \

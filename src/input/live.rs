@@ -15,6 +15,7 @@ use std::io::{self, Read};
 
 use nix::errno::Errno;
 
+use super::arenas::{ArenaReader, ProcessMemory as ArenaMemory};
 use super::process::ProcessDir;
 use super::{new_aggregator, prefetched, stream, Counting, Options, Role};
 use crate::aggregate::{Aggregator, ProcessInfo};
@@ -108,7 +109,15 @@ fn read_task(
     // Overlap the kernel's generation of the text with our parsing, on a second core; the
     // aggregation stays with the parsing (the kernel's part is the critical path).
     let smaps = prefetched(smaps, &info.path, Role::Read)?;
-    let counting = Counting::Here(new_aggregator(&info, options));
+    let aggregator = new_aggregator(&info, options);
+    // Only for a runtime whose arenas its own headers show (CPython), and only if allowed.
+    let reader = crate::runtime::arena_format(&info.executable)
+        .filter(|_| !options.no_memory_reads)
+        .and_then(|format| Some(ArenaReader::new(format, ArenaMemory::open(&task, pid)?)));
+    let counting = match reader {
+        Some(reader) => Counting::Inspected(aggregator, reader),
+        None => Counting::Here(aggregator),
+    };
     let (aggregator, warnings) = stream(smaps, counting, &info)?;
     Ok(TaskRead {
         aggregator,

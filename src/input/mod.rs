@@ -1,11 +1,14 @@
 //! Where smaps text comes from — a live process, a saved file or standard input — and the
 //! checks that go with each. Reading is overlapped with parsing (`prefetch.rs`), and for a saved
-//! file the aggregation too, fed in batches (`batch.rs`); a live read has
-//! its own completeness checks (`live.rs`) and reads everything through one handle on
-//! `/proc/<pid>` (`process.rs`); `ps.rs` lists processes; `target.rs` finds a process by name and follows it
-//! across restarts; `elf.rs` reads the executable.
+//! file the aggregation too, fed in batches (`batch.rs`); a live read has its own completeness
+//! checks (`live.rs`) and reads everything through one handle on `/proc/<pid>` (`process.rs`);
+//! in a runtime whose own headers show its arenas (CPython), `arenas.rs` reads those and splits
+//! the mappings that hold arenas and other memory; `ps.rs` lists processes; `target.rs` finds a
+//! process by name and follows it across restarts; `elf.rs` reads the executable.
 
-// Only live analysis reads an executable, and live analysis needs Linux's /proc.
+// Only live analysis reads an executable or memory, and live analysis needs Linux's /proc.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod arenas;
 mod batch;
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) mod elf;
@@ -53,9 +56,21 @@ pub struct Options {
     pub container: bool,
     /// Group every region by what it is ([`crate::Report::groups`]), for diffs.
     pub region_groups: bool,
+    /// For a live process: never read its memory. By default, in a process of a runtime whose
+    /// arenas its own pool headers show (CPython), one header per resident pool-aligned page
+    /// of its unnamed read-write mappings is read (`/proc/<pid>/mem`, read-only; pages that
+    /// are not resident are never touched), which finds the arenas that the kernel merged with
+    /// other memory; without, they are placed by their layout alone.
+    pub no_memory_reads: bool,
 }
 
 impl Options {
+    /// Never read the process's memory (see [`Options::no_memory_reads`]).
+    pub fn no_memory_reads(mut self) -> Options {
+        self.no_memory_reads = true;
+        self
+    }
+
     /// The report lists these regions.
     pub fn listing(mut self, listing: Listing) -> Options {
         self.listing = listing;
@@ -221,6 +236,9 @@ fn new_aggregator(info: &ProcessInfo, options: &Options) -> Box<Aggregator> {
 enum Counting {
     /// On the parsing thread.
     Here(Box<Aggregator>),
+    /// On the parsing thread, after reading which parts of the regions are a runtime's arenas.
+    #[cfg(target_os = "linux")]
+    Inspected(Box<Aggregator>, arenas::ArenaReader<arenas::ProcessMemory>),
     /// On the reader thread (see `prefetch.rs`).
     Aside(AggregatorAside),
 }
@@ -234,6 +252,11 @@ fn stream<C: Chunks>(
     let parsed = match counting {
         Counting::Here(mut aggregator) => parse_chunks(chunks, |region| aggregator.add(region))
             .map(|summary| (summary, aggregator)),
+        #[cfg(target_os = "linux")]
+        Counting::Inspected(mut aggregator, mut reader) => {
+            parse_chunks(chunks, |region| reader.add(region, &mut aggregator))
+                .map(|summary| (summary, aggregator))
+        }
         // After an error, no need to wait for the regions still being aggregated.
         Counting::Aside(mut aside) => parse_chunks(chunks, |region| aside.add(region))
             .map(|summary| (summary, aside.finish())),

@@ -51,6 +51,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     relabel: &[],
     executable: not_in_executable,
     next_step: Some("with glibc 2.39 or later, run the program with GLIBC_TUNABLES=glibc.mem.decorate_maps=1 so that its arenas and thread stacks carry names"),
+    arenas: None,
 };
 
 /// glibc's HEAP_MAX_SIZE on 64-bit: each thread arena reserves this much, aligned to it.

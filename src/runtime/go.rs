@@ -53,6 +53,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     }],
     executable: from_build_info,
     next_step: Some("Go 1.25 or later names its mappings ([anon: Go: heap], …) on kernels that allow it; compare with the heap profile (/debug/pprof/heap) and runtime.MemStats"),
+    arenas: None,
 };
 
 /// A Go binary carries build information (`.go.buildinfo`); its absence is proof of another

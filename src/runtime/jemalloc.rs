@@ -66,6 +66,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     relabel: &[],
     executable: from_symbols,
     next_step: Some("run the program with MALLOC_CONF=stats_print:true (_RJEM_MALLOC_CONF for Rust's tikv-jemallocator) to have jemalloc print its own statistics at exit"),
+    arenas: None,
 };
 
 /// An executable with its symbols has it, or a stripped one with its messages; one without

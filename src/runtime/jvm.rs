@@ -85,6 +85,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     }],
     executable: not_in_executable,
     next_step: Some("start the JVM with -XX:NativeMemoryTracking=summary, then run jcmd PID VM.native_memory summary (GC, Metaspace, Class, Thread, Code, Internal); jcmd PID GC.heap_info prints the heap's address range"),
+    arenas: None,
 };
 
 /// HotSpot's default `HeapBaseMinAddress` on Linux (x86-64 and aarch64): no heap starts lower.

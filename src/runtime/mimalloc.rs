@@ -31,4 +31,5 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     relabel: &[],
     executable: not_in_executable,
     next_step: Some("run the program with MIMALLOC_SHOW_STATS=1 to have mimalloc print its own statistics at exit"),
+    arenas: None,
 };

@@ -117,6 +117,41 @@ pub(crate) struct RuntimeDef {
     /// one step for a person (`-XX:NativeMemoryTracking=summary`, then `jcmd PID VM.native_memory
     /// summary`); `None` when the runtime has no such tool.
     pub next_step: Option<&'static str>,
+    /// How its arenas show in its memory, for a live process: the runtime's own structures,
+    /// which tell arenas from other memory where layout cannot.
+    pub arenas: Option<&'static ArenaFormat>,
+}
+
+/// How a runtime's arenas show in a live process's memory (`input/arenas.rs` reads them):
+/// arenas of one size, each carved into pools of one size from its first pool-aligned address
+/// on, and each pool beginning with a header that says which arena it belongs to. One header
+/// per pool-aligned page tells which part of an unnamed mapping is arenas, also where the
+/// kernel merged arenas with other memory into one mapping.
+#[derive(Debug)]
+pub(crate) struct ArenaFormat {
+    pub runtime: RuntimeId,
+    /// The bytes of a pool header to read.
+    pub header_bytes: usize,
+    /// The largest pool size of all the runtime's versions: the step between headers read
+    /// until the first one found shows its version's (pools are aligned to their size, so
+    /// this grid holds pools of every version).
+    pub largest_pool_bytes: u64,
+    /// The smallest arena size of all its versions: smaller mappings are not read.
+    pub smallest_arena_bytes: u64,
+    /// What a pool header read at the pool-aligned address `at` says, or `None` when the bytes
+    /// are not a pool header.
+    pub pool: fn(header: &[u8], at: u64) -> Option<Pool>,
+}
+
+/// What one pool header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pool {
+    /// The arena it belongs to (an index the runtime keeps).
+    pub arena: u32,
+    /// The pool size of the runtime's version, which the header shows.
+    pub pool_bytes: u64,
+    /// The arena size that goes with it.
+    pub arena_bytes: u64,
 }
 
 impl RuntimeDef {
@@ -172,6 +207,18 @@ pub(crate) fn linked_in(facts: &ExecutableFacts, prefixes: &[&str]) -> Verdict {
         Some(elf) if elf.has_symbol(prefixes) => Verdict::Present { version: None },
         _ => Verdict::Unknown,
     }
+}
+
+/// The arena format of the first runtime the executable shows that has one: a live process's
+/// memory is read only for a runtime known before its regions are.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // only live analysis reads memory
+pub(crate) fn arena_format(facts: &ExecutableFacts) -> Option<&'static ArenaFormat> {
+    REGISTRY
+        .iter()
+        .find_map(|runtime| match (runtime.executable)(facts) {
+            Verdict::Present { .. } => runtime.arenas,
+            Verdict::Unknown | Verdict::Absent => None,
+        })
 }
 
 /// The runtime with this id. Ids are made only by the runtime files, so it is always there.

@@ -25,4 +25,5 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     relabel: &[],
     executable: not_in_executable,
     next_step: None,
+    arenas: None,
 };

@@ -10,12 +10,16 @@
 //! big ones with their own mappings, a page or so more than asked, which are not arenas: they
 //! are shown as large blocks. When such a block lands right next to arenas the kernel merges
 //! them too; that mapping is not a whole number of arenas, cannot be split by its layout, and
-//! is shown with the large blocks.
+//! is shown with the large blocks — unless the process is live and its memory may be read:
+//! then the headers of pymalloc's pools ([`POOLS`]) show where its arenas are, the mapping is
+//! split there (`input/arenas.rs`), and a mapping of whole MiB that holds no arena is a large
+//! block, whatever its layout.
 
-use super::{glibc, Relabel, Role, RuntimeDef, Verdict};
+use super::{glibc, ArenaFormat, Pool, Relabel, Role, RuntimeDef, Verdict};
 use crate::classify::generic::{is_guarded_thread_stack, BINARY, C_HEAP, SHARED_LIBRARIES};
 use crate::classify::{
-    rule, CategoryDef, Condition, NameMatch::*, Neighbours, PermMatch, Rule, Signal, Stage,
+    rule, CategoryDef, Condition, Inspection, NameMatch::*, Neighbours, PermMatch, Rule, Signal,
+    Stage,
 };
 use crate::input::elf::ExecutableFacts;
 use crate::report::{RuntimeId, SectionId};
@@ -27,13 +31,13 @@ pub(crate) static ARENAS: CategoryDef = CategoryDef::new(
     "python.arenas",
     "Object Arenas (pymalloc)",
     SectionId::Runtime,
-    "CPython's small-object allocator: runs of 1 MiB arenas, recognised by their size, their flags (a plain private map) and their place (not the kernel's 2 MiB grid for one map of whole 2 MiB); sys._debugmallocstats() counts them",
+    "CPython's small-object allocator: its arenas (1 MiB from 3.10, 256 KiB before), found in a live process by the headers of their pools (read-only, in /proc/PID/mem), also where the kernel merged them with other memory; otherwise runs of 1 MiB arenas, recognised by their size, their flags (a plain private map) and their place (not the kernel's 2 MiB grid for one map of whole 2 MiB); sys._debugmallocstats() counts them",
 );
 pub(crate) static LARGE_BLOCKS: CategoryDef = CategoryDef::new(
     "python.large",
     "Large Blocks (malloc/mmap)",
     SectionId::Runtime,
-    "in a CPython process, other unnamed read-write mappings of 128 KiB or more: objects' large buffers that malloc mapped on their own (NumPy arrays, bytearrays, list storage), the program's own mmaps, and arenas the kernel merged with them",
+    "in a CPython process, other unnamed read-write mappings of 128 KiB or more: objects' large buffers that malloc mapped on their own (NumPy arrays, bytearrays, list storage), the program's own mmaps, and (where the process's memory could not be read) arenas the kernel merged with them",
 );
 
 /// Names in an executable's symbol tables that show CPython linked in (Debian's `python3.11`
@@ -51,6 +55,8 @@ static RULES: &[Rule] = &[
     // It stays the executable's (the rules after this one decide which file that is).
     rule(Stage::RuntimeFile, FileNameWhere(is_interpreter), PermMatch::Executable, &BINARY)
         .when(Condition::Runtime(PYTHON)).signals(IS_PYTHON),
+    rule(Stage::RuntimeLayout, UnnamedWhere(is_read_as_arenas), PermMatch::PrivateReadWrite, &ARENAS)
+        .when(Condition::Runtime(PYTHON)).by_runtime_data(),
     rule(Stage::RuntimeLayout, UnnamedWhere(is_arena_run), PermMatch::PrivateReadWrite, &ARENAS)
         .when(Condition::Runtime(PYTHON)).by_layout(),
     rule(Stage::RuntimeFallback, UnnamedWhere(is_large_block), PermMatch::PrivateReadWrite, &LARGE_BLOCKS)
@@ -70,6 +76,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     }],
     executable: from_symbols,
     next_step: Some("start the program with PYTHONTRACEMALLOC=1 (or call tracemalloc.start()) and compare tracemalloc.get_traced_memory() and sys._debugmallocstats() with these lines"),
+    arenas: Some(&POOLS),
 };
 
 /// An executable with its symbols has it; one without may still load it as a library.
@@ -102,10 +109,73 @@ fn is_arena_run(header: &Header<'_>, around: &Neighbours) -> bool {
     let size = end - header.start;
     let flags = around.flags;
     let plain = !(flags.huge_page_advised() || flags.no_huge_page_advised() || flags.no_reserve());
-    size % ARENA_BYTES == 0
+    around.inspection != Inspection::NoArenas(PYTHON)
+        && size % ARENA_BYTES == 0
         && plain
         && !placed_for_huge_pages(header.start, size)
         && !is_guarded_thread_stack(header, around)
+}
+
+/// Arenas from end to end, as their pools' headers in the process's memory show.
+fn is_read_as_arenas(_: &Header<'_>, around: &Neighbours) -> bool {
+    around.inspection == Inspection::Arenas(PYTHON)
+}
+
+/// pymalloc's pools, as `Objects/obmalloc.c` lays them out from CPython 3.8 on (64-bit, blocks
+/// aligned to 16 bytes): arenas of 1 MiB with pools of 16 KiB from 3.10 on, 256 KiB with 4 KiB
+/// pools before.
+pub(crate) static POOLS: ArenaFormat = ArenaFormat {
+    runtime: PYTHON,
+    header_bytes: POOL_HEADER_BYTES,
+    largest_pool_bytes: 16384,
+    smallest_arena_bytes: 256 * 1024,
+    pool: pool_header,
+};
+
+/// `struct pool_header`: the block count (a uint, in a union with a pointer), the free list,
+/// the next and previous pool, then four uints: the arena's index, the size class, the offset
+/// of the first block never used, and the largest that offset may be.
+const POOL_HEADER_BYTES: usize = 48;
+
+/// Blocks are multiples of 16 bytes (`ALIGNMENT`), up to 512 (`SMALL_REQUEST_THRESHOLD`).
+const BLOCK_ALIGNMENT: u64 = 16;
+const SIZE_CLASSES: u64 = 512 / BLOCK_ALIGNMENT;
+
+/// What a pool header read at `at` says, if it is one: every field must hold what
+/// `init_pool` and the allocations after it can leave there, which the bytes of other memory
+/// (zeros, text, numbers, pointers) practically never do all at once. The pool size is the one
+/// the header itself implies (`maxnextoffset` is the pool size less one block).
+fn pool_header(header: &[u8], at: u64) -> Option<Pool> {
+    let bytes = |offset: usize, len: usize| header.get(offset..offset + len);
+    let uint = |offset| {
+        Some(u64::from(u32::from_ne_bytes(
+            bytes(offset, 4)?.try_into().ok()?,
+        )))
+    };
+    let pointer = |offset| Some(u64::from_ne_bytes(bytes(offset, 8)?.try_into().ok()?));
+    let (count, free_block, arena) = (uint(0)?, pointer(8)?, uint(32)?);
+    let (size_class, next_offset, max_next_offset) = (uint(36)?, uint(40)?, uint(44)?);
+    if size_class >= SIZE_CLASSES {
+        return None;
+    }
+    let block = (size_class + 1) * BLOCK_ALIGNMENT;
+    let pool_bytes = max_next_offset + block;
+    let arena_bytes = match pool_bytes {
+        16_384 => ARENA_BYTES,
+        4096 => 256 * 1024,
+        _ => return None,
+    };
+    let first_block = POOL_HEADER_BYTES as u64;
+    let blocks_carved = next_offset.checked_sub(first_block)? / block;
+    let holds = (first_block..=max_next_offset + block).contains(&next_offset)
+        && (next_offset - first_block) % block == 0
+        && count <= blocks_carved
+        && (free_block == 0 || (at + first_block..at + pool_bytes).contains(&free_block));
+    holds.then_some(Pool {
+        arena: u32::try_from(arena).ok()?,
+        pool_bytes,
+        arena_bytes,
+    })
 }
 
 /// On the 2 MiB grid and whole 2 MiB in size: where Linux 6.7 and later put one anonymous map
@@ -183,6 +253,69 @@ mod tests {
         assert!(!is_extension_module(b"cpython-notes.txt"));
     }
 
+    /// A header as `init_pool` leaves it, then `carved` more blocks handed out.
+    fn pool_header_bytes(
+        at: u64,
+        arena: u32,
+        size_class: u32,
+        pool_bytes: u32,
+        carved: u32,
+    ) -> Vec<u8> {
+        let block = (size_class + 1) * 16;
+        let mut header = Vec::new();
+        header.extend_from_slice(&(1 + carved).to_ne_bytes());
+        header.extend_from_slice(&[0; 4]);
+        header.extend_from_slice(&(at + 48 + u64::from(block)).to_ne_bytes());
+        header.extend_from_slice(&0x7f00_1234_5000u64.to_ne_bytes());
+        header.extend_from_slice(&0x7f00_1234_5000u64.to_ne_bytes());
+        for uint in [
+            arena,
+            size_class,
+            48 + (2 + carved) * block,
+            pool_bytes - block,
+        ] {
+            header.extend_from_slice(&uint.to_ne_bytes());
+        }
+        header
+    }
+
+    #[test]
+    fn pool_headers_are_told_from_other_memory() {
+        let at = 0x7f00_0010_0000;
+        let header = pool_header_bytes(at, 311, 3, 16384, 10);
+        let expected = Pool {
+            arena: 311,
+            pool_bytes: 16384,
+            arena_bytes: ARENA_BYTES,
+        };
+        assert_eq!(pool_header(&header, at), Some(expected));
+        let older = pool_header_bytes(at, 2, 31, 4096, 0);
+        assert_eq!(
+            pool_header(&older, at).map(|pool| pool.arena_bytes),
+            Some(256 * 1024)
+        );
+        // The free list pointing outside the pool, a pool size no version has, a size class
+        // beyond 512 bytes, more blocks used than carved, zeros, filler.
+        let mut elsewhere = header.clone();
+        elsewhere[8..16].copy_from_slice(&(at + 16384).to_ne_bytes());
+        let odd_size = pool_header_bytes(at, 1, 3, 8192, 0);
+        let mut too_big = header.clone();
+        too_big[36..40].copy_from_slice(&32u32.to_ne_bytes());
+        let mut overused = header.clone();
+        overused[..4].copy_from_slice(&100u32.to_ne_bytes());
+        for bytes in [
+            elsewhere,
+            odd_size,
+            too_big,
+            overused,
+            vec![0; 48],
+            vec![0x5a; 48],
+        ] {
+            assert_eq!(pool_header(&bytes, at), None, "{bytes:x?}");
+        }
+        assert_eq!(pool_header(&header[..40], at), None);
+    }
+
     #[test]
     fn arena_runs_are_whole_mebibytes_but_not_stacks_or_huge_page_buffers() {
         let header = |line: &'static str| crate::smaps::parse_header(line.as_bytes()).unwrap();
@@ -192,6 +325,11 @@ mod tests {
         };
         let run = header("7f0000001000-7f0001d01000 rw-p 00000000 00:00 0 ");
         assert!(is_arena_run(&run, &plain));
+        let read_empty = Neighbours {
+            inspection: Inspection::NoArenas(PYTHON),
+            ..plain
+        };
+        assert!(!is_arena_run(&run, &read_empty));
         let odd = header("7f0000001000-7f0001d02000 rw-p 00000000 00:00 0 ");
         assert!(!is_arena_run(&odd, &plain));
         for advised in [

@@ -31,4 +31,5 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     relabel: &[],
     executable: not_in_executable,
     next_step: Some("ask tcmalloc for its own statistics: MallocExtension::GetStats() (Google's tcmalloc) or MALLOCSTATS=1 at exit (gperftools)"),
+    arenas: None,
 };

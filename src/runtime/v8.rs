@@ -76,6 +76,7 @@ pub(crate) static RUNTIME: RuntimeDef = RuntimeDef {
     }],
     executable: not_in_executable,
     next_step: Some("print process.memoryUsage() (heapTotal, external, arrayBuffers) and v8.getHeapSpaceStatistics() from the program, or run node --heap-prof to see what holds the heap"),
+    arenas: None,
 };
 
 /// V8's page size, `1 << kPageSizeBits`; pages are aligned to it.

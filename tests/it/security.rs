@@ -16,6 +16,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::support::prelude::*;
+use crate::support::runtime_program::{python3, python_objects_script, RuntimeProgram};
 use crate::support::synthetic;
 use crate::support::system::require_program;
 
@@ -909,11 +910,48 @@ fn state_and_tracer(pid: i32) -> (char, String) {
 
 #[test]
 fn the_target_is_opened_read_only_and_never_signalled_or_traced() {
-    let strace = or_skip!(require_program("strace", "strace"));
     let workload = Workload::spawn(&["--mappings", "50", "--threads", "2", "--memfd-kb", "64"]);
-    let pid = workload.pid;
+    let args = ["-pid", &workload.pid_arg(), "-all", "-format", "json"];
+    let trace = or_skip!(trace_memanalyzer(workload.pid, &args));
+    assert_read_only(workload.pid, &trace, HeaderReads::None);
+}
+
+/// In a CPython process memanalyzer reads pymalloc's pool headers: with `process_vm_readv`
+/// (which neither stops nor attaches), 48 bytes at a time, from this process only, and after
+/// opening pagemap read-only. With `-no-memory-reads`, not at all.
+#[test]
+fn in_a_cpython_process_only_pool_headers_are_read() {
+    let python = or_skip!(python3());
+    let mut command = Command::new(python);
+    command.arg(python_objects_script());
+    let program = RuntimeProgram::spawn(command);
+    let pid = program.pid.to_string();
+    let trace = or_skip!(trace_memanalyzer(
+        program.pid,
+        &["-pid", &pid, "-format", "json"]
+    ));
+    assert_read_only(program.pid, &trace, HeaderReads::PoolHeaders);
+    let args = ["-pid", &pid, "-format", "json", "-no-memory-reads"];
+    let trace = or_skip!(trace_memanalyzer(program.pid, &args));
+    assert_read_only(program.pid, &trace, HeaderReads::None);
+}
+
+/// Which reads of the target's memory a trace may show.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HeaderReads {
+    None,
+    /// `process_vm_readv` of 48-byte pieces (CPython's pool headers).
+    PoolHeaders,
+}
+
+/// The trace of `memanalyzer ARGS` (JSON output) analyzing `pid` under `strace`, of the calls
+/// in [`TRACED`]; an error (to skip) when strace cannot trace here.
+fn trace_memanalyzer(pid: i32, args: &[&str]) -> Result<String, String> {
+    let strace = require_program("strace", "strace")?;
     if state_and_tracer(pid).1 != "0" {
-        skip!("the test itself runs under a tracer (strace -f, gdb), so strace cannot trace");
+        return Err(
+            "the test itself runs under a tracer (strace -f, gdb), so strace cannot trace".into(),
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let trace_path = dir.path().join("trace");
@@ -924,8 +962,9 @@ fn the_target_is_opened_read_only_and_never_signalled_or_traced() {
             .arg("-o")
             .arg(&trace_path)
             .arg(memanalyzer_path())
-            .args(["-pid", &workload.pid_arg(), "-all", "-format", "json"])
-            .current_dir(dir.path()),
+            .args(args)
+            // Relative paths in the trace are then relative to `/`.
+            .current_dir("/"),
         "strace memanalyzer",
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -933,19 +972,32 @@ fn the_target_is_opened_read_only_and_never_signalled_or_traced() {
         && stderr.starts_with("strace:")
         && (stderr.contains("ptrace") || stderr.contains("Operation not permitted"))
     {
-        skip!("strace cannot trace here, ptrace is not allowed ({stderr})");
+        return Err(format!(
+            "strace cannot trace here, ptrace is not allowed ({stderr})"
+        ));
     }
     assert!(output.status.success(), "{output:?}");
     assert_eq!(stderr, "", "{output:?}");
     let doc = json(&output.stdout);
     assert_eq!(doc["source"]["pid"], pid);
-    assert!(u64_at(&doc, "/totals/regions") > 50);
+    Ok(fs::read_to_string(&trace_path).expect("the strace log"))
+}
 
-    let trace = fs::read_to_string(&trace_path).expect("the strace log");
+/// The trace opened the target's files read-only, never traced or signalled it, read its
+/// memory only as `reads` allows, and left it running untraced.
+fn assert_read_only(pid: i32, trace: &str, reads: HeaderReads) {
     let target = format!("/proc/{pid}");
     let mut target_opens = Vec::new();
     let mut violations = Vec::new();
-    for call in parse_trace(&trace) {
+    let mut header_reads = 0;
+    for call in parse_trace(trace) {
+        if call.name == "process_vm_readv" && reads == HeaderReads::PoolHeaders {
+            header_reads += 1;
+            if let Some(problem) = not_a_pool_header_read(&call, pid) {
+                violations.push(format!("{problem}: {}", call.line));
+            }
+            continue;
+        }
         if !OPENS.contains(&call.name) {
             violations.push(format!("forbidden call: {}", call.line));
             continue;
@@ -953,7 +1005,7 @@ fn the_target_is_opened_read_only_and_never_signalled_or_traced() {
         if call.args.is_empty() {
             continue; // `<... openat resumed>`
         }
-        let Some((path, flags)) = opened_path(&call, dir.path()) else {
+        let Some((path, flags)) = opened_path(&call, Path::new("/")) else {
             violations.push(format!("cannot read this open call: {}", call.line));
             continue;
         };
@@ -967,6 +1019,12 @@ fn the_target_is_opened_read_only_and_never_signalled_or_traced() {
         if !read_only {
             violations.push(format!("not read-only: {}", call.line));
         }
+        if path.ends_with("/mem") {
+            violations.push(format!("opens the target's memory file: {}", call.line));
+        }
+        if path.ends_with("/pagemap") && reads == HeaderReads::None {
+            violations.push(format!("reads pagemap: {}", call.line));
+        }
         target_opens.push(path);
     }
     assert!(
@@ -977,9 +1035,37 @@ fn the_target_is_opened_read_only_and_never_signalled_or_traced() {
         target_opens.contains(&format!("{target}/smaps")),
         "the trace shows no open of {target}/smaps; is it complete?\n{trace}"
     );
+    if reads == HeaderReads::PoolHeaders {
+        assert!(header_reads > 0, "no pool header was read:\n{trace}");
+    }
 
     // The target runs on, untraced and unstopped.
     let (state, tracer) = state_and_tracer(pid);
     assert!(matches!(state, 'S' | 'R'), "state {state:?}");
     assert_eq!(tracer, "0");
+}
+
+/// What is wrong with a `process_vm_readv` call, if anything, for a read of pool headers of
+/// `pid`: another process, or remote pieces of other than 48 bytes. strace prints the remote
+/// pieces as `[{iov_base=0x…, iov_len=48}, …]` (abbreviated with `...` when there are many).
+fn not_a_pool_header_read(call: &TracedCall<'_>, pid: i32) -> Option<String> {
+    let target = call.args.split(',').next()?.trim();
+    let target = target.split('<').next()?.trim();
+    if target != pid.to_string() {
+        return Some(format!("reads process {target}"));
+    }
+    // The remote array: its addresses are numbers, the local one's base is the data read.
+    let remote = &call.args[call.args.find(", [{iov_base=0x")?..];
+    let lengths: Vec<&str> = remote
+        .split("iov_len=")
+        .skip(1)
+        .map(|rest| rest.split(['}', ',']).next().unwrap_or(""))
+        .collect();
+    if lengths.is_empty() {
+        return Some("no remote pieces shown".into());
+    }
+    lengths
+        .iter()
+        .find(|length| **length != "48")
+        .map(|length| format!("reads {length} bytes at once"))
 }

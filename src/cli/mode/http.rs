@@ -11,7 +11,6 @@ use anyhow::{bail, Context};
 use memanalyzer::render::escape;
 use memanalyzer::serve::SharedReport;
 use memanalyzer::target::{FollowedTarget, Target};
-use memanalyzer::Options;
 
 use crate::cli::config::HttpSettings;
 use crate::cli::server::{self, Limits};
@@ -50,8 +49,7 @@ pub(super) fn run(settings: &HttpSettings, warn: &mut dyn Write) -> anyhow::Resu
     )?;
     warn.flush()?;
     let mut followed = FollowedTarget::new(settings.target.clone());
-    // Every region is kept, so that each request lists as many as it asks for.
-    let options = Options::default().all();
+    let options = settings.options.clone();
     let source = SharedReport::new(settings.min_interval, move || followed.analyze(&options));
     server::serve(listener, Arc::new(source), token, Limits::default())
 }

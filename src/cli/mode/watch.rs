@@ -126,7 +126,7 @@ mod live {
             None => None,
         };
         install_interrupt_handler();
-        let options = memanalyzer::Options::default().top(0).region_groups();
+        let options = &settings.options;
         let mut history = new_history(config);
         let started = Instant::now();
         let mut last_full_rss: Option<u64> = None;
@@ -163,7 +163,7 @@ mod live {
             let time_unix_ms = unix_ms();
             let (totals, report) = match rollup {
                 Some(totals) if !moved => (totals, None),
-                _ => match memanalyzer::analyze_pid(pid, &options) {
+                _ => match memanalyzer::analyze_pid(pid, options) {
                     Ok(report) => (report.totals, Some(report)),
                     Err(Error::NoSuchProcess { .. } | Error::ExitedWhileReading { .. }) => {
                         ending = Some(exited(pid, &history));

@@ -132,9 +132,14 @@ fn rollup_bytes(pid: i32) -> HashMap<String, u64> {
 /// checks the report against the kernel: the totals exactly, every region in one category, the
 /// categories adding up field by field.
 pub fn analyze_settled(pid: i32) -> Report {
+    analyze_settled_with(pid, &Options::default().all())
+}
+
+/// [`analyze_settled`] with these options (which must list every region).
+pub fn analyze_settled_with(pid: i32, options: &Options) -> Report {
     for _ in 0..5 {
         let before = rollup_bytes(pid);
-        let report = analyze_pid(pid, &Options::default().all()).expect("analyze the program");
+        let report = analyze_pid(pid, options).expect("analyze the program");
         let after = rollup_bytes(pid);
         if before["Rss"] != after["Rss"] || before["Swap"] != after["Swap"] {
             continue;
