@@ -31,7 +31,7 @@ pub(crate) static ARENAS: CategoryDef = CategoryDef::new(
     "python.arenas",
     "Object Arenas (pymalloc)",
     SectionId::Runtime,
-    "CPython's small-object allocator: its arenas (1 MiB from 3.10, 256 KiB before), found in a live process by the headers of their pools (read-only, in /proc/PID/mem), also where the kernel merged them with other memory; otherwise runs of 1 MiB arenas, recognised by their size, their flags (a plain private map) and their place (not the kernel's 2 MiB grid for one map of whole 2 MiB); sys._debugmallocstats() counts them",
+    "CPython's small-object allocator: its arenas (1 MiB from 3.10, 256 KiB before), found in a live process by the headers of their pools (read-only, with process_vm_readv), also where the kernel merged them with other memory; otherwise runs of 1 MiB arenas, recognised by their size, their flags (a plain private map) and their place (not the kernel's 2 MiB grid for one map of whole 2 MiB); sys._debugmallocstats() counts them",
 );
 pub(crate) static LARGE_BLOCKS: CategoryDef = CategoryDef::new(
     "python.large",
@@ -127,10 +127,15 @@ fn is_read_as_arenas(_: &Header<'_>, around: &Neighbours) -> bool {
 pub(crate) static POOLS: ArenaFormat = ArenaFormat {
     runtime: PYTHON,
     header_bytes: POOL_HEADER_BYTES,
-    largest_pool_bytes: 16384,
-    smallest_arena_bytes: 256 * 1024,
+    largest_pool_bytes: POOL_BYTES,
+    smallest_arena_bytes: ARENA_BYTES_BEFORE_3_10,
     pool: pool_header,
 };
+
+/// pymalloc's pool size from 3.10 on (`POOL_BITS` 14), and before (the 4 KiB page).
+const POOL_BYTES: u64 = 16 * 1024;
+const POOL_BYTES_BEFORE_3_10: u64 = 4096;
+const ARENA_BYTES_BEFORE_3_10: u64 = 256 * 1024;
 
 /// `struct pool_header`: the block count (a uint, in a union with a pointer), the free list,
 /// the next and previous pool, then four uints: the arena's index, the size class, the offset
@@ -161,8 +166,8 @@ fn pool_header(header: &[u8], at: u64) -> Option<Pool> {
     let block = (size_class + 1) * BLOCK_ALIGNMENT;
     let pool_bytes = max_next_offset + block;
     let arena_bytes = match pool_bytes {
-        16_384 => ARENA_BYTES,
-        4096 => 256 * 1024,
+        POOL_BYTES => ARENA_BYTES,
+        POOL_BYTES_BEFORE_3_10 => ARENA_BYTES_BEFORE_3_10,
         _ => return None,
     };
     let first_block = POOL_HEADER_BYTES as u64;
