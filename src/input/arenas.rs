@@ -73,7 +73,9 @@ pub(crate) struct ArenaReader<M> {
     reads_left: u32,
     /// Buffers reused from mapping to mapping.
     found: Vec<Found>,
-    unread: Vec<u64>,
+    /// Address ranges that hold slots that could not be read, joined where they meet: a
+    /// swapped-out mapping is one range, not a slot each.
+    unread: Vec<(u64, u64)>,
     pieces: Vec<Piece>,
     pages: PageCursor,
     headers: Headers,
@@ -133,6 +135,7 @@ impl<M: Memory> ArenaReader<M> {
         header.name.is_empty()
             && perms.readable()
             && perms.writable()
+            && !perms.executable()
             && !perms.shared()
             && !(flags.huge_page_advised() || flags.no_huge_page_advised() || flags.no_reserve())
             && header.size() >= smallest_arena
@@ -161,7 +164,10 @@ impl<M: Memory> ArenaReader<M> {
                 }
                 next => {
                     let gap_end = next.map_or(end, |&&(base, _)| base);
-                    let unread = self.unread.iter().any(|slot| (at..gap_end).contains(slot));
+                    let unread = self
+                        .unread
+                        .iter()
+                        .any(|&(first, last)| first < gap_end && at <= last);
                     let inspection = if unread {
                         Inspection::NotRead
                     } else {
@@ -233,7 +239,7 @@ impl<M: Memory> ArenaReader<M> {
                 }
             };
             let Some(header) = header else {
-                self.unread.push(at);
+                self.mark_unread(at);
                 before_is_known = false;
                 expect_arena = false;
                 at += step(self.sizes);
@@ -339,6 +345,7 @@ impl<M: Memory> ArenaReader<M> {
             }
         }
         let mut placed = Vec::with_capacity(self.found.len());
+        let mut left_out = Vec::new();
         let mut previous_end = start;
         for (found, base) in self.found.iter().zip(bases) {
             let range = candidates(found);
@@ -347,10 +354,27 @@ impl<M: Memory> ArenaReader<M> {
                 placed.push((base, found.arena_bytes));
                 previous_end = base + found.arena_bytes;
             } else {
-                self.unread.push(found.first_pool);
+                left_out.push(found.first_pool);
             }
         }
+        for first_pool in left_out {
+            self.mark_unread(first_pool);
+        }
         placed
+    }
+
+    /// Notes that the slot at `at` could not be read, joined to the range of the one before
+    /// when no read slot can lie between them.
+    fn mark_unread(&mut self, at: u64) {
+        let reach = self
+            .sizes
+            .map_or(self.format.largest_pool_bytes, |(pool, _)| pool);
+        match self.unread.last_mut() {
+            Some(last) if (last.0..=last.1.saturating_add(reach)).contains(&at) => {
+                last.1 = last.1.max(at);
+            }
+            _ => self.unread.push((at, at)),
+        }
     }
 
     /// `region`'s fields shared out among the pieces: each amount of resident memory by the
@@ -791,15 +815,26 @@ mod tests {
     fn swapped_pages_leave_their_part_unread() {
         let mut memory = FakeMemory::default();
         memory.arena(BASE, 0, 16 * KIB, 64);
-        let end = BASE + 2 * MIB;
-        memory.swapped.insert(BASE + MIB + 16 * KIB);
+        let end = BASE + 3 * MIB;
+        for page in (BASE + MIB + 16 * KIB..end).step_by(PAGE_BYTES as usize) {
+            memory.swapped.insert(page);
+        }
+        let mut reader = ArenaReader::new(&TOY, &mut memory);
+        assert!(reader.find_pieces(BASE, end));
+        let pieces: Vec<_> = reader
+            .pieces
+            .iter()
+            .map(|piece| (piece.start, piece.end, piece.inspection))
+            .collect();
         assert_eq!(
-            pieces(&mut memory, BASE, end),
+            pieces,
             [
                 (BASE, BASE + MIB, ARENAS),
                 (BASE + MIB, end, Inspection::NotRead)
             ]
         );
+        // 127 swapped slots, one range.
+        assert_eq!(reader.unread, [(BASE + MIB + 16 * KIB, end - 16 * KIB)]);
     }
 
     #[test]
