@@ -139,10 +139,11 @@ pub struct Cli {
     pub ps: bool,
 
     /// Never read the process's memory. By default, in a CPython process, memanalyzer reads
-    /// /proc/PID/pagemap and one 48-byte pool header per resident 16 KiB page of its unnamed
-    /// read-write mappings from /proc/PID/mem (never a page that is not in RAM): pymalloc's own
-    /// headers show its arenas where the kernel merged them with other memory. With this flag
-    /// the arenas are placed by their layout alone (marked *)
+    /// /proc/PID/pagemap and, with process_vm_readv, one 48-byte pool header per resident 16 KiB
+    /// page of its unnamed read-write mappings (never a page that is not in RAM), and malloc's
+    /// 16-byte header where a block may begin: pymalloc's own headers show its arenas where the
+    /// kernel merged them with other memory. With this flag the arenas are placed by their
+    /// layout alone (marked *)
     #[arg(long, conflicts_with_all = ["file", "ps"], help_heading = heading::INPUT)]
     pub no_memory_reads: bool,
 

@@ -382,13 +382,15 @@ fn files() -> String {
             ),
             ("/proc/PID/comm", "The process's name."),
             (
-                "/proc/PID/pagemap, /proc/PID/mem",
+                "/proc/PID/pagemap",
                 "In a CPython process (unless -no-memory-reads): which pages of its unnamed \
-                 read-write mappings are in RAM, and at each such page on pymalloc's 16 KiB \
-                 pool grid the pool's 48-byte header, which names the pool's arena. Pages not in \
-                 RAM are never read (reading would bring them in). Reading mem takes the right \
-                 to trace the process (the same user and, under Yama's ptrace_scope 1, \
-                 CAP_SYS_PTRACE); without it the arenas are placed by their layout.",
+                 read-write mappings are in RAM. Then, with process_vm_readv (which neither \
+                 stops nor attaches), at each such page on pymalloc's 16 KiB pool grid the \
+                 pool's 48-byte header, which names the pool's arena, and where a block may \
+                 begin glibc's 16-byte chunk header. Pages not in RAM are never read (reading \
+                 would bring them in). The reads take the right to trace the process (the same \
+                 user and, under Yama's ptrace_scope 1, CAP_SYS_PTRACE); without it the arenas \
+                 are placed by their layout.",
             ),
             (
                 "/proc/PID/cgroup, /proc/self/mountinfo",

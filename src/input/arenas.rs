@@ -7,8 +7,10 @@
 //! arenas and a block that malloc mapped beside them (a bytearray's 30 MiB) become one mapping
 //! that layout cannot split ("k arenas and a block of r bytes" has the shape of "k − 1 arenas
 //! and a block of 1 MiB + r"). The headers can: each pool starts with one that names its
-//! arena. A split mapping's figures are shared out by the pages pagemap shows resident (and
-//! swapped) in each piece, so the pieces add up exactly to the mapping.
+//! arena. Where a block may begin, the allocator's own header at its start (glibc's for a
+//! chunk it mapped) tells its size, and the block is skipped whole. A split mapping's figures
+//! are shared out by the pages pagemap shows resident (and swapped) in each piece, so the
+//! pieces add up exactly to the mapping.
 //!
 //! What a runtime's arenas look like in memory is the runtime's knowledge
 //! ([`ArenaFormat`], e.g. `runtime/python.rs`); this file only reads and splits.
@@ -207,6 +209,9 @@ impl<M: Memory> ArenaReader<M> {
         // names: then that header is its arena's first pool, and the rest can be skipped.
         let mut before_is_known = true;
         let mut expect_arena = true;
+        // Where a block the allocator mapped may begin (its first page, within this range):
+        // the mapping's start, right after an arena, right after such a block.
+        let mut block_may_begin = Some((start, start));
         self.pages.reset(start, end, self.pages.all_resident);
         self.headers.clear();
         while at + header_bytes <= end {
@@ -242,6 +247,7 @@ impl<M: Memory> ArenaReader<M> {
                 self.mark_unread(at);
                 before_is_known = false;
                 expect_arena = false;
+                block_may_begin = None;
                 at += step(self.sizes);
                 continue;
             };
@@ -252,6 +258,17 @@ impl<M: Memory> ArenaReader<M> {
                         .is_none_or(|sizes| sizes == (pool.pool_bytes, pool.arena_bytes))
             });
             let Some(pool) = pool else {
+                if let Some(block_end) = block_may_begin
+                    .take()
+                    .and_then(|(lowest, highest)| self.skip_block(lowest, highest, end))
+                {
+                    // Nothing inside the block needs reading; what follows may be another.
+                    block_may_begin = Some((block_end, block_end));
+                    at = block_end.next_multiple_of(step(self.sizes));
+                    before_is_known = true;
+                    expect_arena = true;
+                    continue;
+                }
                 before_is_known = true;
                 expect_arena = false;
                 at += step(self.sizes);
@@ -282,9 +299,45 @@ impl<M: Memory> ArenaReader<M> {
             } else {
                 pool.pool_bytes
             };
+            // The arena ends within a pool before `at`, where a block may begin.
+            block_may_begin = expect_arena.then(|| {
+                let lowest = at - (pool.pool_bytes - PAGE_BYTES);
+                (lowest.max(start), at)
+            });
             before_is_known = true;
         }
         true
+    }
+
+    /// Where a block that the allocator mapped on its own, beginning on a resident page of
+    /// `lowest..=highest`, ends (within `..end`); `None` when there is none, or the runtime's
+    /// allocator headers are not known.
+    fn skip_block(&mut self, lowest: u64, highest: u64, end: u64) -> Option<u64> {
+        let block = self.format.block?;
+        let header_bytes = self.format.block_header_bytes;
+        let mut pages = Vec::with_capacity(4);
+        let mut page = lowest;
+        while page <= highest && page + header_bytes as u64 <= end {
+            if self.pages.state(&mut self.memory, page) == Some(PageState::Resident) {
+                pages.push(page);
+            }
+            page += PAGE_BYTES;
+        }
+        let reads = u32::try_from(pages.len()).ok()?;
+        if pages.is_empty() || self.reads_left < reads {
+            return None;
+        }
+        self.reads_left -= reads;
+        let mut bytes = vec![0; pages.len() * header_bytes];
+        let read = self.memory.read_each(&pages, &mut bytes);
+        pages
+            .iter()
+            .zip(bytes.chunks_exact(header_bytes))
+            .take(read)
+            .find_map(|(&page, header)| {
+                let block_end = page.checked_add(block(header)?)?;
+                (block_end <= end).then_some(block_end)
+            })
     }
 
     /// Sets `self.headers` to read the resident slots from `at` (resident itself) on, every
@@ -665,7 +718,15 @@ mod tests {
         largest_pool_bytes: 16 * KIB,
         smallest_arena_bytes: 256 * KIB,
         pool: toy_pool,
+        block: Some(toy_block),
+        block_header_bytes: 8,
     };
+
+    /// A toy allocator's block: `b"BLCK"` and its size in pages.
+    fn toy_block(header: &[u8]) -> Option<u64> {
+        let pages = u32::from_le_bytes(header[4..8].try_into().unwrap());
+        (&header[..4] == b"BLCK").then_some(u64::from(pages) * PAGE_BYTES)
+    }
 
     fn toy_pool(header: &[u8], _at: u64) -> Option<Pool> {
         let word = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap());
@@ -685,6 +746,7 @@ mod tests {
         resident: BTreeMap<u64, Vec<u8>>,
         swapped: BTreeSet<u64>,
         calls: u32,
+        reads: u32,
     }
 
     impl FakeMemory {
@@ -693,6 +755,15 @@ mod tests {
             for page in (start..end).step_by(PAGE_BYTES as usize) {
                 self.resident.insert(page, vec![0x5a; PAGE_BYTES as usize]);
             }
+        }
+
+        /// A block the toy allocator mapped: its header, then filler.
+        fn allocated(&mut self, start: u64, end: u64) {
+            self.block(start, end);
+            let pages = u32::try_from((end - start) / PAGE_BYTES).unwrap();
+            let header = self.resident.get_mut(&start).unwrap();
+            header[..4].copy_from_slice(b"BLCK");
+            header[4..8].copy_from_slice(&pages.to_le_bytes());
         }
 
         /// An arena at `base` with `pools` of its pools carved, each page of them resident.
@@ -726,6 +797,7 @@ mod tests {
 
         fn read_each(&mut self, addresses: &[u64], bytes: &mut [u8]) -> usize {
             self.calls += 1;
+            self.reads += addresses.len() as u32;
             let each = bytes.len() / addresses.len();
             for (&at, bytes) in addresses.iter().zip(bytes.chunks_exact_mut(each)) {
                 let page = &self.resident[&(at - at % PAGE_BYTES)];
@@ -762,9 +834,35 @@ mod tests {
             pieces(&mut memory, BASE, end),
             [(BASE, BASE + 3 * MIB, ARENAS), (BASE + 3 * MIB, end, NONE)]
         );
-        // Three calls: the first MiB slot by slot (the version is not known yet), then a MiB
-        // apart where the next arenas begin, then the rest of the block slot by slot.
-        assert_eq!(memory.calls, 3);
+        // Four calls: the first MiB slot by slot (the version is not known yet), then a MiB
+        // apart where the next arenas begin, where a block may begin after the last, then the
+        // rest of the filler slot by slot.
+        assert_eq!(memory.calls, 4);
+    }
+
+    #[test]
+    fn a_block_the_allocator_mapped_is_not_read_through() {
+        // Arenas (one off the pool grid), a block of 30 MiB and a page, two more arenas.
+        let mut memory = FakeMemory::default();
+        let base = BASE + 4 * KIB;
+        memory.arena(base, 0, 16 * KIB, 64);
+        memory.arena(base + MIB, 1, 16 * KIB, 64);
+        let block_end = base + 32 * MIB + 4 * KIB;
+        memory.allocated(base + 2 * MIB, block_end);
+        memory.arena(block_end, 2, 16 * KIB, 64);
+        memory.arena(block_end + MIB, 3, 16 * KIB, 1);
+        let end = block_end + 2 * MIB;
+        assert_eq!(
+            pieces(&mut memory, base, end),
+            [
+                (base, base + 2 * MIB, ARENAS),
+                (base + 2 * MIB, block_end, NONE),
+                (block_end, end, ARENAS)
+            ]
+        );
+        // Not the block's 1,920 pool-aligned pages: the first MiB slot by slot (the version is
+        // not known yet), then a MiB apart (read ahead, through the block too), and its header.
+        assert!(memory.reads < 128, "{} reads", memory.reads);
     }
 
     #[test]

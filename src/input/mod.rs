@@ -58,9 +58,10 @@ pub struct Options {
     pub region_groups: bool,
     /// For a live process: never read its memory. By default, in a process of a runtime whose
     /// arenas its own pool headers show (CPython), one header per resident pool-aligned page
-    /// of its unnamed read-write mappings is read (`/proc/<pid>/mem`, read-only; pages that
-    /// are not resident are never touched), which finds the arenas that the kernel merged with
-    /// other memory; without, they are placed by their layout alone.
+    /// of its unnamed read-write mappings is read (`process_vm_readv`, read-only; pages that
+    /// are not resident are never touched), and the allocator's header where a block may
+    /// begin, which finds the arenas that the kernel merged with other memory; without, they
+    /// are placed by their layout alone.
     pub no_memory_reads: bool,
 }
 

@@ -13,6 +13,25 @@ use crate::smaps::Header;
 
 pub(crate) const GLIBC: RuntimeId = RuntimeId::new("glibc");
 
+/// The bytes of the header glibc's malloc puts at the start of a chunk: `prev_size`, then
+/// `size` with three flag bits.
+pub(crate) const CHUNK_HEADER_BYTES: usize = 16;
+
+/// The size of the chunk whose header `bytes` is, when it is one malloc mapped on its own:
+/// glibc's `sysmalloc_mmap` puts the chunk at the start of its map, `prev_size` 0 and the map's
+/// size (whole pages) with `IS_MMAPPED` (2) alone among the flags. (A chunk that `memalign`
+/// moved into its map has another `prev_size`; it is not taken.)
+pub(crate) fn mapped_chunk_bytes(bytes: &[u8]) -> Option<u64> {
+    const FLAGS: u64 = 7;
+    const IS_MMAPPED: u64 = 2;
+    const PAGE_BYTES: u64 = 4096;
+    let word = |at: usize| Some(u64::from_ne_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
+    let (prev_size, size) = (word(0)?, word(8)?);
+    let bytes = size & !FLAGS;
+    (prev_size == 0 && size & FLAGS == IS_MMAPPED && bytes >= PAGE_BYTES && bytes % PAGE_BYTES == 0)
+        .then_some(bytes)
+}
+
 /// Blocks malloc served with maps of their own, known by glibc's name for them. Unnamed ones
 /// cannot be told from the program's own maps and go to the generic `LARGE_BLOCKS`.
 pub(crate) static MAPPED_BLOCKS: CategoryDef = CategoryDef::new(
@@ -102,6 +121,30 @@ pub(super) fn merged_arena_head(header: &Header<'_>, around: &Neighbours) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mapped_chunks_are_told_by_their_header() {
+        let header =
+            |prev_size: u64, size: u64| [prev_size.to_ne_bytes(), size.to_ne_bytes()].concat();
+        assert_eq!(
+            mapped_chunk_bytes(&header(0, ((30 << 20) + 4096) | 2)),
+            Some((30 << 20) + 4096)
+        );
+        for (prev_size, size) in [
+            (0, (1 << 20) | 1),     // in use in an arena, not mapped
+            (0, (1 << 20) | 2 | 4), // a thread arena's
+            (16, (1 << 20) | 2),    // moved by memalign
+            (0, 4000 | 2),          // not whole pages
+            (0, 2),
+        ] {
+            assert_eq!(
+                mapped_chunk_bytes(&header(prev_size, size)),
+                None,
+                "{size:#x}"
+            );
+        }
+        assert_eq!(mapped_chunk_bytes(&[0; 8]), None);
+    }
     use crate::classify::Neighbour;
     use crate::smaps::parse_header;
 

@@ -141,7 +141,16 @@ pub(crate) struct ArenaFormat {
     /// What a pool header read at the pool-aligned address `at` says, or `None` when the bytes
     /// are not a pool header.
     pub pool: fn(header: &[u8], at: u64) -> Option<Pool>,
+    /// The blocks that the allocator under the runtime maps on their own (glibc's malloc under
+    /// CPython), which hold no arenas and need not be read through: the size of the one whose
+    /// header (`block_header_bytes` at its first page) is `bytes`, or `None`.
+    pub block: Option<BlockSize>,
+    pub block_header_bytes: usize,
 }
+
+/// The size of the block whose allocator header is `bytes`, if it is one (see
+/// [`ArenaFormat::block`]).
+pub(crate) type BlockSize = fn(bytes: &[u8]) -> Option<u64>;
 
 /// What one pool header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

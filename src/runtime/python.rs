@@ -130,6 +130,9 @@ pub(crate) static POOLS: ArenaFormat = ArenaFormat {
     largest_pool_bytes: POOL_BYTES,
     smallest_arena_bytes: ARENA_BYTES_BEFORE_3_10,
     pool: pool_header,
+    // Large objects come from malloc (`PyMem_RawMalloc`): glibc's where it is the C library.
+    block: Some(glibc::mapped_chunk_bytes),
+    block_header_bytes: glibc::CHUNK_HEADER_BYTES,
 };
 
 /// pymalloc's pool size from 3.10 on (`POOL_BITS` 14), and before (the 4 KiB page).

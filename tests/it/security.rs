@@ -916,9 +916,10 @@ fn the_target_is_opened_read_only_and_never_signalled_or_traced() {
     assert_read_only(workload.pid, &trace, HeaderReads::None);
 }
 
-/// In a CPython process memanalyzer reads pymalloc's pool headers: with `process_vm_readv`
-/// (which neither stops nor attaches), 48 bytes at a time, from this process only, and after
-/// opening pagemap read-only. With `-no-memory-reads`, not at all.
+/// In a CPython process memanalyzer reads pymalloc's pool headers (and malloc's at the start
+/// of a block): with `process_vm_readv` (which neither stops nor attaches), 48 or 16 bytes at a
+/// time, from this process only, and after opening pagemap read-only. With
+/// `-no-memory-reads`, not at all.
 #[test]
 fn in_a_cpython_process_only_pool_headers_are_read() {
     let python = or_skip!(python3());
@@ -940,7 +941,7 @@ fn in_a_cpython_process_only_pool_headers_are_read() {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum HeaderReads {
     None,
-    /// `process_vm_readv` of 48-byte pieces (CPython's pool headers).
+    /// `process_vm_readv` of headers (CPython's pools', malloc's blocks').
     PoolHeaders,
 }
 
@@ -1045,8 +1046,12 @@ fn assert_read_only(pid: i32, trace: &str, reads: HeaderReads) {
     assert_eq!(tracer, "0");
 }
 
-/// What is wrong with a `process_vm_readv` call, if anything, for a read of pool headers of
-/// `pid`: another process, or remote pieces of other than 48 bytes. strace prints the remote
+/// The headers memanalyzer reads in a CPython process: pymalloc's pools' (48 bytes), and
+/// glibc's malloc's at the start of a block it mapped (16 bytes).
+const HEADER_LENGTHS: [&str; 2] = ["48", "16"];
+
+/// What is wrong with a `process_vm_readv` call, if anything, for a read of headers of `pid`:
+/// another process, or remote pieces of other lengths than [`HEADER_LENGTHS`]. strace prints the remote
 /// pieces as `[{iov_base=0x…, iov_len=48}, …]` (abbreviated with `...` when there are many).
 fn not_a_pool_header_read(call: &TracedCall<'_>, pid: i32) -> Option<String> {
     let target = call.args.split(',').next()?.trim();
@@ -1066,6 +1071,6 @@ fn not_a_pool_header_read(call: &TracedCall<'_>, pid: i32) -> Option<String> {
     }
     lengths
         .iter()
-        .find(|length| **length != "48")
+        .find(|length| !HEADER_LENGTHS.contains(length))
         .map(|length| format!("reads {length} bytes at once"))
 }
