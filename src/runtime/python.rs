@@ -41,8 +41,9 @@ pub(crate) static LARGE_BLOCKS: CategoryDef = CategoryDef::new(
 );
 
 /// Names in an executable's symbol tables that show CPython linked in (Debian's `python3.11`
-/// is one static binary) or called (an embedding program, or a launcher that maps libpython).
-pub(crate) const SYMBOLS: &[&str] = &["Py_Initialize", "Py_BytesMain"];
+/// is one static binary) or called (an embedding program, or a launcher that maps libpython:
+/// `Py_BytesMain` from 3.8, `_Py_UnixMain` in 3.7, `Py_Main` before).
+pub(crate) const SYMBOLS: &[&str] = &["Py_Initialize", "Py_BytesMain", "_Py_UnixMain", "Py_Main"];
 
 const IS_PYTHON: &[Signal] = &[Signal::Runtime(PYTHON)];
 const PYTHON_LIBRARY: &[Signal] = &[Signal::Runtime(PYTHON)];
@@ -121,9 +122,8 @@ fn is_read_as_arenas(_: &Header<'_>, around: &Neighbours) -> bool {
     around.inspection == Inspection::Arenas(PYTHON)
 }
 
-/// pymalloc's pools, as `Objects/obmalloc.c` lays them out from CPython 3.8 on (64-bit, blocks
-/// aligned to 16 bytes): arenas of 1 MiB with pools of 16 KiB from 3.10 on, 256 KiB with 4 KiB
-/// pools before.
+/// pymalloc's pools, as `Objects/obmalloc.c` lays them out (64-bit): arenas of 1 MiB with pools
+/// of 16 KiB from 3.10 on, 256 KiB with 4 KiB pools before.
 pub(crate) static POOLS: ArenaFormat = ArenaFormat {
     runtime: PYTHON,
     header_bytes: POOL_HEADER_BYTES,
@@ -145,9 +145,10 @@ const ARENA_BYTES_BEFORE_3_10: u64 = 256 * 1024;
 /// of the first block never used, and the largest that offset may be.
 const POOL_HEADER_BYTES: usize = 48;
 
-/// Blocks are multiples of 16 bytes (`ALIGNMENT`), up to 512 (`SMALL_REQUEST_THRESHOLD`).
-const BLOCK_ALIGNMENT: u64 = 16;
-const SIZE_CLASSES: u64 = 512 / BLOCK_ALIGNMENT;
+/// Blocks are multiples of 16 bytes (`ALIGNMENT`) from CPython 3.8 on, of 8 before (with 4 KiB
+/// pools), up to 512 bytes (`SMALL_REQUEST_THRESHOLD`; 256 in 2.7).
+const BLOCK_ALIGNMENTS: [(u64, Option<u64>); 2] = [(16, None), (8, Some(POOL_BYTES_BEFORE_3_10))];
+const LARGEST_BLOCK: u64 = 512;
 
 /// What a pool header read at `at` says, if it is one: every field must hold what
 /// `init_pool` and the allocations after it can leave there, which the bytes of other memory
@@ -163,26 +164,27 @@ fn pool_header(header: &[u8], at: u64) -> Option<Pool> {
     let pointer = |offset| Some(u64::from_ne_bytes(bytes(offset, 8)?.try_into().ok()?));
     let (count, free_block, arena) = (uint(0)?, pointer(8)?, uint(32)?);
     let (size_class, next_offset, max_next_offset) = (uint(36)?, uint(40)?, uint(44)?);
-    if size_class >= SIZE_CLASSES {
-        return None;
-    }
-    let block = (size_class + 1) * BLOCK_ALIGNMENT;
-    let pool_bytes = max_next_offset + block;
-    let arena_bytes = match pool_bytes {
-        POOL_BYTES => ARENA_BYTES,
-        POOL_BYTES_BEFORE_3_10 => ARENA_BYTES_BEFORE_3_10,
-        _ => return None,
-    };
-    let first_block = POOL_HEADER_BYTES as u64;
-    let blocks_carved = next_offset.checked_sub(first_block)? / block;
-    let holds = (first_block..=max_next_offset + block).contains(&next_offset)
-        && (next_offset - first_block) % block == 0
-        && count <= blocks_carved
-        && (free_block == 0 || (at + first_block..at + pool_bytes).contains(&free_block));
-    holds.then_some(Pool {
-        arena: u32::try_from(arena).ok()?,
-        pool_bytes,
-        arena_bytes,
+    BLOCK_ALIGNMENTS.iter().find_map(|&(alignment, only_pool)| {
+        let block = (size_class + 1) * alignment;
+        let pool_bytes = max_next_offset + block;
+        let arena_bytes = match pool_bytes {
+            POOL_BYTES => ARENA_BYTES,
+            POOL_BYTES_BEFORE_3_10 => ARENA_BYTES_BEFORE_3_10,
+            _ => return None,
+        };
+        let first_block = POOL_HEADER_BYTES as u64;
+        let blocks_carved = next_offset.checked_sub(first_block)? / block;
+        let holds = block <= LARGEST_BLOCK
+            && only_pool.is_none_or(|only| only == pool_bytes)
+            && (first_block..=max_next_offset + block).contains(&next_offset)
+            && (next_offset - first_block) % block == 0
+            && count <= blocks_carved
+            && (free_block == 0 || (at + first_block..at + pool_bytes).contains(&free_block));
+        holds.then_some(Pool {
+            arena: u32::try_from(arena).ok()?,
+            pool_bytes,
+            arena_bytes,
+        })
     })
 }
 
@@ -302,13 +304,21 @@ mod tests {
             pool_header(&older, at).map(|pool| pool.arena_bytes),
             Some(256 * 1024)
         );
+        // Before 3.8, blocks of 8 bytes' alignment (with 4 KiB pools only).
+        let mut aligned_8 = pool_header_bytes(at, 5, 0, 4096, 2);
+        aligned_8[44..48].copy_from_slice(&(4096u32 - 8).to_ne_bytes());
+        aligned_8[40..44].copy_from_slice(&(48u32 + 4 * 8).to_ne_bytes());
+        assert_eq!(pool_header(&aligned_8, at).map(|pool| pool.arena), Some(5));
+        let mut aligned_8_large_pool = aligned_8.clone();
+        aligned_8_large_pool[44..48].copy_from_slice(&(16384u32 - 8).to_ne_bytes());
+        assert_eq!(pool_header(&aligned_8_large_pool, at), None);
         // The free list pointing outside the pool, a pool size no version has, a size class
         // beyond 512 bytes, more blocks used than carved, zeros, filler.
         let mut elsewhere = header.clone();
         elsewhere[8..16].copy_from_slice(&(at + 16384).to_ne_bytes());
         let odd_size = pool_header_bytes(at, 1, 3, 8192, 0);
         let mut too_big = header.clone();
-        too_big[36..40].copy_from_slice(&32u32.to_ne_bytes());
+        too_big[36..40].copy_from_slice(&64u32.to_ne_bytes());
         let mut overused = header.clone();
         overused[..4].copy_from_slice(&100u32.to_ne_bytes());
         for bytes in [
