@@ -78,6 +78,8 @@ pub(crate) struct ArenaReader<M> {
     /// Address ranges that hold slots that could not be read, joined where they meet: a
     /// swapped-out mapping is one range, not a slot each.
     unread: Vec<(u64, u64)>,
+    /// The blocks skipped whole (see [`ArenaReader::skip_block`]): where each begins and ends.
+    blocks: Vec<(u64, u64)>,
     pieces: Vec<Piece>,
     pages: PageCursor,
     headers: Headers,
@@ -92,6 +94,7 @@ impl<M: Memory> ArenaReader<M> {
             reads_left: MAX_HEADER_READS,
             found: Vec::new(),
             unread: Vec::new(),
+            blocks: Vec::new(),
             pieces: Vec::new(),
             pages: PageCursor::default(),
             headers: Headers::default(),
@@ -149,6 +152,7 @@ impl<M: Memory> ArenaReader<M> {
     fn find_pieces(&mut self, start: u64, end: u64) -> bool {
         self.found.clear();
         self.unread.clear();
+        self.blocks.clear();
         self.pieces.clear();
         if !self.scan(start, end) {
             return false;
@@ -336,7 +340,11 @@ impl<M: Memory> ArenaReader<M> {
             .take(read)
             .find_map(|(&page, header)| {
                 let block_end = page.checked_add(block(header)?)?;
-                (block_end <= end).then_some(block_end)
+                (block_end <= end).then_some((page, block_end))
+            })
+            .map(|(block_start, block_end)| {
+                self.blocks.push((block_start, block_end));
+                block_end
             })
     }
 
@@ -360,9 +368,9 @@ impl<M: Memory> ArenaReader<M> {
 
     /// Where each arena found begins, and its size. An arena begins on the page of its first
     /// pool or up to a pool before it (pools are aligned, arenas only to pages): where it meets
-    /// the mapping's edge or an arena beside it, that is its beginning; otherwise the first
-    /// pool's page (off by less than a pool). Arenas that cannot fit are left out, their pages
-    /// unread.
+    /// the mapping's edge, an arena beside it or a block skipped whole, that is its beginning;
+    /// otherwise the first pool's page (off by less than a pool). Arenas that cannot fit are
+    /// left out, their pages unread.
     fn arena_bases(&mut self, start: u64, end: u64) -> Vec<(u64, u64)> {
         let pool_bytes = self.sizes.map_or(PAGE_BYTES, |(pool, _)| pool);
         let candidates = |found: &Found| {
@@ -374,28 +382,38 @@ impl<M: Memory> ArenaReader<M> {
             lowest..=highest
         };
         let mut bases: Vec<Option<u64>> = vec![None; self.found.len()];
-        // From the bottom: an arena at the mapping's start, or right after the one before.
-        let mut previous_end = start;
+        let blocks = &self.blocks;
+        // From the bottom: an arena at the mapping's start, right after the one before, or
+        // right after a block.
+        let mut previous_end = Some(start);
         for (found, base) in self.found.iter().zip(bases.iter_mut()) {
-            if candidates(found).contains(&previous_end) {
-                *base = Some(previous_end);
-                previous_end += found.arena_bytes;
-            } else {
-                previous_end = u64::MAX;
-            }
+            let range = candidates(found);
+            *base = previous_end.filter(|end| range.contains(end)).or_else(|| {
+                blocks
+                    .iter()
+                    .map(|&(_, end)| end)
+                    .find(|end| range.contains(end))
+            });
+            previous_end = base.map(|base| base + found.arena_bytes);
         }
-        // From the top: an arena at the mapping's end, or right before the one after.
-        let mut next_start = end;
+        // From the top: an arena at the mapping's end, right before the one after, or right
+        // before a block.
+        let mut next_start = Some(end);
         for (found, base) in self.found.iter().zip(bases.iter_mut()).rev() {
-            let below = next_start.checked_sub(found.arena_bytes);
-            match (*base, below) {
-                (Some(known), _) => next_start = known,
-                (None, Some(below)) if candidates(found).contains(&below) => {
-                    *base = Some(below);
-                    next_start = below;
-                }
-                _ => next_start = 0,
-            }
+            let range = candidates(found);
+            let below = |start: u64| start.checked_sub(found.arena_bytes);
+            *base = base.or_else(|| {
+                next_start
+                    .and_then(below)
+                    .filter(|base| range.contains(base))
+                    .or_else(|| {
+                        blocks
+                            .iter()
+                            .filter_map(|&(start, _)| below(start))
+                            .find(|base| range.contains(base))
+                    })
+            });
+            next_start = *base;
         }
         let mut placed = Vec::with_capacity(self.found.len());
         let mut left_out = Vec::new();
@@ -863,6 +881,24 @@ mod tests {
         // Not the block's 1,920 pool-aligned pages: the first MiB slot by slot (the version is
         // not known yet), then a MiB apart (read ahead, through the block too), and its header.
         assert!(memory.reads < 128, "{} reads", memory.reads);
+    }
+
+    #[test]
+    fn an_arena_between_blocks_begins_where_the_block_below_ends() {
+        let mut memory = FakeMemory::default();
+        let arena = BASE + 100 * KIB; // off the pool grid: its first pool is 12 KiB on
+        let end = arena + MIB + 200 * KIB;
+        memory.allocated(BASE, arena);
+        memory.arena(arena, 9, 16 * KIB, 3);
+        memory.allocated(arena + MIB, end);
+        assert_eq!(
+            pieces(&mut memory, BASE, end),
+            [
+                (BASE, arena, NONE),
+                (arena, arena + MIB, ARENAS),
+                (arena + MIB, end, NONE)
+            ]
+        );
     }
 
     #[test]

@@ -113,7 +113,12 @@ fn read_task(
     // Only for a runtime whose arenas its own headers show (CPython), and only if allowed.
     let reader = crate::runtime::arena_format(&info.executable)
         .filter(|_| !options.no_memory_reads)
-        .and_then(|format| Some(ArenaReader::new(format, ArenaMemory::open(&task, pid)?)));
+        .and_then(|format| {
+            Some(Box::new(ArenaReader::new(
+                format,
+                ArenaMemory::open(&task, pid)?,
+            )))
+        });
     let counting = match reader {
         Some(reader) => Counting::Inspected(aggregator, reader),
         None => Counting::Here(aggregator),

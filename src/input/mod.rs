@@ -239,7 +239,10 @@ enum Counting {
     Here(Box<Aggregator>),
     /// On the parsing thread, after reading which parts of the regions are a runtime's arenas.
     #[cfg(target_os = "linux")]
-    Inspected(Box<Aggregator>, arenas::ArenaReader<arenas::ProcessMemory>),
+    Inspected(
+        Box<Aggregator>,
+        Box<arenas::ArenaReader<arenas::ProcessMemory>>,
+    ),
     /// On the reader thread (see `prefetch.rs`).
     Aside(AggregatorAside),
 }
