@@ -44,8 +44,8 @@ Examples:
 
 Single-dash flags (-pid 1, -pid=1) and GNU forms (--pid 1, --pid=1) mean the same.
 memanalyzer reads /proc/PID/{smaps,exe,comm,stat} and, in a CPython process, pagemap and the
-headers of pymalloc's pools in mem (see -no-memory-reads); it never stops, attaches to or
-writes to the process.";
+headers of pymalloc's pools and malloc's blocks in its memory (see -no-memory-reads); it never
+stops, attaches to or writes to the process.";
 
 pub const OUTPUT_GUIDE: &str = "\
 The output:

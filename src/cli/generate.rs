@@ -201,7 +201,7 @@ fn ascii_only(text: &str) -> String {
 const SYNOPSIS: [&str; 7] = [
     "[pid|file] [top|all] [cgroup] [no-memory-reads] [pprof] [jemalloc-stats] [format] [unit] [color] [output]",
     "[pid|file] diff [top|all] [format] [unit] [max-rss] [max-growth] [output]",
-    "pid watch [count] [full-every] [record] [plot] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
+    "pid watch [count] [full-every] [record] [plot] [format] [unit] [limit] [max-rss] [max-growth] [max-rate] [no-memory-reads]",
     "file [plot] [format] [unit] [limit] [max-rss] [max-growth] [max-rate]",
     "ps [cgroup] [format] [unit] [color] [output]",
     "http pid|name [min-interval] [token-file] [no-memory-reads]",

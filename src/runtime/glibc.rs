@@ -121,6 +121,8 @@ pub(super) fn merged_arena_head(header: &Header<'_>, around: &Neighbours) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::Neighbour;
+    use crate::smaps::parse_header;
 
     #[test]
     fn mapped_chunks_are_told_by_their_header() {
@@ -145,8 +147,6 @@ mod tests {
         }
         assert_eq!(mapped_chunk_bytes(&[0; 8]), None);
     }
-    use crate::classify::Neighbour;
-    use crate::smaps::parse_header;
 
     #[test]
     fn an_arena_head_merged_with_memory_below_is_found() {
