@@ -1051,9 +1051,14 @@ fn assert_read_only(pid: i32, trace: &str, reads: HeaderReads) {
 const HEADER_LENGTHS: [&str; 2] = ["48", "16"];
 
 /// What is wrong with a `process_vm_readv` call, if anything, for a read of headers of `pid`:
-/// another process, or remote pieces of other lengths than [`HEADER_LENGTHS`]. strace prints the remote
-/// pieces as `[{iov_base=0x…, iov_len=48}, …]` (abbreviated with `...` when there are many).
+/// another process, or remote pieces of other lengths than [`HEADER_LENGTHS`]. strace prints the
+/// remote pieces as `[{iov_base=0x…, iov_len=48}, …]` (abbreviated with `...` when there are
+/// many); a call that another thread's interrupted shows its process on the `<unfinished ...>`
+/// line and its pieces nowhere.
 fn not_a_pool_header_read(call: &TracedCall<'_>, pid: i32) -> Option<String> {
+    if call.args.is_empty() {
+        return None; // `<... process_vm_readv resumed>`: checked on its `<unfinished ...>` line
+    }
     let target = call.args.split(',').next()?.trim();
     let target = target.split('<').next()?.trim();
     if target != pid.to_string() {
