@@ -46,6 +46,10 @@ pub(crate) trait Memory {
     /// Reads `bytes.len() / addresses.len()` bytes at each of `addresses` into `bytes`, one
     /// after the other, in as few calls as it can; how many were read whole, from the first.
     fn read_each(&mut self, addresses: &[u64], bytes: &mut [u8]) -> usize;
+    /// Whether reading may still succeed: `false` once the kernel refused it.
+    fn readable(&self) -> bool {
+        true
+    }
 }
 
 /// One piece of a mapping: arenas from end to end, or memory between them.
@@ -145,6 +149,7 @@ impl<M: Memory> ArenaReader<M> {
             && !(flags.huge_page_advised() || flags.no_huge_page_advised() || flags.no_reserve())
             && header.size() >= smallest_arena
             && self.reads_left > 0
+            && self.memory.readable()
     }
 
     /// Reads the headers in `start..end` and fills `self.pieces`; `false` when the mapping
@@ -693,6 +698,10 @@ mod live {
         /// One `process_vm_readv` for them all. It needs the right to trace the process (the
         /// same user, and under Yama's `ptrace_scope` 1 also CAP_SYS_PTRACE); without, nothing
         /// is read. It stops at the first address it cannot read (the mapping went away).
+        fn readable(&self) -> bool {
+            !self.refused
+        }
+
         fn read_each(&mut self, addresses: &[u64], bytes: &mut [u8]) -> usize {
             if self.refused || addresses.is_empty() {
                 return 0;
@@ -1036,6 +1045,51 @@ mod tests {
         fn read_each(&mut self, _: &[u64], _: &mut [u8]) -> usize {
             0
         }
+    }
+
+    /// Memory whose reads the kernel refuses at the first try; counts pagemap reads.
+    #[derive(Default)]
+    struct RefusedOnce {
+        refused: bool,
+        pagemap_reads: u32,
+    }
+
+    impl Memory for RefusedOnce {
+        fn page_states(&mut self, _: u64, states: &mut [PageState]) -> bool {
+            self.pagemap_reads += 1;
+            states.fill(PageState::Resident);
+            true
+        }
+
+        fn read_each(&mut self, _: &[u64], _: &mut [u8]) -> usize {
+            self.refused = true;
+            0
+        }
+
+        fn readable(&self) -> bool {
+            !self.refused
+        }
+    }
+
+    #[test]
+    fn once_reads_are_refused_no_more_mappings_are_read() {
+        let mut aggregator = Aggregator::new(crate::report::Listing::All, None);
+        let mut reader = ArenaReader::new(&TOY, RefusedOnce::default());
+        for start in [BASE, BASE + 8 * MIB] {
+            let text = format!("{start:x}-{:x} rw-p 00000000 00:00 0 ", start + 2 * MIB);
+            let mut fields = Fields::default();
+            fields.size = 2048;
+            fields.rss = 1024;
+            let region = Region {
+                header: crate::smaps::parse_header(text.as_bytes()).unwrap(),
+                fields,
+                vm_flags: b"rd wr mr mw me ac",
+                line: 1,
+            };
+            reader.add(&region, &mut aggregator);
+        }
+        assert_eq!(aggregator.region_count(), 2);
+        assert_eq!(reader.memory.pagemap_reads, 1);
     }
 
     #[test]
