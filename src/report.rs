@@ -977,17 +977,25 @@ pub enum Warning {
         /// The thread whose view was read.
         tid: i32,
     },
+    /// The kernel refused to let memanalyzer read the runtime's own headers in the process's
+    /// memory (CPython's pool headers; see [`crate::Options::no_memory_reads`]): its arenas are
+    /// placed by their layout alone.
+    MemoryReadsRefused {
+        /// The process.
+        pid: i32,
+    },
 }
 
 impl Warning {
     /// A stable id for machines (JSON's `warning_details`): the input's
     /// ([`smaps::Warning::kind`](crate::smaps::Warning::kind)), `overlapping_records` or
-    /// `read_through_thread`.
+    /// `read_through_thread` or `memory_reads_refused`.
     pub fn kind(&self) -> &'static str {
         match self {
             Warning::Input(warning) => warning.kind(),
             Warning::Overlapping { .. } => "overlapping_records",
             Warning::ReadThroughThread { .. } => "read_through_thread",
+            Warning::MemoryReadsRefused { .. } => "memory_reads_refused",
         }
     }
 
@@ -996,7 +1004,7 @@ impl Warning {
         match self {
             Warning::Input(warning) => warning.line(),
             Warning::Overlapping { first_line, .. } => Some(*first_line),
-            Warning::ReadThroughThread { .. } => None,
+            Warning::ReadThroughThread { .. } | Warning::MemoryReadsRefused { .. } => None,
         }
     }
 }
@@ -1020,6 +1028,15 @@ impl fmt::Display for Warning {
                 "the main thread of process {pid} has exited while its other threads run on \
                  (the kernel then shows no memory through /proc/{pid}/smaps); the memory was read \
                  through thread {tid} (/proc/{pid}/task/{tid}/smaps)"
+            ),
+            Warning::MemoryReadsRefused { pid } => write!(
+                f,
+                "the kernel refused to let memanalyzer read the headers of CPython's memory \
+                 pools in process {pid} (process_vm_readv needs the right to trace it: \
+                 CAP_SYS_PTRACE where Yama's ptrace_scope is 1, or a security policy refused \
+                 it); its arenas are placed by their layout alone (marked *), and arenas the \
+                 kernel merged with other memory count as large blocks (-no-memory-reads \
+                 does without the reads and this warning)"
             ),
         }
     }

@@ -105,6 +105,11 @@ impl<M: Memory> ArenaReader<M> {
         }
     }
 
+    /// Whether the kernel refused the reads (the right to trace the process).
+    pub(crate) fn refused(&self) -> bool {
+        !self.memory.readable()
+    }
+
     /// Hands `region` on to `aggregator`, read and split where it may hold arenas.
     pub(crate) fn add(&mut self, region: &Region<'_>, aggregator: &mut Aggregator) {
         // smaps just showed every page resident (as arenas in use are): no need for pagemap.

@@ -253,13 +253,18 @@ fn stream<C: Chunks>(
     counting: Counting,
     info: &ProcessInfo,
 ) -> Result<(Aggregator, Vec<Warning>), Error> {
+    let mut refused = None;
     let parsed = match counting {
         Counting::Here(mut aggregator) => parse_chunks(chunks, |region| aggregator.add(region))
             .map(|summary| (summary, aggregator)),
         #[cfg(target_os = "linux")]
         Counting::Inspected(mut aggregator, mut reader) => {
-            parse_chunks(chunks, |region| reader.add(region, &mut aggregator))
-                .map(|summary| (summary, aggregator))
+            parse_chunks(chunks, |region| reader.add(region, &mut aggregator)).map(|summary| {
+                if let (true, Some(pid)) = (reader.refused(), info.pid) {
+                    refused = Some(Warning::MemoryReadsRefused { pid });
+                }
+                (summary, aggregator)
+            })
         }
         // After an error, no need to wait for the regions still being aggregated.
         Counting::Aside(mut aside) => parse_chunks(chunks, |region| aside.add(region))
@@ -279,5 +284,6 @@ fn stream<C: Chunks>(
     aggregator.flush();
     let mut warnings: Vec<Warning> = summary.warnings.into_iter().map(Warning::Input).collect();
     warnings.extend(aggregator.warning());
+    warnings.extend(refused);
     Ok((aggregator, warnings))
 }

@@ -6,14 +6,15 @@ use serde_json::Value;
 use crate::support::prelude::*;
 
 const SECTION_IDS: [&str; 6] = ["runtime", "named", "file", "shared", "anonymous", "other"];
-const EVIDENCE: [&str; 3] = ["name", "executable", "layout"];
+const EVIDENCE: [&str; 4] = ["name", "executable", "layout", "runtime"];
 /// The `kind`s of `warning_details`, as the README lists them.
-const WARNING_KINDS: [&str; 5] = [
+const WARNING_KINDS: [&str; 6] = [
     "crlf_line_ends",
     "final_record_cut_short",
     "final_line_cut",
     "overlapping_records",
     "read_through_thread",
+    "memory_reads_refused",
 ];
 
 fn assert_schema(doc: &Value) {

@@ -12,6 +12,7 @@ use std::process::Command;
 use memanalyzer::{analyze, Evidence, Input, Options, Report};
 
 use crate::support::files::fixture_path;
+use crate::support::run::{json, memanalyzer_path};
 
 use crate::support::runtime_program::*;
 
@@ -290,6 +291,39 @@ fn cpython_capture_with_its_own_maps() {
         "arenas {arenas} vs {truth} ({ratio:.3}): {}",
         breakdown(&report)
     );
+}
+
+/// Where the kernel refuses the reads (here a seccomp filter, as Yama's `ptrace_scope` 1 would
+/// without CAP_SYS_PTRACE), the arenas are placed by layout and a warning says why.
+#[test]
+fn cpython_with_reads_refused_falls_back_to_layout_and_says_so() {
+    let python = or_skip!(python3());
+    let refuse = or_skip!(refuse_vm_readv_program());
+    let program = run_objects(&python, &[]);
+    let output = Command::new(refuse)
+        .arg(memanalyzer_path())
+        .args(["-pid", &program.pid.to_string(), "-format", "json"])
+        .output()
+        .expect("run memanalyzer");
+    assert!(output.status.success(), "{output:?}");
+    let doc = json(&output.stdout);
+    let kinds: Vec<&str> = doc["warning_details"]
+        .as_array()
+        .expect("warning_details")
+        .iter()
+        .filter_map(|warning| warning["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["memory_reads_refused"], "{doc}");
+    let arenas = doc["sections"]
+        .as_array()
+        .expect("sections")
+        .iter()
+        .flat_map(|section| section["categories"].as_array().expect("categories"))
+        .find(|category| category["id"] == "python.arenas")
+        .expect("the arenas line");
+    assert_eq!(arenas["evidence"], "layout", "{arenas}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refused"), "{stderr}");
 }
 
 #[test]

@@ -292,28 +292,44 @@ pub fn python3_with_numpy() -> Result<PathBuf, String> {
 pub fn c_jemalloc_program() -> Result<&'static Path, String> {
     static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PATH.get_or_init(|| {
-        super::system::require_program("gcc", "gcc")?;
         if !Path::new("/usr/include/jemalloc/jemalloc.h").is_file() {
             return Err("jemalloc's header is not installed (libjemalloc-dev)".to_string());
         }
-        let source =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sources/c-jemalloc/hold.c");
-        let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("memfix-c-jemalloc");
-        let output = Command::new("gcc")
-            .args(["-O2", "-Wall", "-pthread", "-o"])
-            .arg(&binary)
-            .arg(&source)
-            .arg("-ljemalloc")
-            .output()
-            .expect("run gcc");
-        assert!(
-            output.status.success(),
-            "gcc {}:\n{}",
-            source.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok(binary)
+        build_c("c-jemalloc/hold.c", "memfix-c-jemalloc", &["-ljemalloc"])
     })
     .as_deref()
     .map_err(Clone::clone)
+}
+
+/// `fixtures/sources/c-seccomp/refuse_vm_readv.c` (runs a command with `process_vm_readv`
+/// refused), built once with gcc, or why it cannot be.
+pub fn refuse_vm_readv_program() -> Result<&'static Path, String> {
+    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PATH.get_or_init(|| build_c("c-seccomp/refuse_vm_readv.c", "refuse-vm-readv", &[]))
+        .as_deref()
+        .map_err(Clone::clone)
+}
+
+/// `fixtures/sources/SOURCE` built with gcc (and `libraries`) into the tests' scratch directory
+/// as `binary`; an error when gcc is not installed.
+fn build_c(source: &str, binary: &str, libraries: &[&str]) -> Result<PathBuf, String> {
+    super::system::require_program("gcc", "gcc")?;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/sources")
+        .join(source);
+    let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join(binary);
+    let output = Command::new("gcc")
+        .args(["-O2", "-Wall", "-pthread", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .args(libraries)
+        .output()
+        .expect("run gcc");
+    assert!(
+        output.status.success(),
+        "gcc {}:\n{}",
+        source.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(binary)
 }
