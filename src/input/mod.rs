@@ -253,24 +253,25 @@ fn stream<C: Chunks>(
     counting: Counting,
     info: &ProcessInfo,
 ) -> Result<(Aggregator, Vec<Warning>), Error> {
-    let mut refused = None;
+    // The parse's summary, the aggregator, and a warning of the reading's own (reads refused).
     let parsed = match counting {
         Counting::Here(mut aggregator) => parse_chunks(chunks, |region| aggregator.add(region))
-            .map(|summary| (summary, aggregator)),
+            .map(|summary| (summary, aggregator, None)),
         #[cfg(target_os = "linux")]
         Counting::Inspected(mut aggregator, mut reader) => {
             parse_chunks(chunks, |region| reader.add(region, &mut aggregator)).map(|summary| {
-                if let (true, Some(pid)) = (reader.refused(), info.pid) {
-                    refused = Some(Warning::MemoryReadsRefused { pid });
-                }
-                (summary, aggregator)
+                let refused = info
+                    .pid
+                    .filter(|_| reader.refused())
+                    .map(|pid| Warning::MemoryReadsRefused { pid });
+                (summary, aggregator, refused)
             })
         }
         // After an error, no need to wait for the regions still being aggregated.
         Counting::Aside(mut aside) => parse_chunks(chunks, |region| aside.add(region))
-            .map(|summary| (summary, aside.finish())),
+            .map(|summary| (summary, aside.finish(), None)),
     };
-    let (summary, aggregator) = parsed.map_err(|error| match error {
+    let (summary, aggregator, reading) = parsed.map_err(|error| match error {
         StreamError::Io(source) => Error::Read {
             path: info.path.clone(),
             source,
@@ -284,6 +285,6 @@ fn stream<C: Chunks>(
     aggregator.flush();
     let mut warnings: Vec<Warning> = summary.warnings.into_iter().map(Warning::Input).collect();
     warnings.extend(aggregator.warning());
-    warnings.extend(refused);
+    warnings.extend(reading);
     Ok((aggregator, warnings))
 }
