@@ -377,6 +377,12 @@ impl MapFlags {
     pub(crate) fn no_reserve(self) -> bool {
         self.bits & MapFlags::NO_RESERVE != 0
     }
+
+    /// None of the three: a plain `mmap`, never advised (as pymalloc maps its arenas and malloc
+    /// its large blocks).
+    pub(crate) fn plain(self) -> bool {
+        !(self.huge_page_advised() || self.no_huge_page_advised() || self.no_reserve())
+    }
 }
 
 /// A region's neighbour in address order.

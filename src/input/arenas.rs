@@ -142,7 +142,6 @@ impl<M: Memory> ArenaReader<M> {
     fn may_hold_arenas(&self, region: &Region<'_>) -> bool {
         let header = &region.header;
         let perms = header.perms;
-        let flags = MapFlags::of(region.vm_flags);
         let smallest_arena = self
             .sizes
             .map_or(self.format.smallest_arena_bytes, |(_, arena)| arena);
@@ -151,7 +150,7 @@ impl<M: Memory> ArenaReader<M> {
             && perms.writable()
             && !perms.executable()
             && !perms.shared()
-            && !(flags.huge_page_advised() || flags.no_huge_page_advised() || flags.no_reserve())
+            && MapFlags::of(region.vm_flags).plain()
             && header.size() >= smallest_arena
             && self.reads_left > 0
             && self.memory.readable()
@@ -226,7 +225,7 @@ impl<M: Memory> ArenaReader<M> {
         // Where a block the allocator mapped may begin (its first page, within this range):
         // the mapping's start, right after an arena, right after such a block.
         let mut block_may_begin = Some((start, start));
-        self.pages.reset(start, end, self.pages.all_resident);
+        self.pages.reset(start, end);
         self.headers.clear();
         while at + header_bytes <= end {
             let Some(state) = self.pages.state(&mut self.memory, at) else {
@@ -496,7 +495,7 @@ impl<M: Memory> ArenaReader<M> {
     /// known only now). A page pagemap cannot tell counts as neither.
     fn count_pages(&mut self, start: u64, end: u64, pieces: &[Piece]) -> Vec<(u64, u64)> {
         let mut counts = vec![(0, 0); pieces.len()];
-        self.pages.reset(start, end, self.pages.all_resident);
+        self.pages.reset(start, end);
         for (piece, count) in pieces.iter().zip(counts.iter_mut()) {
             let mut page = piece.start;
             while page < piece.end {
@@ -596,11 +595,11 @@ struct PageCursor {
 const PAGES_PER_READ: u64 = 8192;
 
 impl PageCursor {
-    fn reset(&mut self, start: u64, end: u64, all_resident: bool) {
+    /// Starts on the mapping `start..end` (`all_resident` is set for it beforehand).
+    fn reset(&mut self, start: u64, end: u64) {
         self.first = start;
         self.states.clear();
         self.end = end;
-        self.all_resident = all_resident;
     }
 
     /// The end of the addresses whose pagemap entries are loaded.

@@ -108,11 +108,9 @@ const HUGE_PAGE_BYTES: u64 = 2 * 1024 * 1024;
 fn is_arena_run(header: &Header<'_>, around: &Neighbours) -> bool {
     let end = glibc::merged_arena_head(header, around).unwrap_or(header.end);
     let size = end - header.start;
-    let flags = around.flags;
-    let plain = !(flags.huge_page_advised() || flags.no_huge_page_advised() || flags.no_reserve());
     around.inspection != Inspection::NoArenas(PYTHON)
         && size % ARENA_BYTES == 0
-        && plain
+        && around.flags.plain()
         && !placed_for_huge_pages(header.start, size)
         && !is_guarded_thread_stack(header, around)
 }
